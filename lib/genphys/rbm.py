@@ -1,0 +1,479 @@
+"""The Bernoulli–Bernoulli restricted Boltzmann machine and its exact quantities.
+
+Notation (explained in {ref}`sec-notation`):
+
+.. math::
+
+    E(x, h) = -a^\\top x - b^\\top h - x^\\top W h, \\qquad
+    p(x, h) = \\frac{e^{-E(x, h)}}{Z}, \\qquad
+    Z = \\sum_{x, h} e^{-E(x, h)},
+
+with visible units ``x`` (``n_visible``), hidden units ``h`` (``n_hidden``),
+``W`` of shape (n_visible, n_hidden), visible bias ``a`` and hidden bias ``b``.
+
+The exact functions here (``log_partition_exact``, ``log_likelihood_exact``,
+``log_likelihood_gradient_exact``) enumerate the *smaller* layer and sum the other
+one out analytically, {ref}`sec-free-energy`. Their sampled counterparts live in
+:mod:`genphys.ais` and :mod:`genphys.training`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import (
+    as_tensor,
+    check_binary,
+    check_positive_int,
+    check_same_placement,
+    describe,
+)
+from .enumeration import StreamingLogSumExp, binary_states
+
+__all__ = [
+    "MAX_EXACT_UNITS",
+    "BernoulliRBM",
+    "LogLikelihoodGradient",
+    "RBMParameters",
+    "log_likelihood_exact",
+    "log_likelihood_gradient_exact",
+    "log_partition_exact",
+]
+
+#: Largest smaller layer that the exact functions enumerate (2**30 states).
+MAX_EXACT_UNITS = 30
+
+
+def _softplus(z: torch.Tensor) -> torch.Tensor:
+    """:math:`\\log(1 + e^z)`, exact to float64 precision.
+
+    ``torch.nn.functional.softplus`` returns ``z`` itself above ``threshold=20``,
+    an absolute error of :math:`e^{-20} \\approx 2\\times10^{-9}` per unit; at 37 the
+    error :math:`e^{-37}` is below the float64 spacing of ``z``.
+    """
+    return F.softplus(z, threshold=37.0)
+
+
+class BernoulliRBM(nn.Module):
+    """Restricted Boltzmann machine with binary visible and hidden units.
+
+    Parameters
+    ----------
+    n_visible : int
+        Number of visible units ``M``.
+    n_hidden : int
+        Number of hidden units ``N``.
+    seed : int, optional
+        Seed for the initial weights. Following Hinton (2010, sec. 8) the weights
+        are drawn from :math:`\\mathcal N(0, \\mathrm{scale}^2)` and both biases are zero.
+    weight_scale : float
+        Standard deviation of the initial weights (0.01 by default).
+    dtype : torch.dtype
+        ``torch.float64`` by default.
+    device : torch.device or str, optional
+
+    Attributes
+    ----------
+    W : Parameter of shape (n_visible, n_hidden)
+    a : Parameter of shape (n_visible,)
+        Visible bias.
+    b : Parameter of shape (n_hidden,)
+        Hidden bias.
+    """
+
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        *,
+        seed: int | None = None,
+        weight_scale: float = 0.01,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        n_visible = check_positive_int("n_visible", n_visible)
+        n_hidden = check_positive_int("n_hidden", n_hidden)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(check_positive_int("seed", seed, minimum=0))
+        W = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64)
+        self.W = nn.Parameter((weight_scale * W).to(dtype=dtype, device=device))
+        self.a = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device))
+        self.b = nn.Parameter(torch.zeros(n_hidden, dtype=dtype, device=device))
+
+    @classmethod
+    def from_parameters(cls, W: object, a: object, b: object) -> BernoulliRBM:
+        """Build an RBM from given weights ``W`` (M, N) and biases ``a`` (M,), ``b`` (N,).
+
+        Tensors keep their dtype and device (all three must agree); arrays and
+        sequences become float64 tensors.
+        """
+        W_t = as_tensor("W", W, ndim=2)
+        a_t = as_tensor("a", a, ndim=1, shape=(W_t.shape[0],))
+        b_t = as_tensor("b", b, ndim=1, shape=(W_t.shape[1],))
+        check_same_placement("W", W_t, a=a_t, b=b_t)
+        rbm = cls.__new__(cls)
+        nn.Module.__init__(rbm)
+        rbm.W = nn.Parameter(W_t.detach().clone())
+        rbm.a = nn.Parameter(a_t.detach().clone())
+        rbm.b = nn.Parameter(b_t.detach().clone())
+        return rbm
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_visible(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.W.shape[1]
+
+    def extra_repr(self) -> str:
+        return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, dtype={self.W.dtype}"
+
+    # ------------------------------------------------------------- validation
+    def _layer(self, name: str, value: object, size: int, *, binary: bool) -> torch.Tensor:
+        tensor = as_tensor(name, value, ndim=(1, 2), dtype=self.W.dtype, device=self.W.device)
+        if tensor.shape[-1] != size:
+            raise ValueError(
+                f"{name} must have {size} columns (one per unit). "
+                f"Got shape {tuple(tensor.shape)} instead."
+            )
+        if binary:
+            check_binary(name, tensor)
+        return tensor
+
+    def _check_parameters(self) -> None:
+        for name in ("W", "a", "b"):
+            value = getattr(self, name)
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(
+                    f"RBM parameter {name} must be finite. Got NaN or infinite entries instead."
+                )
+
+    # ---------------------------------------------------------------- energies
+    def energy(self, x: object, h: object) -> torch.Tensor:
+        """:math:`E(x, h) = -a^\\top x - b^\\top h - x^\\top W h`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_visible) or (n_visible,)
+        h : Tensor of shape (batch, n_hidden) or (n_hidden,)
+
+        Returns
+        -------
+        Tensor of shape (batch,) or ()
+        """
+        x = self._layer("x", x, self.n_visible, binary=True)
+        h = self._layer("h", h, self.n_hidden, binary=True)
+        return -(x @ self.a) - (h @ self.b) - ((x @ self.W) * h).sum(-1)
+
+    def free_energy(self, x: object) -> torch.Tensor:
+        """Visible free energy :math:`F(x) = -a^\\top x - \\sum_j \\log(1 + e^{b_j + (x^\\top W)_j})`.
+
+        It satisfies :math:`p(x) = e^{-F(x)} / Z`, eq. {eq}`eq-free-energy`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_visible) or (n_visible,)
+
+        Returns
+        -------
+        Tensor of shape (batch,) or ()
+        """
+        x = self._layer("x", x, self.n_visible, binary=True)
+        return self._free_energy(x)
+
+    def _free_energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -(x @ self.a) - _softplus(x @ self.W + self.b).sum(-1)
+
+    def hidden_free_energy(self, h: object) -> torch.Tensor:
+        """Hidden free energy :math:`F(h) = -b^\\top h - \\sum_i \\log(1 + e^{a_i + (W h)_i})`.
+
+        It satisfies :math:`p(h) = e^{-F(h)} / Z`.
+        """
+        h = self._layer("h", h, self.n_hidden, binary=True)
+        return self._hidden_free_energy(h)
+
+    def _hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
+        return -(h @ self.b) - _softplus(h @ self.W.T + self.a).sum(-1)
+
+    # ------------------------------------------------------------ conditionals
+    def prob_h_given_x(self, x: object) -> torch.Tensor:
+        """:math:`p(h_j = 1 \\mid x) = \\sigma(b_j + \\sum_i x_i W_{ij})`, shape (batch, n_hidden)."""
+        x = self._layer("x", x, self.n_visible, binary=False)
+        return torch.sigmoid(x @ self.W + self.b)
+
+    def prob_x_given_h(self, h: object) -> torch.Tensor:
+        """:math:`p(x_i = 1 \\mid h) = \\sigma(a_i + \\sum_j W_{ij} h_j)`, shape (batch, n_visible)."""
+        h = self._layer("h", h, self.n_hidden, binary=False)
+        return torch.sigmoid(h @ self.W.T + self.a)
+
+    def sample_h_given_x(
+        self, x: object, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw :math:`h \\sim p(h \\mid x)`; every unit independently Bernoulli."""
+        return torch.bernoulli(self.prob_h_given_x(x), generator=generator)
+
+    def sample_x_given_h(
+        self, h: object, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw :math:`x \\sim p(x \\mid h)`; every unit independently Bernoulli."""
+        return torch.bernoulli(self.prob_x_given_h(h), generator=generator)
+
+
+@dataclass(frozen=True)
+class RBMParameters:
+    """One tensor per RBM parameter: ``W`` (M, N), ``a`` (M,), ``b`` (N,)."""
+
+    W: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+
+    def __sub__(self, other: RBMParameters) -> RBMParameters:
+        return RBMParameters(self.W - other.W, self.a - other.a, self.b - other.b)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter((self.W, self.a, self.b))
+
+
+@dataclass(frozen=True)
+class LogLikelihoodGradient:
+    """The gradient of the mean log-likelihood split into its two phases.
+
+    ``gradient = positive - negative``, eq. {eq}`eq-two-phases`:
+
+    * ``positive`` -- :math:`\\langle -\\partial E / \\partial \\Theta\\rangle` under the
+      data with :math:`h \\sim p(h \\mid x)`;
+    * ``negative`` -- the same expectation under the model :math:`p(x, h)`.
+    """
+
+    positive: RBMParameters
+    negative: RBMParameters
+
+    @property
+    def gradient(self) -> RBMParameters:
+        return self.positive - self.negative
+
+
+def _check_enumerable(rbm: BernoulliRBM) -> None:
+    if not isinstance(rbm, BernoulliRBM):
+        raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
+    rbm._check_parameters()
+    smaller = min(rbm.n_visible, rbm.n_hidden)
+    if smaller > MAX_EXACT_UNITS:
+        raise ValueError(
+            f"rbm must have a layer of at most {MAX_EXACT_UNITS} units for exact "
+            f"enumeration (2**{smaller} states would not fit in time or memory). Got "
+            f"n_visible={rbm.n_visible}, n_hidden={rbm.n_hidden} instead. Estimate log Z "
+            "with annealed importance sampling: genphys.ais.log_partition_ais."
+        )
+
+
+def _smaller_layer_chunks(
+    rbm: BernoulliRBM, chunk_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield ``(states, log_weight, other_mean)`` over all states of the smaller layer.
+
+    If the hidden layer is the smaller one, ``states`` are hidden vectors ``h``,
+    ``log_weight = -F(h)`` and ``other_mean = p(x=1 | h)``; otherwise the roles swap.
+    A block of ``2**k`` low-order states is precomputed once, so each chunk costs an
+    addition instead of a matrix product.
+    """
+    W, a, b = rbm.W, rbm.a, rbm.b
+    if rbm.n_hidden <= rbm.n_visible:
+        weights, own_bias, other_bias = W.T, b, a  # enumerate h; (N, M)
+    else:
+        weights, own_bias, other_bias = W, a, b  # enumerate x; (M, N)
+    n = weights.shape[0]
+    kw = {"dtype": W.dtype, "device": W.device}
+    low_bits = min(n, max(1, (chunk_size.bit_length() - 1) // 2), 12)
+    low = binary_states(low_bits, **kw)  # (L, k)
+    low_field = low @ weights[:low_bits]  # (L, m)
+    low_bias = low @ own_bias[:low_bits]  # (L,)
+    n_high = n - low_bits
+    high_per_chunk = max(1, chunk_size // low.shape[0])
+    for start in range(0, 2**n_high, high_per_chunk):
+        high = binary_states(n_high, start=start, stop=min(start + high_per_chunk, 2**n_high), **kw)
+        high_field = high @ weights[low_bits:] + other_bias  # (H, m)
+        field = (high_field[:, None, :] + low_field[None, :, :]).reshape(-1, weights.shape[1])
+        bias = (high @ own_bias[low_bits:])[:, None] + low_bias[None, :]  # (H, L)
+        log_weight = bias.reshape(-1) + _softplus(field).sum(-1)  # (H*L,)
+        states = torch.cat(
+            [low.repeat(high.shape[0], 1), high.repeat_interleave(low.shape[0], dim=0)], dim=1
+        )
+        yield states, log_weight, field
+
+
+def log_partition_exact(rbm: BernoulliRBM, *, chunk_size: int = 2**12) -> torch.Tensor:
+    """Exact :math:`\\log Z`, eq. {eq}`eq-partition-function`, by summing over the smaller layer.
+
+    With the hidden layer the smaller one,
+    :math:`\\log Z = \\log \\sum_h \\exp\\big(b^\\top h + \\sum_i \\log(1 + e^{a_i + (W h)_i})\\big)`,
+    a streaming log-sum-exp over :math:`2^N` states in chunks of ``chunk_size``.
+    Differentiable with respect to the RBM's parameters.
+
+    Raises
+    ------
+    ValueError
+        If both layers have more than ``MAX_EXACT_UNITS`` units; use
+        :func:`genphys.ais.log_partition_ais` then.
+    """
+    _check_enumerable(rbm)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in rbm.parameters()):
+        # autograd path: plain chunked log-sum-exp keeps the graph simple
+        parts = [lw for _, lw, _ in _smaller_layer_chunks(rbm, chunk_size)]
+        return torch.logsumexp(torch.cat(parts), dim=0)
+    acc = StreamingLogSumExp()
+    for log_weight in _log_weight_chunks_fast(rbm, chunk_size):
+        acc.add(log_weight)
+    return acc.value
+
+
+@torch.no_grad()
+def _log_weight_chunks_fast(
+    rbm: BernoulliRBM, chunk_size: int, group: int = 8
+) -> Iterator[torch.Tensor]:
+    """Log-weights of the smaller layer's states with products in place of softplus.
+
+    Split every enumerated state into high and low bits, so the field on unit ``i`` of
+    the other layer is :math:`z_i = u_i + v_i` (high part plus low part). Then
+
+    .. math::
+
+        \\sum_i \\log(1 + e^{z_i}) = \\sum_i c_i + \\sum_{\\text{groups}} \\log
+        \\prod_{i \\in \\text{group}} \\big(e^{-c_i} + e^{u_i - c^u_i}\\, e^{v_i - c^v_i}\\,
+        e^{c^u_i + c^v_i - c_i}\\big),
+
+    with :math:`c^u, c^v` the chunk's maxima and :math:`c_i = \\max(c^u_i + c^v_i, 0)`.
+    Every factor lies in :math:`(e^{-c_i}, 2]`, so a product over ``group`` units
+    neither overflows nor (while :math:`\\sum c_i < 600`) underflows; the exponentials
+    are taken once per high or low part instead of once per state and unit. Chunks
+    whose fields are too large for that guarantee fall back to ``softplus``.
+    """
+    W, a, b = rbm.W.detach(), rbm.a.detach(), rbm.b.detach()
+    if rbm.n_hidden <= rbm.n_visible:
+        weights, own_bias, other_bias = W.T, b, a  # (n, m): enumerate h
+    else:
+        weights, own_bias, other_bias = W, a, b  # enumerate x
+    n, m = weights.shape
+    kw = {"dtype": W.dtype, "device": W.device}
+    low_bits = min(n, 10)
+    low = binary_states(low_bits, **kw)  # (L, k)
+    low_field = low @ weights[:low_bits]  # (L, m)
+    low_bias = low @ own_bias[:low_bits]  # (L,)
+    c_low = low_field.max(0).values  # (m,)
+    exp_low = torch.exp(low_field - c_low)  # (L, m), in (0, 1]
+    pad = (-m) % group
+    n_high = n - low_bits
+    high_per_chunk = max(1, chunk_size // low.shape[0])
+    for start in range(0, 2**n_high, high_per_chunk):
+        high = binary_states(n_high, start=start, stop=min(start + high_per_chunk, 2**n_high), **kw)
+        high_field = high @ weights[low_bits:] + other_bias  # (H, m)
+        bias = (high @ own_bias[low_bits:])[:, None] + low_bias[None, :]  # (H, L)
+        c_high = high_field.max(0).values  # (m,)
+        c = (c_high + c_low).clamp(min=0.0)  # (m,)
+        if float(c.max()) * group > 600.0:
+            field = high_field[:, None, :] + low_field[None, :, :]  # (H, L, m)
+            yield (bias + _softplus(field).sum(-1)).reshape(-1)
+            continue
+        exp_high = torch.exp(high_field - c_high + (c_high + c_low - c))  # (H, m)
+        factors = exp_high[:, None, :] * exp_low[None, :, :] + torch.exp(-c)  # (H, L, m)
+        if pad:
+            factors = F.pad(factors, (0, pad), value=1.0)
+        products = factors.reshape(*factors.shape[:2], -1, group).prod(-1)  # (H, L, m/g)
+        yield (bias + torch.log(products).sum(-1) + c.sum()).reshape(-1)
+
+
+def log_likelihood_exact(
+    rbm: BernoulliRBM, data: object, *, log_z: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean exact log-likelihood :math:`\\frac1n \\sum_k \\log p(x_k) = -\\overline{F(x)} - \\log Z`.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+    data : Tensor of shape (n_samples, n_visible)
+        Binary data.
+    log_z : Tensor, optional
+        A precomputed :func:`log_partition_exact`, to avoid recomputing it.
+
+    Returns
+    -------
+    Tensor of shape ()
+    """
+    _check_enumerable(rbm)
+    x = rbm._layer("data", data, rbm.n_visible, binary=True)
+    if x.ndim != 2:
+        raise ValueError(
+            f"data must have shape (n_samples, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
+        )
+    if log_z is None:
+        log_z = log_partition_exact(rbm)
+    return -rbm._free_energy(x).mean() - log_z
+
+
+@torch.no_grad()
+def log_likelihood_gradient_exact(
+    rbm: BernoulliRBM, data: object, *, chunk_size: int = 2**16
+) -> LogLikelihoodGradient:
+    """Exact gradient of the mean log-likelihood, as positive phase minus negative phase.
+
+    .. math::
+
+        \\frac{\\partial \\overline{\\log p}}{\\partial W_{ij}}
+        = \\underbrace{\\tfrac1n \\textstyle\\sum_k x_{ki}\\, p(h_j{=}1 \\mid x_k)}_{\\text{positive}}
+        - \\underbrace{\\mathbb E_{p(x, h)}[x_i h_j]}_{\\text{negative}},
+
+    and likewise :math:`\\langle x_i \\rangle` for ``a`` and :math:`\\langle h_j \\rangle` for
+    ``b``, eq. {eq}`eq-two-phases`. The negative phase is an exact sum over the smaller
+    layer (the other one marginalised), accumulated with a running maximum.
+
+    Returns
+    -------
+    LogLikelihoodGradient
+        ``.positive``, ``.negative`` and ``.gradient``, each an :class:`RBMParameters`.
+    """
+    _check_enumerable(rbm)
+    x = rbm._layer("data", data, rbm.n_visible, binary=True)
+    if x.ndim != 2:
+        raise ValueError(
+            f"data must have shape (n_samples, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
+        )
+    ph = torch.sigmoid(x @ rbm.W + rbm.b)  # (n, N)
+    positive = RBMParameters(x.T @ ph / x.shape[0], x.mean(0), ph.mean(0))
+
+    hidden_enumerated = rbm.n_hidden <= rbm.n_visible
+    m = None
+    total = xh = ex = eh = None
+    for states, log_weight, field in _smaller_layer_chunks(rbm, chunk_size):
+        chunk_max = log_weight.max()
+        if m is None:
+            m = chunk_max
+            total = torch.zeros((), dtype=rbm.W.dtype, device=rbm.W.device)
+            xh = torch.zeros_like(rbm.W)
+            ex, eh = torch.zeros_like(rbm.a), torch.zeros_like(rbm.b)
+        elif chunk_max > m:
+            scale = torch.exp(m - chunk_max)
+            total, xh, ex, eh = total * scale, xh * scale, ex * scale, eh * scale
+            m = chunk_max
+        w = torch.exp(log_weight - m)  # (S,)
+        mean_other = torch.sigmoid(field)  # (S, other)
+        xs, hs = (mean_other, states) if hidden_enumerated else (states, mean_other)
+        total = total + w.sum()
+        xh = xh + (xs * w[:, None]).T @ hs
+        ex = ex + w @ xs
+        eh = eh + w @ hs
+    negative = RBMParameters(xh / total, ex / total, eh / total)
+    return LogLikelihoodGradient(positive=positive, negative=negative)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything, then run every check: lint, the book build (warnings as errors,
+# every chapter executed), and one pytest run with the library tests and nbval executing
+# every chapter and exercise notebook.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+
+echo "== lint =="
+ruff check .
+ruff format --check .
+
+echo "== book build =="
+jupyter-book build . -W -n --keep-going
+
+echo "== notebooks for nbval =="
+rm -rf _build/nbval && mkdir -p _build/nbval
+for md in chapters/*.md exercises/*.md; do
+  jupytext --quiet --to ipynb --output "_build/nbval/$(basename "${md%.md}").ipynb" "$md"
+done
+
+echo "== tests: library, notebooks (nbval), built book =="
+python -m pytest tests _build/nbval --nbval-lax -n "${PYTEST_WORKERS:-2}" "$@"
