@@ -5,6 +5,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-export MPLBACKEND=Agg
 jupyter-book build . -W -n --keep-going "$@"
 echo "The book is in _build/html/index.html"
