@@ -81,6 +81,12 @@ def test_unknown_wrong_answer_reports_the_discrepancy():
     assert "differ from the reference by up to 0.5" in feedback.message
 
 
+def test_non_finite_answer_is_reported_as_such():
+    feedback = _square_exercise().check(lambda v: float("nan"))
+    assert feedback.status == "incorrect"
+    assert "NaN or infinite" in feedback.message
+
+
 def test_wrong_shape_is_reported():
     feedback = _square_exercise().check(lambda v: [v**2, v**2])
     assert feedback.status == "incorrect"
