@@ -1,0 +1,784 @@
+"""Autoencoders: encoder, code, decoder and reconstruction error, and their link to PCA.
+
+Explained in {ref}`sec-autoencoders`. An autoencoder maps an input :math:`x` to a
+code :math:`h = f(x; W)` with an *encoder* and the code back to a reconstruction
+:math:`\\tilde x = g(h; V)` with a *decoder*; it is trained to make the
+reconstruction error between :math:`x` and :math:`\\tilde x` small. Two errors are
+provided, both summed over the ``n_features`` components of a data point and
+averaged over the ``n_samples`` data points:
+
+* the squared error :math:`\\frac1n \\sum_k \\lVert x_k - \\tilde x_k \\rVert^2`
+  (:func:`mse_reconstruction_error`);
+* the binary cross-entropy of binary data under Bernoulli means
+  :math:`\\sigma(z)` given by decoder logits :math:`z`
+  (:func:`bce_reconstruction_error`).
+
+With the squared error and no nonlinearity the optimal autoencoder spans the
+principal subspace of the data (Bourlard & Kamp 1988; Baldi & Hornik 1989); the
+PCA helpers :func:`pca`, :func:`principal_angles` and :func:`subspace_distance`
+make that comparison measurable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._validation import (
+    as_tensor,
+    check_binary,
+    check_positive_float,
+    check_positive_int,
+    describe,
+)
+from .training import TrainingDivergedError
+
+__all__ = [
+    "ACTIVATIONS",
+    "Autoencoder",
+    "AutoencoderHistory",
+    "PCAResult",
+    "bce_reconstruction_error",
+    "mse_reconstruction_error",
+    "pca",
+    "principal_angles",
+    "subspace_distance",
+    "train_autoencoder",
+]
+
+#: Activation functions an :class:`Autoencoder` accepts, by name.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "linear": nn.Identity,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+}
+
+#: Output layers: ``"linear"`` (real data, squared error) or ``"sigmoid"`` (binary
+#: data, cross-entropy on the decoder's logits).
+OUTPUTS = ("linear", "sigmoid")
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# --------------------------------------------------------------------------- losses
+def _check_reduction(reduction: object) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {_REDUCTIONS}. Got {describe(reduction)} instead."
+        )
+    return reduction
+
+
+def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    return per_sample
+
+
+def _pair(
+    name: str, value: object, other_name: str, other: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate two (n_samples, n_features) tensors of one shape, dtype and device."""
+    first = as_tensor(name, value, ndim=2)
+    second = as_tensor(other_name, other, ndim=2, dtype=first.dtype, device=first.device)
+    if second.shape != first.shape:
+        raise ValueError(
+            f"{other_name} must have the shape of {name} {tuple(first.shape)}. "
+            f"Got shape {tuple(second.shape)} instead."
+        )
+    return first, second
+
+
+def _mse(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
+    return ((x - x_tilde) ** 2).sum(-1)  # (B,)
+
+
+def _bce(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    # -[x log σ(z) + (1 - x) log(1 - σ(z))] with log σ(z) = -log(1 + e^{-z}) and
+    # log(1 - σ(z)) = -log(1 + e^{z}); logaddexp(0, ·) never overflows and both terms
+    # are non-negative, so nothing cancels; its derivative is σ(z) - x exactly.
+    zero = torch.zeros((), dtype=logits.dtype, device=logits.device)
+    per_entry = x * torch.logaddexp(zero, -logits) + (1 - x) * torch.logaddexp(zero, logits)
+    return per_entry.sum(-1)  # (B,)
+
+
+def mse_reconstruction_error(
+    x: object, x_tilde: object, *, reduction: str = "mean"
+) -> torch.Tensor:
+    """Squared reconstruction error :math:`\\frac1n \\sum_k \\lVert x_k - \\tilde x_k \\rVert^2`.
+
+    The squared distance is *summed* over the features of each data point and
+    *averaged* over data points, eq. {eq}`eq-ae-mse`. This is
+    ``torch.nn.functional.mse_loss(x_tilde, x, reduction="sum") / n_samples``, i.e.
+    ``n_features`` times ``mse_loss`` with its default per-entry mean. With this
+    normalisation the error of PCA with ``k`` components equals the sum of the
+    discarded eigenvalues of the (1/n) covariance matrix. Explained in
+    {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_samples, n_features)
+        Data.
+    x_tilde : Tensor of shape (n_samples, n_features)
+        Reconstructions, same dtype and device as ``x``.
+    reduction : {"mean", "sum", "none"}
+        Average over data points (default), sum over them, or return one error per
+        data point.
+
+    Returns
+    -------
+    Tensor of shape () or (n_samples,)
+    """
+    reduction = _check_reduction(reduction)
+    x, x_tilde = _pair("x", x, "x_tilde", x_tilde)
+    return _reduce(_mse(x, x_tilde), reduction)
+
+
+def bce_reconstruction_error(x: object, logits: object, *, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy :math:`-\\frac1n \\sum_{ki} [x_{ki} \\log s_{ki} + (1-x_{ki})\\log(1-s_{ki})]`.
+
+    The negative log-likelihood of binary data ``x`` under independent Bernoulli
+    units with means :math:`s = \\sigma(z)`, computed from the decoder's *logits*
+    ``z`` with :math:`\\log \\sigma(z) = -\\log(1 + e^{-z})`, so it stays finite and
+    accurate for logits of any size, eq. {eq}`eq-ae-bce`. Summed over features,
+    averaged over data points; equal to ``binary_cross_entropy_with_logits(logits, x,
+    reduction="sum") / n_samples``. Explained in {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_samples, n_features)
+        Binary data (every entry 0 or 1).
+    logits : Tensor of shape (n_samples, n_features)
+        Decoder outputs before the sigmoid, same dtype and device as ``x``.
+    reduction : {"mean", "sum", "none"}
+        Average over data points (default), sum over them, or return one error per
+        data point.
+
+    Returns
+    -------
+    Tensor of shape () or (n_samples,)
+    """
+    reduction = _check_reduction(reduction)
+    x, logits = _pair("x", x, "logits", logits)
+    check_binary("x", x)
+    return _reduce(_bce(x, logits), reduction)
+
+
+# ---------------------------------------------------------------------- the model
+def _check_activation(name: str, value: object) -> str:
+    if value not in ACTIVATIONS:
+        raise ValueError(
+            f"{name} must be one of {tuple(ACTIVATIONS)}. Got {describe(value)} instead."
+        )
+    return value
+
+
+class Autoencoder(nn.Module):
+    """Encoder :math:`h = f(x; W)` and decoder :math:`\\tilde x = g(h; V)`, fully connected.
+
+    The encoder has layer sizes ``sizes = (n_input, n_hidden_1, ..., n_code)``; the
+    decoder mirrors them, ``(n_code, ..., n_hidden_1, n_input)``. Hidden layers use
+    ``activation``, the code layer ``code_activation`` and the last decoder layer is
+    affine, followed by ``output`` in :meth:`reconstruct`. With ``sizes = (D, k)``,
+    ``activation`` irrelevant, ``code_activation="linear"`` and ``output="linear"``
+    it is the *linear autoencoder* :math:`\\tilde x = V(Wx + c) + d`, whose optimum
+    spans the top-``k`` principal subspace, {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``(n_input, ..., n_code)``, at least two positive integers.
+    activation : str
+        Nonlinearity of the hidden layers, a key of :data:`ACTIVATIONS`.
+    code_activation : str
+        Nonlinearity applied to the code; ``"linear"`` by default.
+    output : {"linear", "sigmoid"}
+        ``"linear"``: real data, :meth:`reconstruct` returns the decoder output and
+        the loss is :func:`mse_reconstruction_error`. ``"sigmoid"``: binary data, the
+        decoder output are logits, :meth:`reconstruct` returns :math:`\\sigma(z)` and
+        the loss is :func:`bce_reconstruction_error`.
+    seed : int, optional
+        Seed of the initial weights, drawn uniformly in
+        :math:`\\pm\\sqrt{6 / (n_{in} + n_{out})}` (Glorot & Bengio 2010); biases start
+        at zero. ``None`` draws a fresh seed.
+    dtype : torch.dtype
+        ``torch.float64`` by default.
+    device : torch.device or str, optional
+
+    Attributes
+    ----------
+    encoder : nn.Sequential
+        The layers of :math:`f(\\cdot; W)`.
+    decoder : nn.Sequential
+        The layers of :math:`g(\\cdot; V)`; the last one gives outputs or logits.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        activation: str = "tanh",
+        code_activation: str = "linear",
+        output: str = "linear",
+        seed: int | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(
+                f"sizes must be a sequence of positive integers. Got {describe(sizes)} instead."
+            )
+        if len(sizes) < 2:
+            raise ValueError(
+                "sizes must list at least two layer sizes (n_input, ..., n_code). "
+                f"Got {list(sizes)} instead."
+            )
+        sizes = tuple(check_positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes))
+        activation = _check_activation("activation", activation)
+        code_activation = _check_activation("code_activation", code_activation)
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}. Got {describe(output)} instead.")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
+        device = torch.device(device) if device is not None else torch.empty(0).device
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(check_positive_int("seed", seed, minimum=0))
+        self.sizes = sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output = output
+
+        def stack(dims: Sequence[int], inner: str, last: str) -> nn.Sequential:
+            layers: list[nn.Module] = []
+            for i, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
+                layers.append(_glorot_linear(n_in, n_out, generator, dtype, device))
+                act = last if i == len(dims) - 2 else inner
+                if act != "linear":
+                    layers.append(ACTIVATIONS[act]())
+            return nn.Sequential(*layers)
+
+        self.encoder = stack(sizes, activation, code_activation)
+        self.decoder = stack(sizes[::-1], activation, "linear")
+
+    @classmethod
+    def from_pca(cls, result: PCAResult) -> Autoencoder:
+        """Linear autoencoder :math:`h = U_k^\\top (x - \\mu)`, :math:`\\tilde x = U_k h + \\mu`.
+
+        Its squared reconstruction error is the sum of the discarded eigenvalues,
+        the optimum of every linear autoencoder with ``k`` code units,
+        {ref}`sec-autoencoders`.
+        """
+        if not isinstance(result, PCAResult):
+            raise TypeError(f"result must be a PCAResult. Got {describe(result)} instead.")
+        U, mu = result.components, result.mean  # (D, k), (D,)
+        model = cls(
+            (U.shape[0], U.shape[1]), activation="linear", seed=0, dtype=U.dtype, device=U.device
+        )
+        with torch.no_grad():
+            model.encoder[0].weight.copy_(U.T)
+            model.encoder[0].bias.copy_(-(U.T @ mu))
+            model.decoder[0].weight.copy_(U)
+            model.decoder[0].bias.copy_(mu)
+        return model
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_input(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_code(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def _reference(self) -> torch.Tensor:
+        return self.encoder[0].weight
+
+    def extra_repr(self) -> str:
+        return (
+            f"sizes={self.sizes}, activation={self.activation!r}, "
+            f"code_activation={self.code_activation!r}, output={self.output!r}"
+        )
+
+    def _input(self, name: str, value: object, size: int) -> torch.Tensor:
+        ref = self._reference
+        tensor = as_tensor(name, value, ndim=(1, 2), dtype=ref.dtype, device=ref.device)
+        if tensor.shape[-1] != size:
+            raise ValueError(
+                f"{name} must have {size} columns (one per unit). "
+                f"Got shape {tuple(tensor.shape)} instead."
+            )
+        return tensor
+
+    # ------------------------------------------------------------------ maps
+    def encode(self, x: object) -> torch.Tensor:
+        """Code :math:`h = f(x; W)`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_input) or (n_input,)
+
+        Returns
+        -------
+        Tensor of shape (batch, n_code) or (n_code,)
+        """
+        return self.encoder(self._input("x", x, self.n_input))
+
+    def decode(self, h: object) -> torch.Tensor:
+        """Decoder output :math:`g(h; V)`: the reconstruction, or logits if ``output="sigmoid"``.
+
+        Parameters
+        ----------
+        h : Tensor of shape (batch, n_code) or (n_code,)
+
+        Returns
+        -------
+        Tensor of shape (batch, n_input) or (n_input,)
+        """
+        return self.decoder(self._input("h", h, self.n_code))
+
+    def forward(self, x: object) -> torch.Tensor:
+        """Decoder output :math:`g(f(x; W); V)` (logits when ``output="sigmoid"``)."""
+        return self.decoder(self.encode(x))
+
+    def reconstruct(self, x: object) -> torch.Tensor:
+        """Reconstruction :math:`\\tilde x`: decoder output, or its sigmoid for binary data.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_input) or (n_input,)
+
+        Returns
+        -------
+        Tensor of shape (batch, n_input) or (n_input,)
+        """
+        out = self.forward(x)
+        return torch.sigmoid(out) if self.output == "sigmoid" else out
+
+    @property
+    def loss_name(self) -> str:
+        """``"mse"`` for ``output="linear"``, ``"bce"`` for ``output="sigmoid"``."""
+        return "bce" if self.output == "sigmoid" else "mse"
+
+    def reconstruction_error(self, x: object, *, reduction: str = "mean") -> torch.Tensor:
+        """The model's reconstruction error of ``x`` (squared error or cross-entropy).
+
+        :func:`mse_reconstruction_error` of :meth:`reconstruct` for ``output="linear"``,
+        :func:`bce_reconstruction_error` of the logits for ``output="sigmoid"``.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_input)
+            Data; binary when ``output="sigmoid"``.
+        reduction : {"mean", "sum", "none"}
+
+        Returns
+        -------
+        Tensor of shape () or (n_samples,)
+        """
+        reduction = _check_reduction(reduction)
+        x = self._data("x", x)
+        return _reduce(self._loss(x), reduction)
+
+    def _data(self, name: str, value: object) -> torch.Tensor:
+        x = self._input(name, value, self.n_input)
+        if x.ndim != 2:
+            raise ValueError(
+                f"{name} must have shape (n_samples, {self.n_input}). "
+                f"Got shape {tuple(x.shape)} instead."
+            )
+        if self.output == "sigmoid":
+            check_binary(name, x)
+        return x
+
+    def _loss(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(self.encoder(x))  # (B, D)
+        return _bce(x, out) if self.output == "sigmoid" else _mse(x, out)  # (B,)
+
+
+def _glorot_linear(
+    n_in: int,
+    n_out: int,
+    generator: torch.Generator,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> nn.Linear:
+    """A linear layer with Glorot-uniform weights from ``generator`` and zero bias."""
+    layer = nn.utils.skip_init(nn.Linear, n_in, n_out, dtype=dtype, device=device)
+    bound = math.sqrt(6.0 / (n_in + n_out))
+    weight = (2 * torch.rand(n_out, n_in, generator=generator, dtype=torch.float64) - 1) * bound
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.zero_()
+    return layer
+
+
+# ---------------------------------------------------------------------- training
+@dataclass
+class AutoencoderHistory:
+    """Per-epoch record of :func:`train_autoencoder`.
+
+    Attributes
+    ----------
+    loss_name : str
+        ``"mse"`` or ``"bce"``.
+    epoch : list of int
+        Epoch numbers, from 1.
+    train_loss : list of float
+        Reconstruction error of the whole training set after each epoch.
+    test_loss : list of float
+        The same on the test set (empty when no test set was given).
+    seconds : list of float
+        Wall-clock seconds each epoch took (updates and evaluation).
+    """
+
+    loss_name: str
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def _make_generator(
+    seed: int | None, generator: torch.Generator | None, device: torch.device
+) -> torch.Generator:
+    if seed is not None and generator is not None:
+        raise ValueError(f"seed must be None when a generator is given. Got seed={seed!r} instead.")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator. Got {describe(generator)} instead."
+            )
+        if generator.device.type != device.type:
+            raise ValueError(
+                f"generator must live on the data's device ({device}). "
+                f"Got a generator on {generator.device} instead."
+            )
+        return generator
+    gen = torch.Generator(device=device)
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(check_positive_int("seed", seed, minimum=0))
+    return gen
+
+
+def train_autoencoder(
+    model: Autoencoder,
+    x_train: object,
+    *,
+    x_test: object | None = None,
+    n_epochs: int = 100,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> AutoencoderHistory:
+    """Minimise the error :math:`\\frac1n \\sum_k \\ell(x_k, g(f(x_k)))` by mini-batches.
+
+    Each epoch shuffles the training set with ``generator`` (or a generator seeded
+    with ``seed``), takes one optimiser step per mini-batch of ``batch_size`` rows on
+    :meth:`Autoencoder.reconstruction_error` and then evaluates the error of the
+    whole training (and test) set. Explained in {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        Trained in place.
+    x_train : Tensor of shape (n_samples, n_input)
+        Training data (binary when ``model.output == "sigmoid"``), with the model's
+        dtype and device.
+    x_test : Tensor of shape (n_test, n_input), optional
+        Held-out data, evaluated after every epoch.
+    n_epochs : int
+    batch_size : int
+        Rows per optimiser step (the last batch of an epoch may be smaller).
+    learning_rate : float
+    optimizer : {"adam", "sgd"}
+    seed : int, optional
+        Seed of the shuffling generator; give ``seed`` or ``generator``, not both.
+    generator : torch.Generator, optional
+        Shuffling generator, on the data's device.
+    progress : bool
+        Show a ``tqdm`` progress bar over epochs.
+
+    Returns
+    -------
+    AutoencoderHistory
+
+    Raises
+    ------
+    genphys.training.TrainingDivergedError
+        If a loss becomes NaN or infinite. The message names the epoch and batch,
+        the model is put back to its parameters at the start of that epoch (the last
+        ones known to give a finite loss), and ``.history`` holds the epochs completed
+        before.
+    """
+    if not isinstance(model, Autoencoder):
+        raise TypeError(f"model must be an Autoencoder. Got {describe(model)} instead.")
+    x_train = model._data("x_train", x_train)
+    if x_test is not None:
+        x_test = model._data("x_test", x_test)
+    n_epochs = check_positive_int("n_epochs", n_epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd'. Got {describe(optimizer)} instead.")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False. Got {describe(progress)} instead.")
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param).all()):
+            raise ValueError(
+                f"model parameter {name} must be finite before training. "
+                "Got NaN or infinite entries instead."
+            )
+    gen = _make_generator(seed, generator, x_train.device)
+
+    opt_class = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt = opt_class(model.parameters(), lr=learning_rate)
+    history = AutoencoderHistory(loss_name=model.loss_name)
+    n = x_train.shape[0]
+    n_batches = math.ceil(n / batch_size)
+
+    epochs = range(1, n_epochs + 1)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm  # imported here: nothing heavy at import time
+
+        bar = tqdm(epochs, desc=f"autoencoder ({model.loss_name})", leave=False)
+        epochs = bar
+
+    def diverged(epoch: int, batch: int | None, quantity: str, value: float) -> None:
+        model.load_state_dict(snapshot)
+        where = f"epoch {epoch}" + (f", batch {batch} of {n_batches}" if batch else "")
+        raise TrainingDivergedError(
+            f"Training diverged at {where}: the {quantity} is {value}. The model keeps "
+            f"its parameters from the start of epoch {epoch}, the last finite ones; try a "
+            f"smaller learning_rate (now {learning_rate}).",
+            epoch=epoch,
+            quantity=quantity,
+            history=history,
+        )
+
+    model.train()
+    try:
+        for epoch in epochs:
+            start = time.perf_counter()
+            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            order = torch.randperm(n, generator=gen, device=x_train.device)  # (n,)
+            for batch, idx in enumerate(order.split(batch_size), start=1):
+                loss = model._loss(x_train[idx]).mean()
+                if not bool(torch.isfinite(loss)):
+                    diverged(epoch, batch, f"training {model.loss_name} loss", loss.item())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                train_loss = model._loss(x_train).mean().item()
+                test_loss = None if x_test is None else model._loss(x_test).mean().item()
+            for label, value in (("train", train_loss), ("test", test_loss)):
+                if value is not None and not math.isfinite(value):
+                    diverged(epoch, None, f"{label} {model.loss_name} loss after the epoch", value)
+            history.epoch.append(epoch)
+            history.train_loss.append(train_loss)
+            if test_loss is not None:
+                history.test_loss.append(test_loss)
+            history.seconds.append(time.perf_counter() - start)
+            if bar is not None:
+                bar.set_postfix(train=f"{train_loss:.4g}")
+    finally:
+        if bar is not None:
+            bar.close()
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------- PCA
+@dataclass(frozen=True)
+class PCAResult:
+    """Principal components of a data set, from :func:`pca`.
+
+    Attributes
+    ----------
+    mean : Tensor of shape (n_features,)
+        Data mean :math:`\\mu`.
+    components : Tensor of shape (n_features, n_components)
+        Orthonormal eigenvectors :math:`U_k` of the covariance, by decreasing
+        eigenvalue; each column's largest-magnitude entry is positive.
+    eigenvalues : Tensor of shape (min(n_samples, n_features),)
+        All eigenvalues :math:`\\lambda_1 \\ge \\lambda_2 \\ge \\dots` of the covariance
+        :math:`\\frac1n \\sum_k (x_k - \\mu)(x_k - \\mu)^\\top` (normalised by ``n``).
+    """
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    eigenvalues: torch.Tensor
+
+    @property
+    def n_components(self) -> int:
+        return self.components.shape[1]
+
+    @property
+    def discarded_variance(self) -> torch.Tensor:
+        """:math:`\\sum_{i > k} \\lambda_i`, the squared reconstruction error of the data."""
+        return self.eigenvalues[self.n_components :].sum()
+
+    def _rows(self, name: str, value: object, size: int) -> torch.Tensor:
+        tensor = as_tensor(name, value, ndim=2, dtype=self.mean.dtype, device=self.mean.device)
+        if tensor.shape[1] != size:
+            raise ValueError(
+                f"{name} must have shape (n_samples, {size}). "
+                f"Got shape {tuple(tensor.shape)} instead."
+            )
+        return tensor
+
+    def encode(self, x: object) -> torch.Tensor:
+        """Principal coordinates :math:`h = U_k^\\top (x - \\mu)`, shape (n_samples, k)."""
+        x = self._rows("x", x, self.mean.shape[0])
+        return (x - self.mean) @ self.components  # (n, k)
+
+    def decode(self, h: object) -> torch.Tensor:
+        """Reconstruction :math:`\\tilde x = U_k h + \\mu`, shape (n_samples, n_features)."""
+        h = self._rows("h", h, self.n_components)
+        return h @ self.components.T + self.mean  # (n, D)
+
+    def reconstruct(self, x: object) -> torch.Tensor:
+        """Projection :math:`\\tilde x = \\mu + U_k U_k^\\top (x - \\mu)` on the principal space."""
+        return self.decode(self.encode(x))
+
+
+def pca(x: object, n_components: int) -> PCAResult:
+    """Top principal components :math:`U_k` of ``x`` from the SVD :math:`x - \\mu = U S V^\\top`.
+
+    The covariance :math:`C = \\frac1n (x - \\mu)^\\top (x - \\mu)` has eigenvectors the
+    right singular vectors and eigenvalues :math:`s_i^2 / n`; the SVD avoids forming
+    :math:`C`, which would square its condition number. Explained in
+    {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_samples, n_features)
+    n_components : int
+        Number ``k`` of components kept, ``1 <= k <= min(n_samples, n_features)``.
+
+    Returns
+    -------
+    PCAResult
+    """
+    x = as_tensor("x", x, ndim=2)
+    if not x.is_floating_point():  # pragma: no cover - as_tensor always returns floats
+        x = x.to(torch.float64)
+    n_components = check_positive_int("n_components", n_components)
+    n, d = x.shape
+    if n_components > min(n, d):
+        raise ValueError(
+            f"n_components must be at most min(n_samples, n_features) = {min(n, d)}. "
+            f"Got {n_components} instead."
+        )
+    mean = x.mean(0)  # (D,)
+    _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)  # (r,), (r, D)
+    components = vh[:n_components].T  # (D, k)
+    pivot = components.abs().argmax(0)  # (k,)
+    signs = torch.sign(components[pivot, torch.arange(n_components, device=x.device)])
+    return PCAResult(mean=mean, components=components * signs, eigenvalues=s**2 / n)
+
+
+def _orthonormal_basis(name: str, a: torch.Tensor) -> torch.Tensor:
+    """Orthonormal basis of the column space of ``a``; raise if its columns are dependent."""
+    u, s, _ = torch.linalg.svd(a, full_matrices=False)  # (D, p), (p,)
+    tol = max(a.shape) * torch.finfo(a.dtype).eps * s[0]
+    rank = int((s > tol).sum())
+    if rank < a.shape[1]:
+        raise ValueError(
+            f"{name} must have linearly independent columns. Got {a.shape[1]} columns "
+            f"spanning a space of dimension {rank} instead."
+        )
+    return u
+
+
+def _bases(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
+    A = as_tensor("A", a, ndim=2)
+    B = as_tensor("B", b, ndim=2, dtype=A.dtype, device=A.device)
+    if B.shape[0] != A.shape[0]:
+        raise ValueError(
+            f"B must have {A.shape[0]} rows, like A (both hold column vectors). "
+            f"Got shape {tuple(B.shape)} instead."
+        )
+    return _orthonormal_basis("A", A), _orthonormal_basis("B", B)
+
+
+def principal_angles(A: object, B: object) -> torch.Tensor:
+    """Principal angles :math:`0 \\le \\theta_1 \\le \\dots \\le \\pi/2` between column spaces.
+
+    The column spaces are those of ``A`` and ``B``.
+
+    With orthonormal bases :math:`Q_A, Q_B`, :math:`\\cos\\theta_i` are the singular
+    values of :math:`Q_A^\\top Q_B` and :math:`\\sin\\theta_i` those of
+    :math:`(I - Q_A Q_A^\\top) Q_B`; small angles are taken from the sines, which
+    resolve them to machine precision, large ones from the cosines (Knyazev &
+    Argentati 2002). Explained in {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    A : Tensor of shape (n_features, p)
+        Linearly independent columns.
+    B : Tensor of shape (n_features, q)
+        Linearly independent columns.
+
+    Returns
+    -------
+    Tensor of shape (min(p, q),)
+        Angles in radians, ascending.
+    """
+    qa, qb = _bases(A, B)
+    if qb.shape[1] > qa.shape[1]:
+        qa, qb = qb, qa  # the sine formula needs the smaller space second
+    # cosines come out descending and sines ascending: both in the order of ascending angles
+    cos = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0)  # (q,)
+    sin = torch.linalg.svdvals(qb - qa @ (qa.T @ qb)).clamp(max=1.0).flip(0)  # (q,)
+    return torch.where(sin**2 < 0.5, torch.arcsin(sin), torch.arccos(cos))
+
+
+def subspace_distance(A: object, B: object) -> torch.Tensor:
+    """Subspace distance :math:`\\sin\\theta_{\\max} = \\lVert P_A - P_B \\rVert_2`.
+
+    ``A`` and ``B`` must have the same number of columns; the distance is between
+    their column spaces.
+
+    Zero when ``A`` and ``B`` span the same space, one when some direction of one is
+    orthogonal to the other. Explained in {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    A : Tensor of shape (n_features, k)
+    B : Tensor of shape (n_features, k)
+
+    Returns
+    -------
+    Tensor of shape ()
+    """
+    A_t = as_tensor("A", A, ndim=2)
+    B_t = as_tensor("B", B, ndim=2, dtype=A_t.dtype, device=A_t.device)
+    if B_t.shape[1] != A_t.shape[1]:
+        raise ValueError(
+            f"B must have as many columns as A ({A_t.shape[1]}) for a subspace distance. "
+            f"Got shape {tuple(B_t.shape)} instead."
+        )
+    return torch.sin(principal_angles(A_t, B_t).max())

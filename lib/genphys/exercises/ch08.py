@@ -1,0 +1,207 @@
+"""Exercises for chapter 8, {ref}`sec-autoencoders`: reconstruction error and PCA."""
+
+from __future__ import annotations
+
+import torch
+
+from ._feedback import Exercise, Mistake
+
+__all__ = [
+    "EXERCISES",
+    "check_mse_reconstruction_error",
+    "check_pca_encode_decode",
+    "check_pca_reconstruction_error",
+    "mse_reconstruction_error",
+    "pca_encode_decode",
+    "pca_reconstruction_error",
+]
+
+
+def _data(seed: int, n: int, spectrum: list[float], shift: float) -> torch.Tensor:
+    """n points whose covariance has the eigenvalues `spectrum`, in a random frame."""
+    g = torch.Generator().manual_seed(seed)
+    lam = torch.tensor(spectrum, dtype=torch.float64)
+    d = lam.shape[0]
+    rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)  # (n, D)
+    return (z * lam.sqrt()) @ rotation.T + shift
+
+
+def _pca_cases(seed: int):
+    # well separated eigenvalues, so that the top-k subspace is sharply defined
+    return [
+        (_data(seed, 40, [6.0, 3.0, 1.0, 0.3], 1.5), 1),
+        (_data(seed + 1, 25, [5.0, 2.0, 1.0, 0.5, 0.1], -2.0), 2),
+        (_data(seed + 2, 60, [9.0, 4.0, 2.0, 0.7, 0.2, 0.05], 0.5), 3),
+    ]
+
+
+# ------------------------------------------------------- reconstruction error
+def mse_reconstruction_error(x, x_tilde):
+    """(1/n) Σ_k ||x_k - x̃_k||²: squared error summed over features, averaged over points."""
+    return ((x - x_tilde) ** 2).sum(dim=1).mean()
+
+
+def _mse_torch_default(x, x_tilde):
+    return ((x - x_tilde) ** 2).mean()
+
+
+def _mse_total(x, x_tilde):
+    return ((x - x_tilde) ** 2).sum()
+
+
+def _mse_norm_not_squared(x, x_tilde):
+    return torch.linalg.vector_norm(x - x_tilde, dim=1).mean()
+
+
+def _mse_cases():
+    g = torch.Generator().manual_seed(81)
+    return [
+        (
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+        )
+        for n, d in [(5, 3), (8, 6), (4, 10)]
+    ]
+
+
+MSE_RECONSTRUCTION_ERROR = Exercise(
+    name="mse_reconstruction_error",
+    solution=mse_reconstruction_error,
+    cases=_mse_cases,
+    mistakes=(
+        Mistake(
+            _mse_torch_default,
+            "that averages over all n·D entries, like F.mse_loss with its default reduction. "
+            "The reconstruction error sums the squares over the D features of each point and averages "
+            "only over the n points: your value is D times too small.",
+        ),
+        Mistake(
+            _mse_total,
+            "that is the total over all points. Divide by the number of points n, so that the "
+            "error does not grow with the size of the data set.",
+        ),
+        Mistake(
+            _mse_norm_not_squared,
+            "that averages the distances ||x_k - x̃_k||; the error averages their SQUARES.",
+        ),
+    ),
+)
+check_mse_reconstruction_error = MSE_RECONSTRUCTION_ERROR.check
+
+
+# --------------------------------------------------------- error from eigenvalues
+def pca_reconstruction_error(x, k):
+    """Σ_{i>k} λ_i, the eigenvalues of the 1/n covariance beyond the k largest."""
+    centred = x - x.mean(dim=0)  # (n, D)
+    covariance = centred.T @ centred / x.shape[0]  # (D, D)
+    eigenvalues = torch.linalg.eigvalsh(covariance).flip(0)  # descending
+    return eigenvalues[k:].sum()
+
+
+def _pca_error_unbiased(x, k):
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(x.T)).flip(0)  # 1/(n - 1)
+    return eigenvalues[k:].sum()
+
+
+def _pca_error_kept(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0]).flip(0)
+    return eigenvalues[:k].sum()
+
+
+def _pca_error_ascending(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0])  # ascending!
+    return eigenvalues[k:].sum()
+
+
+def _pca_error_not_centred(x, k):
+    eigenvalues = torch.linalg.eigvalsh(x.T @ x / x.shape[0]).flip(0)
+    return eigenvalues[k:].sum()
+
+
+PCA_RECONSTRUCTION_ERROR = Exercise(
+    name="pca_reconstruction_error",
+    solution=pca_reconstruction_error,
+    cases=lambda: _pca_cases(82),
+    mistakes=(
+        Mistake(
+            _pca_error_unbiased,
+            "torch.cov divides by n - 1. The reconstruction error averages over the n points, "
+            "so the covariance whose eigenvalues it sums is (1/n) Σ_k (x_k - μ)(x_k - μ)ᵀ.",
+        ),
+        Mistake(
+            _pca_error_kept,
+            "that is the variance PCA keeps. The error is what it throws away: the sum of the "
+            "eigenvalues beyond the k largest.",
+        ),
+        Mistake(
+            _pca_error_ascending,
+            "torch.linalg.eigvalsh returns the eigenvalues in ASCENDING order, so [k:] drops "
+            "the k smallest. Flip them (or take [:D - k]) to discard the smallest D - k.",
+        ),
+        Mistake(
+            _pca_error_not_centred,
+            "subtract the mean first: xᵀx / n is the second moment, not the covariance. The "
+            "biases of the autoencoder (and PCA's μ) absorb the mean at no cost.",
+        ),
+    ),
+)
+check_pca_reconstruction_error = PCA_RECONSTRUCTION_ERROR.check
+
+
+# ------------------------------------------------- encoder and decoder from PCA
+def pca_encode_decode(x, k):
+    """x̃ = μ + U_k U_kᵀ (x - μ): encode h = U_kᵀ(x - μ), decode x̃ = U_k h + μ."""
+    mu = x.mean(dim=0)  # (D,)
+    centred = x - mu  # (n, D)
+    _, eigenvectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])  # ascending
+    U = eigenvectors[:, -k:]  # (D, k): the top k, in any order
+    h = centred @ U  # (n, k), the code
+    return h @ U.T + mu  # (n, D)
+
+
+def _encode_decode_bottom(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, :k]
+    return (x - mu) @ U @ U.T + mu
+
+
+def _encode_decode_no_mean_back(x, k):
+    return pca_encode_decode(x, k) - x.mean(dim=0)
+
+
+def _encode_decode_not_centred(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, -k:]
+    return x @ U @ U.T
+
+
+PCA_ENCODE_DECODE = Exercise(
+    name="pca_encode_decode",
+    solution=pca_encode_decode,
+    cases=lambda: _pca_cases(83),
+    mistakes=(
+        Mistake(
+            _encode_decode_bottom,
+            "torch.linalg.eigh sorts eigenvalues in ascending order, so eigenvectors[:, :k] are "
+            "the k directions of LEAST variance. Keep the last k columns.",
+        ),
+        Mistake(
+            _encode_decode_no_mean_back,
+            "the decoder must add the mean back: x̃ = U_k h + μ. Without d = μ the "
+            "reconstructions are centred at zero.",
+        ),
+        Mistake(
+            _encode_decode_not_centred,
+            "encode the CENTRED data, h = U_kᵀ(x - μ), and add μ back after decoding; "
+            "projecting x itself through the origin misses the offset.",
+        ),
+    ),
+)
+check_pca_encode_decode = PCA_ENCODE_DECODE.check
+
+EXERCISES = [MSE_RECONSTRUCTION_ERROR, PCA_RECONSTRUCTION_ERROR, PCA_ENCODE_DECODE]
