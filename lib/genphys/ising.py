@@ -1,0 +1,640 @@
+"""The two-dimensional Ising model: energy, samplers, exact enumeration and Onsager's solution.
+
+Explained in {ref}`sec-mcmc`. Spins :math:`s_i = \\pm 1` sit on an :math:`L \\times L`
+square lattice with periodic boundaries, coupling :math:`J = 1` and :math:`k_B = 1`:
+
+.. math::
+
+    E(s) = -\\sum_{\\langle i j \\rangle} s_i s_j, \\qquad
+    p(s) = \\frac{e^{-\\beta E(s)}}{Z}, \\qquad \\beta = 1/T,
+
+where the sum runs over the :math:`2 L^2` nearest-neighbour bonds (each site's right
+and lower neighbour). For ``L = 2`` the right and left neighbours coincide, so each
+pair of neighbours is joined by two bonds; every function here uses that same
+convention. Configurations are tensors of shape (n, L, L) holding ``+1.0`` and ``-1.0``.
+
+* exact: :func:`exact_observables` (enumeration of all :math:`2^{L^2}` states, ``L <= 4``)
+  and the infinite-lattice references :func:`onsager_energy_per_spin`,
+  :func:`onsager_magnetization_per_spin`, :data:`T_CRITICAL`;
+* sampled: :func:`metropolis_sweep`, :func:`wolff_step`, :func:`sample` and
+  :func:`observables` (estimates with standard errors under the same keys).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ._validation import as_tensor, check_positive_float, check_positive_int, describe
+from .enumeration import binary_states
+
+__all__ = [
+    "BETA_CRITICAL",
+    "MAX_EXACT_L",
+    "OBSERVABLE_KEYS",
+    "T_CRITICAL",
+    "energy",
+    "energy_change",
+    "exact_observables",
+    "magnetization",
+    "metropolis_sweep",
+    "observables",
+    "onsager_energy_per_spin",
+    "onsager_magnetization_per_spin",
+    "sample",
+    "wolff_step",
+]
+
+#: Critical temperature of the infinite square lattice, :math:`T_c = 2/\\ln(1 + \\sqrt 2)`.
+T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))
+#: :math:`\\beta_c = 1/T_c = \\ln(1 + \\sqrt 2)/2`.
+BETA_CRITICAL = 1.0 / T_CRITICAL
+#: Largest lattice that :func:`exact_observables` enumerates (:math:`2^{16}` states).
+MAX_EXACT_L = 4
+#: Keys shared by :func:`exact_observables` and :func:`observables`.
+OBSERVABLE_KEYS = (
+    "energy_per_spin",
+    "abs_magnetization_per_spin",
+    "specific_heat_per_spin",
+    "susceptibility_per_spin",
+)
+
+
+# ---------------------------------------------------------------------- checks
+def _check_spins(name: str, spins: object, *, batched: bool) -> torch.Tensor:
+    """Return ``spins`` as a floating tensor of ±1 of shape (n, L, L) (or (L, L) if allowed)."""
+    dtype = spins.dtype if isinstance(spins, torch.Tensor) and spins.is_floating_point() else None
+    s = as_tensor(name, spins, ndim=3 if batched else (2, 3), dtype=dtype)
+    if s.shape[-1] != s.shape[-2]:
+        raise ValueError(
+            f"{name} must hold square L x L lattices, shape (n, L, L). "
+            f"Got shape {tuple(s.shape)} instead."
+        )
+    if s.shape[-1] < 2:
+        raise ValueError(
+            f"{name} must hold lattices with L >= 2. Got shape {tuple(s.shape)} instead."
+        )
+    bad = s.abs() != 1
+    if bool(bad.any()):
+        idx = tuple(bad.nonzero()[0].tolist())
+        raise ValueError(
+            f"{name} must contain only spins +1 and -1. Got the value {s[idx].item()!r} "
+            f"at index {idx} instead."
+        )
+    return s
+
+
+def _check_L(L: object) -> int:
+    L = check_positive_int("L", L, minimum=2)
+    return L
+
+
+def _check_T(T: object) -> float:
+    return check_positive_float("T", T)
+
+
+def _check_beta(beta: object, s: torch.Tensor) -> torch.Tensor:
+    """``beta`` as a tensor of shape (n, 1, 1): one inverse temperature per chain."""
+    if isinstance(beta, torch.Tensor):
+        b = as_tensor(
+            "beta", beta, ndim=(0, 1), dtype=None if not beta.is_floating_point() else beta.dtype
+        )
+        b = b.to(dtype=s.dtype, device=s.device)
+        if b.ndim == 1 and b.shape[0] != s.shape[0]:
+            raise ValueError(
+                f"beta must be a number or a tensor of shape ({s.shape[0]},), one per chain. "
+                f"Got shape {tuple(b.shape)} instead."
+            )
+        if bool((b < 0).any()):
+            raise ValueError(f"beta must be >= 0. Got the minimum {b.min().item()} instead.")
+    else:
+        b = torch.tensor(check_positive_float("beta", beta, allow_zero=True), dtype=s.dtype)
+        b = b.to(s.device)
+    return b.reshape(-1, 1, 1).expand(s.shape[0], 1, 1)
+
+
+def _check_generator(generator: object, device: torch.device) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator (seed it with manual_seed). "
+            f"Got {describe(generator)} instead."
+        )
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"generator must live on the device of spins ({device}). "
+            f"Got a generator on {generator.device} instead."
+        )
+    return generator
+
+
+# ------------------------------------------------------------------ energies
+def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
+    """:math:`\\sum_{j \\sim i} s_j` over the four periodic neighbours, shape (..., L, L)."""
+    return s.roll(1, -1) + s.roll(-1, -1) + s.roll(1, -2) + s.roll(-1, -2)
+
+
+def _energy(s: torch.Tensor) -> torch.Tensor:
+    return -(s * (s.roll(-1, -1) + s.roll(-1, -2))).sum((-2, -1))
+
+
+def energy(spins: torch.Tensor, *, per_spin: bool = False) -> torch.Tensor:
+    """:math:`E(s) = -\\sum_{\\langle ij \\rangle} s_i s_j` over the :math:`2L^2` periodic bonds.
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n, L, L) or (L, L)
+        Spins ±1.
+    per_spin : bool
+        Return :math:`E / L^2` instead of :math:`E`.
+
+    Returns
+    -------
+    Tensor of shape (n,) or ()
+    """
+    s = _check_spins("spins", spins, batched=False)
+    e = _energy(s)
+    return e / s.shape[-1] ** 2 if per_spin else e
+
+
+def magnetization(spins: torch.Tensor, *, per_spin: bool = False) -> torch.Tensor:
+    """:math:`M(s) = \\sum_i s_i` (or :math:`m = M / L^2` with ``per_spin=True``).
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n, L, L) or (L, L)
+    per_spin : bool
+
+    Returns
+    -------
+    Tensor of shape (n,) or ()
+    """
+    s = _check_spins("spins", spins, batched=False)
+    m = s.sum((-2, -1))
+    return m / s.shape[-1] ** 2 if per_spin else m
+
+
+def energy_change(spins: torch.Tensor) -> torch.Tensor:
+    """:math:`\\Delta E_i = 2 s_i \\sum_{j \\sim i} s_j`, the energy change of flipping spin ``i`` alone.
+
+    Eq. {eq}`eq-ising-delta-e`; it takes only the values -8, -4, 0, 4, 8.
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n, L, L) or (L, L)
+
+    Returns
+    -------
+    Tensor of the shape of ``spins``
+    """
+    s = _check_spins("spins", spins, batched=False)
+    return 2.0 * s * _neighbour_sum(s)
+
+
+# ------------------------------------------------------------------- samplers
+@lru_cache(maxsize=32)
+def _colour_classes(L: int) -> tuple[torch.Tensor, ...]:
+    """Masks of (L, L) sites that share no bond: a proper colouring of the periodic lattice.
+
+    Even ``L``: the checkerboard, colour :math:`(i + j) \\bmod 2`. Odd ``L`` needs three
+    colours: with :math:`f(k) = k \\bmod 2` for :math:`k < L - 1` and :math:`f(L-1) = 2`
+    (a proper colouring of the odd ring), :math:`(f(i) + f(j)) \\bmod 3` colours the torus.
+    """
+    k = torch.arange(L)
+    if L % 2 == 0:
+        colour = (k[:, None] + k[None, :]) % 2
+        n_colours = 2
+    else:
+        f = k % 2
+        f[-1] = 2
+        colour = (f[:, None] + f[None, :]) % 3
+        n_colours = 3
+    return tuple(colour == c for c in range(n_colours))
+
+
+def _metropolis_sweep(s: torch.Tensor, beta: torch.Tensor, generator: torch.Generator):
+    # Half the energy change, s_i * sum_j s_j, is one of -4, -2, 0, 2, 4. Only flips that
+    # raise the energy (Delta E = 4 or 8) need an exponential, computed once per chain.
+    p4, p8 = torch.exp(-4.0 * beta), torch.exp(-8.0 * beta)  # (n, 1, 1) each
+    # one uniform per site serves every sublattice: each site is visited once per sweep
+    u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device=s.device)  # (n, L, L)
+    for mask in _colour_classes(s.shape[-1]):
+        mask = mask.to(s.device)
+        half_delta_e = s * _neighbour_sum(s)  # (n, L, L)
+        p_accept = torch.where(
+            half_delta_e > 3.0,
+            p8,
+            torch.where(half_delta_e > 1.0, p4, torch.where(half_delta_e > -1.0, 0.5, 1.0)),
+        )
+        flip = (u < p_accept) & mask  # (n, L, L)
+        s = torch.where(flip, -s, s)
+    return s
+
+
+def metropolis_sweep(
+    spins: torch.Tensor, beta: float | torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """One Metropolis sweep: spin ``i`` flips with probability :math:`\\min(1, e^{-\\beta \\Delta E_i})`.
+
+    The lattice is split into sublattices that share no bond (the checkerboard for
+    even ``L``, three colours for odd ``L``); all spins of one sublattice are updated
+    at once, because none of them is a neighbour of another. Each sublattice update
+    satisfies detailed balance, eq. {eq}`eq-detailed-balance`, so the sweep leaves
+    :math:`p(s) \\propto e^{-\\beta E(s)}` invariant. All chains (first dimension) are
+    updated in parallel.
+
+    Flips that leave the energy unchanged (:math:`\\Delta E_i = 0`) are accepted with
+    probability 1/2, not 1. Detailed balance only fixes the ratio
+    :math:`a(\\Delta E)/a(-\\Delta E) = e^{-\\beta \\Delta E}` and says nothing about
+    :math:`a(0)`; with :math:`a(0) = 1` and a fixed sweep order, the stripe configurations
+    of width one (every spin has :math:`\\Delta E_i = 0`) turn into each other
+    deterministically and the chain can never leave them, which biases small lattices
+    visibly ({ref}`sec-mcmc-checkerboard-trap`).
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n_chains, L, L)
+        Spins ±1.
+    beta : float or Tensor of shape (n_chains,)
+        Inverse temperature (>= 0), one for all chains or one per chain.
+    generator : torch.Generator
+        On the device of ``spins``.
+
+    Returns
+    -------
+    Tensor of shape (n_chains, L, L)
+    """
+    s = _check_spins("spins", spins, batched=True)
+    b = _check_beta(beta, s)
+    _check_generator(generator, s.device)
+    return _metropolis_sweep(s, b, generator)
+
+
+@lru_cache(maxsize=32)
+def _bond_partners(L: int) -> np.ndarray:
+    """Site index of the right and lower neighbour of every site, shape (L*L, 2)."""
+    site = np.arange(L * L).reshape(L, L)
+    return np.stack([np.roll(site, -1, axis=1), np.roll(site, -1, axis=0)], axis=-1).reshape(-1, 2)
+
+
+def _wolff_step(s: torch.Tensor, beta: torch.Tensor, generator: torch.Generator):
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, L, _ = s.shape
+    size = n * L * L
+    p_add = -torch.expm1(-2.0 * beta)  # (n, 1, 1), 1 - exp(-2 beta)
+    u = torch.rand((n, L, L, 2), generator=generator, dtype=s.dtype, device=s.device)
+    seed = torch.randint(L * L, (n,), generator=generator, device=s.device)  # (n,)
+    aligned = torch.stack([s == s.roll(-1, -1), s == s.roll(-1, -2)], dim=-1)  # (n, L, L, 2)
+    bonds = (aligned & (u < p_add[..., None])).reshape(size, 2).cpu().numpy()  # open bonds
+    offsets = (np.arange(n) * (L * L))[:, None, None]  # (n, 1, 1), first site of each chain
+    partners = (_bond_partners(L)[None] + offsets).reshape(size, 2)  # global site indices
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(bonds.sum(1), out=indptr[1:])
+    indices = partners[bonds]  # row-major: the open bonds of site 0, then site 1, ...
+    graph = csr_matrix(
+        (np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=(size, size)
+    )
+    _, labels = connected_components(graph, directed=False)  # Fortuin–Kasteleyn clusters
+    labels = torch.from_numpy(labels).reshape(n, L * L).to(s.device)  # (n, L*L)
+    cluster = labels == labels.gather(1, seed[:, None])  # (n, L*L), the seed's cluster
+    return torch.where(cluster.reshape(n, L, L), -s, s)
+
+
+def wolff_step(
+    spins: torch.Tensor, beta: float | torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """One Wolff update: flip the cluster grown from a random site with bond probability :math:`1 - e^{-2\\beta}`.
+
+    Eq. {eq}`eq-wolff-p-add`. The textbook algorithm grows the cluster from a seed site,
+    adding each aligned neighbour with probability :math:`p = 1 - e^{-2\\beta}`. The same
+    cluster is obtained by first opening every bond between aligned neighbours
+    independently with probability :math:`p` (the Fortuin–Kasteleyn bonds) and then
+    taking the connected component of the seed: each bond is examined at most once in
+    both versions and opened with the same probability. This function does the
+    second, which vectorises over chains: the bonds are drawn with ``generator`` and the
+    components found with :func:`scipy.sparse.csgraph.connected_components` (on the
+    CPU). The flip is always accepted (Wolff 1989).
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n_chains, L, L)
+        Spins ±1.
+    beta : float or Tensor of shape (n_chains,)
+        Inverse temperature (>= 0), one for all chains or one per chain.
+    generator : torch.Generator
+        On the device of ``spins``.
+
+    Returns
+    -------
+    Tensor of shape (n_chains, L, L)
+        The spins with one cluster per chain flipped.
+    """
+    s = _check_spins("spins", spins, batched=True)
+    b = _check_beta(beta, s)
+    _check_generator(generator, s.device)
+    return _wolff_step(s, b, generator)
+
+
+# ----------------------------------------------------------------- sampling
+def sample(
+    L: int,
+    T: float,
+    n_samples: int,
+    *,
+    seed: int,
+    burn_in: int = 100,
+    thin: int = 5,
+    n_chains: int | None = None,
+) -> torch.Tensor:
+    """Draw :math:`s \\sim e^{-E(s)/T}/Z` on the periodic :math:`L \\times L` lattice.
+
+    Runs ``n_chains`` independent chains in parallel (default ``min(n_samples, 64)``).
+    One *round* is one checkerboard :func:`metropolis_sweep` followed by one
+    :func:`wolff_step` per chain: Metropolis decorrelates short wavelengths and is
+    efficient at high temperature, Wolff flips large clusters and removes critical
+    slowing down near :data:`T_CRITICAL` (and lets ordered chains change sign below it).
+    Chains start from random spins for :math:`T \\ge T_c` and from all spins up for
+    :math:`T < T_c`, then run ``burn_in`` rounds before the first sample is kept, and
+    ``thin`` rounds between kept samples. With the defaults, the integrated
+    autocorrelation times of the energy and of :math:`|m|`, in units of kept samples,
+    were measured between 0.8 and 1.2 (1 means independent) for L = 4, 8, 16, 32 and
+    T = 1.0, 1.5, 2.0, T_c, 2.6, 3.5, 5.0; {ref}`sec-mcmc` repeats the measurement at
+    :data:`T_CRITICAL`. Cost: about 3.5 s of one core for 6400 samples at L = 16 and
+    9 s at L = 32.
+
+    Samples are returned chain by chain (all samples of chain 0, then chain 1, ...),
+    so that contiguous blocks are consecutive in time; :func:`observables` uses blocks.
+
+    Parameters
+    ----------
+    L : int
+        Linear size, ``L >= 2``.
+    T : float
+        Temperature, ``T > 0``.
+    n_samples : int
+        Number of configurations returned.
+    seed : int
+        Seed of the ``torch.Generator`` that drives every random choice.
+    burn_in : int
+        Rounds before the first kept sample.
+    thin : int
+        Rounds between kept samples.
+    n_chains : int, optional
+        Parallel chains; default ``min(n_samples, 64)``.
+
+    Returns
+    -------
+    spins : Tensor of shape (n_samples, L, L), float64
+        Entries ±1.
+    """
+    L = _check_L(L)
+    T = _check_T(T)
+    n_samples = check_positive_int("n_samples", n_samples)
+    seed = check_positive_int("seed", seed, minimum=0)
+    burn_in = check_positive_int("burn_in", burn_in, minimum=0)
+    thin = check_positive_int("thin", thin)
+    n_chains = min(n_samples, 64) if n_chains is None else check_positive_int("n_chains", n_chains)
+    n_chains = min(n_chains, n_samples)
+    per_chain = -(-n_samples // n_chains)  # ceil
+
+    generator = torch.Generator().manual_seed(seed)
+    if T >= T_CRITICAL:
+        s = 2.0 * torch.randint(2, (n_chains, L, L), generator=generator).to(torch.float64) - 1.0
+    else:
+        s = torch.ones(n_chains, L, L, dtype=torch.float64)
+    beta = torch.full((n_chains, 1, 1), 1.0 / T, dtype=torch.float64)
+
+    def round_(s: torch.Tensor) -> torch.Tensor:
+        return _wolff_step(_metropolis_sweep(s, beta, generator), beta, generator)
+
+    for _ in range(burn_in):
+        s = round_(s)
+    kept = []
+    for _ in range(per_chain):
+        for _ in range(thin):
+            s = round_(s)
+        kept.append(s)
+    out = torch.stack(kept, dim=1).reshape(n_chains * per_chain, L, L)  # chain-major
+    return out[:n_samples].contiguous()
+
+
+# ---------------------------------------------------------------- observables
+def _jackknife(values: np.ndarray, estimator, n_blocks: int) -> tuple[float, float]:
+    """Estimate and block-jackknife standard error of ``estimator`` over rows of ``values``."""
+    full = float(estimator(values))
+    blocks = np.array_split(np.arange(values.shape[0]), n_blocks)
+    leave_out = np.array(
+        [estimator(np.delete(values, block, axis=0)) for block in blocks], dtype=np.float64
+    )
+    b = len(blocks)
+    se = math.sqrt((b - 1) / b * float(((leave_out - leave_out.mean()) ** 2).sum()))
+    return full, se
+
+
+def observables(spins: torch.Tensor, T: float, *, n_blocks: int = 50) -> dict[str, float]:
+    """Sample estimates of the per-spin observables, with standard errors, from configurations.
+
+    For :math:`n` configurations with :math:`e = E/N`, :math:`m = M/N`, :math:`N = L^2`:
+    :math:`\\langle e \\rangle`, :math:`\\langle |m| \\rangle`,
+    :math:`c = \\beta^2 N (\\langle e^2 \\rangle - \\langle e \\rangle^2)` and
+    :math:`\\chi = \\beta N (\\langle m^2 \\rangle - \\langle |m| \\rangle^2)`, the same
+    quantities and keys as :func:`exact_observables`. Every key ``k`` comes with
+    ``k + "_se"``, a block-jackknife standard error with ``n_blocks`` contiguous blocks,
+    which stays valid for correlated samples as long as a block is much longer than
+    the autocorrelation time. ``log_z`` cannot be estimated from samples and is absent.
+
+    Parameters
+    ----------
+    spins : Tensor of shape (n_samples, L, L)
+        Spins ±1, e.g. from :func:`sample`.
+    T : float
+        Temperature at which they were drawn.
+    n_blocks : int
+        Jackknife blocks (at most ``n_samples``).
+
+    Returns
+    -------
+    dict
+        ``energy_per_spin``, ``abs_magnetization_per_spin``, ``specific_heat_per_spin``,
+        ``susceptibility_per_spin`` and their ``*_se``, as floats.
+    """
+    s = _check_spins("spins", spins, batched=True)
+    T = _check_T(T)
+    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
+    if s.shape[0] < 2:
+        raise ValueError(
+            f"spins must hold at least 2 configurations. Got shape {tuple(s.shape)} instead."
+        )
+    n_blocks = min(n_blocks, s.shape[0])
+    beta, N = 1.0 / T, s.shape[-1] ** 2
+    e = (_energy(s) / N).double().cpu().numpy()  # (n,)
+    m = (s.sum((-2, -1)) / N).double().cpu().numpy()  # (n,)
+    values = np.stack([e, np.abs(m), m**2], axis=1)  # (n, 3)
+    estimators = {
+        "energy_per_spin": lambda v: v[:, 0].mean(),
+        "abs_magnetization_per_spin": lambda v: v[:, 1].mean(),
+        "specific_heat_per_spin": lambda v: beta**2 * N * v[:, 0].var(),
+        "susceptibility_per_spin": lambda v: beta * N * (v[:, 2].mean() - v[:, 1].mean() ** 2),
+    }
+    out: dict[str, float] = {}
+    for key, estimator in estimators.items():
+        out[key], out[key + "_se"] = _jackknife(values, estimator, n_blocks)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _density_of_states(L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (E, |M|) pairs of all :math:`2^{L^2}` configurations and how many have each."""
+    n_sites = L * L
+    s = 2.0 * binary_states(n_sites).reshape(-1, L, L) - 1.0  # (2**N, L, L), all states
+    e = _energy(s).round().to(torch.int64)  # (2**N,), in [-2N, 2N]
+    m = s.sum((-2, -1)).abs().round().to(torch.int64)  # (2**N,), in [0, N]
+    code = (e + 2 * n_sites) * (n_sites + 1) + m  # one integer per (E, |M|) pair
+    codes, counts = torch.unique(code, return_counts=True)
+    return (
+        (codes // (n_sites + 1) - 2 * n_sites).double().numpy(),
+        (codes % (n_sites + 1)).double().numpy(),
+        counts.double().numpy(),
+    )
+
+
+def exact_observables(L: int, T: float) -> dict[str, float]:
+    """Exact :math:`\\log Z` and per-spin observables by summing over all :math:`2^{L^2}` states.
+
+    With :math:`N = L^2`, :math:`e = E/N`, :math:`m = M/N` and :math:`\\beta = 1/T`:
+
+    * ``log_z`` -- :math:`\\log \\sum_s e^{-\\beta E(s)}`;
+    * ``energy_per_spin`` -- :math:`\\langle e \\rangle`;
+    * ``abs_magnetization_per_spin`` -- :math:`\\langle |m| \\rangle`;
+    * ``specific_heat_per_spin`` -- :math:`c = \\beta^2 N (\\langle e^2\\rangle - \\langle e\\rangle^2)
+      = \\frac{\\beta^2}{N} \\partial_\\beta^2 \\log Z`;
+    * ``susceptibility_per_spin`` -- :math:`\\chi = \\beta N (\\langle m^2\\rangle - \\langle |m|\\rangle^2)`,
+      the :math:`|m|` convention: on a finite lattice :math:`\\langle m \\rangle = 0` by
+      symmetry, and subtracting :math:`\\langle |m| \\rangle^2` gives a susceptibility
+      that stays finite below :math:`T_c`.
+
+    The states are enumerated once per ``L`` with :func:`genphys.enumeration.binary_states`
+    and reduced to the distinct (E, |M|) pairs, so every further temperature is a
+    sum over a few dozen terms.
+
+    Parameters
+    ----------
+    L : int
+        Linear size, ``2 <= L <= MAX_EXACT_L`` (4: :math:`2^{16}` states).
+    T : float
+        Temperature, ``T > 0``.
+
+    Returns
+    -------
+    dict of float
+    """
+    L = _check_L(L)
+    if L > MAX_EXACT_L:
+        raise ValueError(
+            f"L must be at most {MAX_EXACT_L} for exact enumeration (2**(L*L) states). "
+            f"Got {L} instead. Use genphys.ising.sample and observables."
+        )
+    T = _check_T(T)
+    e_levels, m_levels, counts = _density_of_states(L)
+    beta, N = 1.0 / T, L * L
+    log_w = np.log(counts) - beta * e_levels  # (K,)
+    top = log_w.max()
+    w = np.exp(log_w - top)
+    log_z = float(top + np.log(w.sum()))
+    p = w / w.sum()  # (K,)
+    e, m = e_levels / N, m_levels / N
+    e_mean, m_mean = float(p @ e), float(p @ m)
+    return {
+        "log_z": log_z,
+        "energy_per_spin": e_mean,
+        "abs_magnetization_per_spin": m_mean,
+        "specific_heat_per_spin": beta**2 * N * float(p @ (e - e_mean) ** 2),
+        "susceptibility_per_spin": beta * N * (float(p @ m**2) - m_mean**2),
+    }
+
+
+# ------------------------------------------------------------------- Onsager
+def _ellipk_agm(m: np.ndarray) -> np.ndarray:
+    """:math:`K(m) = \\frac{\\pi}{2\\, \\mathrm{AGM}(1, \\sqrt{1 - m})}` for parameter ``0 <= m < 1``."""
+    a = np.ones_like(m)
+    g = np.sqrt(1.0 - m)
+    for _ in range(64):
+        a, g = 0.5 * (a + g), np.sqrt(a * g)
+        if np.all(np.abs(a - g) <= 1e-16 * a):
+            break
+    return np.pi / (2.0 * a)
+
+
+def _ellipk(m: np.ndarray) -> np.ndarray:
+    try:
+        from scipy.special import ellipk
+    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
+        return _ellipk_agm(m)
+    return ellipk(m)
+
+
+def _temperatures(T: object) -> tuple[np.ndarray, bool]:
+    if isinstance(T, torch.Tensor):
+        T = T.detach().cpu().numpy()
+    arr = np.asarray(T)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) and arr.dtype != complex):
+        raise TypeError(f"T must be a positive number or array. Got {describe(T)} instead.")
+    arr = arr.astype(np.float64)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        raise ValueError(
+            f"T must be finite and > 0. Got {arr if arr.ndim == 0 else describe(arr)} instead."
+        )
+    return arr, arr.ndim == 0
+
+
+def onsager_energy_per_spin(T: float | np.ndarray) -> float | np.ndarray:
+    """Onsager's internal energy per spin :math:`u = -\\coth 2\\beta\\,[1 + \\tfrac{2}{\\pi}(2\\tanh^2 2\\beta - 1) K(k)]`.
+
+    Eq. {eq}`eq-onsager-energy`, with :math:`k = 2 \\sinh 2\\beta / \\cosh^2 2\\beta` and
+    :math:`K` the complete elliptic integral of the first kind (Onsager 1944), for
+    the infinite lattice. At :math:`T_c`, :math:`k = 1` and :math:`K` diverges
+    logarithmically while its prefactor vanishes, so :math:`u(T_c) = -\\sqrt 2`.
+
+    Parameters
+    ----------
+    T : float or array_like
+        Temperatures, ``T > 0``.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    T, scalar = _temperatures(T)
+    two_beta = 2.0 / T
+    k = 2.0 * np.sinh(two_beta) / np.cosh(two_beta) ** 2
+    m = np.minimum(k * k, 1.0)
+    prefactor = 2.0 * np.tanh(two_beta) ** 2 - 1.0  # the complementary modulus, -> 0 at T_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        term = np.where(m < 1.0, prefactor * _ellipk(np.where(m < 1.0, m, 0.0)), 0.0)
+    u = -(1.0 / np.tanh(two_beta)) * (1.0 + (2.0 / np.pi) * term)
+    return float(u) if scalar else u
+
+
+def onsager_magnetization_per_spin(T: float | np.ndarray) -> float | np.ndarray:
+    """Spontaneous magnetisation :math:`m = (1 - \\sinh^{-4} 2\\beta)^{1/8}` below :math:`T_c`, 0 above.
+
+    Eq. {eq}`eq-yang-magnetization` (Onsager's result, proved by Yang 1952), for the
+    infinite lattice.
+
+    Parameters
+    ----------
+    T : float or array_like
+        Temperatures, ``T > 0``.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    T, scalar = _temperatures(T)
+    x = 1.0 - np.sinh(2.0 / T) ** -4.0
+    m = np.where(T < T_CRITICAL, np.power(np.clip(x, 0.0, None), 0.125), 0.0)
+    return float(m) if scalar else m
