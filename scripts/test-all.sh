@@ -22,4 +22,7 @@ for md in chapters/*.md exercises/*.md; do
 done
 
 echo "== tests: library, notebooks (nbval), built book =="
+# Two pytest workers share the two cores; one math thread each avoids oversubscription,
+# which slows small tensor operations by up to ten times.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 python -m pytest tests _build/nbval --nbval-lax -n "${PYTEST_WORKERS:-2}" "$@"
