@@ -4,8 +4,19 @@ Where each idea of the book lives (one idea per module):
 
 * :mod:`genphys.enumeration` -- binary states and stable exact sums (chapter 2);
 * :mod:`genphys.rbm` -- the Bernoulli RBM: energy, free energy, conditionals, exact
-  log Z, likelihood and gradient (chapters 2-4);
-* :mod:`genphys.exercises` -- the checkers behind the exercises.
+  log Z, likelihood and its gradient in two phases (chapters 2-4);
+* :mod:`genphys.mcmc` -- Metropolis-Hastings, Gibbs sampling of RBMs, autocorrelation
+  and effective sample size (chapter 5);
+* :mod:`genphys.ising` -- the 2D Ising model: energy, Metropolis and Wolff samplers,
+  exact enumeration, Onsager's results (chapters 5 and 7);
+* :mod:`genphys.training` -- CD-k and PCD training of RBMs, exact expected CD updates
+  (chapter 6);
+* :mod:`genphys.ais` -- annealed importance sampling of log Z (chapter 6);
+* :mod:`genphys.data` -- binarised digits and Ising data sets, generated or bundled (all);
+* :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
+* :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 8);
+* :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 9-10);
+* :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 
 Submodules are imported on first use, so ``import genphys`` stays fast.
 """
@@ -30,6 +41,7 @@ _SUBMODULES = {
     "mcmc",
     "plotting",
     "rbm",
+    "thermodynamics",
     "training",
     "vae",
 }
