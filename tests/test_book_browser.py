@@ -1,0 +1,344 @@
+"""The built book as a reader meets it: every page of ``_toc.yml`` opened in headless Chromium.
+
+On every page: the equations are typeset by the book's own MathJax (no raw TeX, no MathJax
+error), every image loads and has alt text, no cross-reference or citation is left unresolved,
+every internal link reaches an existing page and anchor, every resource comes from the book
+itself (nothing from a CDN), the Binder launch button opens the page's own source file, and
+the console shows no error. Search finds the chapters. A few screenshots are kept under
+``_build/artifacts/screenshots/``.
+
+The structural checks (a page for every written document, chapters ending with a summary and
+their exercises) read the HTML files and need no browser.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_helpers import (
+    REPO_ROOT,
+    binder_url,
+    book_config,
+    figure_cell_count,
+    html_ids,
+    html_path,
+    is_notebook,
+    save_screenshot,
+    severe_console_messages,
+    source_path,
+    toc_docnames,
+    written_docnames,
+)
+
+DOCNAMES = written_docnames()
+CHAPTERS = [name for name in DOCNAMES if name.startswith("chapters/")]
+EXERCISES = [name for name in DOCNAMES if name.startswith("exercises/")]
+
+# One page of each kind is photographed: the landing page, a chapter, an exercise page.
+SCREENSHOT_PAGES = {toc_docnames()[0], *(CHAPTERS[1:2] or CHAPTERS[:1]), *EXERCISES[:1]}
+
+# TeX left in the visible text (code, pre and typeset math removed) means MathJax or the MyST
+# math parser missed it.
+RAW_TEX = re.compile(
+    r"\$\$|\\begin\{|\\end\{|\\\(|\\\)|\\\[|\\\]|\\(?:frac|sum|mathrm|mathbf|left|right)\b"
+    r"|(?<![\w$])\$[^\s$][^$\n]*\$(?![\w$])"
+)
+
+# Everything the page checks need, measured in the page after MathJax has finished.
+PAGE_REPORT_JS = r"""
+const done = arguments[arguments.length - 1];
+const started = Date.now();
+const root = document.querySelector("article.bd-article") || document.querySelector("main")
+  || document.body;
+const mathNodes = () => Array.from(root.querySelectorAll(".math"));
+const report = () => {
+  const clone = root.cloneNode(true);
+  clone.querySelectorAll("pre, code, script, style, mjx-container, .MathJax")
+    .forEach((node) => node.remove());
+  const sameOrigin = (url) => !url || url.startsWith(location.origin + "/")
+    || url.startsWith("data:") || url.startsWith("blob:") || url.startsWith("about:");
+  const declared = [
+    ...Array.from(document.querySelectorAll("script[src]"), (e) => e.src),
+    ...Array.from(document.querySelectorAll(
+      "link[rel~='stylesheet'][href], link[rel~='preload'][href], link[rel~='icon'][href]"),
+      (e) => e.href),
+    ...Array.from(document.querySelectorAll("img[src], iframe[src]"), (e) => e.src),
+  ];
+  const fetched = performance.getEntriesByType("resource").map((e) => e.name);
+  return {
+    title: document.title,
+    h1: Array.from(root.querySelectorAll("h1"), (e) => e.textContent.trim()),
+    text: clone.textContent,
+    mathjax: Boolean(window.MathJax && window.MathJax.startup),
+    mathjaxSrc: Array.from(document.querySelectorAll("script[src*='mathjax' i]"), (e) => e.src),
+    math: mathNodes().length,
+    untypeset: mathNodes().filter((e) => !e.querySelector("mjx-container"))
+      .map((e) => e.textContent.slice(0, 80)),
+    // A TeX error is an <merror>; an undefined macro is shown as red text (noundefined).
+    merror: Array.from(document.querySelectorAll(
+      "mjx-merror, mjx-assistive-mml mtext[mathcolor='red'], mjx-mtext[style*='color: red']"),
+      (e) => e.textContent),
+    figures: Array.from(root.querySelectorAll("figure img")).length,
+    images: Array.from(document.images, (img) => ({
+      src: img.currentSrc || img.src, complete: img.complete, width: img.naturalWidth,
+      alt: img.getAttribute("alt"), inContent: root.contains(img),
+    })),
+    problematic: Array.from(document.querySelectorAll(
+      ".problematic, .pending_xref"),
+      (e) => e.outerHTML.slice(0, 200)),
+    links: Array.from(document.querySelectorAll("a[href]"), (a) => ({
+      href: a.href, raw: a.getAttribute("href"), text: a.textContent.trim().slice(0, 80),
+      inContent: root.contains(a), classes: a.className,
+      citation: Boolean(a.closest(".bibtex-citation")),
+    })),
+    emptyCitations: Array.from(document.querySelectorAll(".bibtex-citation"))
+      .filter((e) => !e.querySelector("a[href]")).map((e) => e.textContent),
+    launch: Array.from(document.querySelectorAll(".dropdown-launch-buttons a[href]"),
+      (a) => a.href),
+    foreign: [...new Set([...declared, ...fetched].filter((u) => !sameOrigin(u)))],
+  };
+};
+const finish = () => {
+  const pending = Array.from(document.images).filter((img) => !img.complete);
+  if (pending.length && Date.now() - started < 30000) { setTimeout(finish, 100); return; }
+  done(report());
+};
+const waitMath = () => {
+  const mj = window.MathJax;
+  if (mj && mj.startup && mj.startup.promise) {
+    mj.startup.promise.then(finish, (err) => { const r = report(); r.mathjaxError = String(err);
+      done(r); });
+  } else if (!document.querySelector("script[src*='mathjax' i]") || Date.now() - started > 30000) {
+    finish();
+  } else {
+    setTimeout(waitMath, 50);
+  }
+};
+if (document.readyState === "complete") waitMath();
+else window.addEventListener("load", waitMath);
+"""
+
+
+def _target_file(url: str, base_url: str, book_html: Path) -> tuple[Path, str]:
+    """The built file and fragment that a same-origin link points to."""
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.unquote(parts.path)
+    relative = path[len(urllib.parse.urlsplit(base_url).path) :].lstrip("/")
+    target = book_html / relative
+    if relative == "" or relative.endswith("/"):
+        target = target / "index.html"
+    return target, urllib.parse.unquote(parts.fragment)
+
+
+def _page_problems(
+    docname: str, report: dict[str, Any], console: list[str], base_url: str, book_html: Path
+) -> list[str]:
+    problems: list[str] = []
+    # One title per page.
+    if len(report["h1"]) != 1:
+        problems.append(f"expected one <h1> in the article, found {report['h1']}")
+    # Equations: typeset by the book's own MathJax, none left raw, none in error.
+    if report["math"]:
+        if not report["mathjax"]:
+            problems.append(f"{report['math']} equations but MathJax did not start")
+        if report.get("mathjaxError"):
+            problems.append(f"MathJax failed: {report['mathjaxError']}")
+        if report["untypeset"]:
+            problems.append(f"equations not typeset: {report['untypeset'][:5]}")
+    if report["merror"]:
+        problems.append(f"MathJax errors or undefined macros: {report['merror'][:5]}")
+    for src in report["mathjaxSrc"]:
+        if not src.startswith(base_url):
+            problems.append(f"MathJax is loaded from outside the book: {src}")
+    raw = sorted({m.group(0) for m in RAW_TEX.finditer(report["text"])})
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw[:10]}")
+    # Unresolved references: '??', 'undefined label', docutils 'problematic' nodes.
+    if "??" in report["text"]:
+        i = report["text"].index("??")
+        problems.append(f"unresolved reference '??' near {report['text'][i - 60 : i + 20]!r}")
+    if re.search(r"undefined label|unknown document|could not find bibtex", report["text"], re.I):
+        problems.append("unresolved reference text ('undefined label' or similar) in the page")
+    if report["problematic"]:
+        problems.append(f"unresolved reference nodes: {report['problematic'][:5]}")
+    if report["emptyCitations"]:
+        problems.append(f"citations without a link: {report['emptyCitations'][:5]}")
+    # Images: loaded, with alt text in the content.
+    for image in report["images"]:
+        if not image["complete"] or image["width"] == 0:
+            problems.append(f"image did not load: {image['src']}")
+        if image["inContent"] and not (image["alt"] or "").strip():
+            problems.append(f"image without alt text: {image['src']}")
+    # Every captioned figure cell of the source drew its figure.
+    source = source_path(docname)
+    assert source is not None
+    expected_figures = figure_cell_count(source)
+    if report["figures"] < expected_figures:
+        problems.append(
+            f"{report['figures']} figures shown, but the source has {expected_figures} figure "
+            "cells (a figure was not drawn: is MPLBACKEND set for the build?)"
+        )
+    # Links: internal targets exist (file and anchor); citations go to the bibliography.
+    bibliography = next((n for n in toc_docnames() if n.endswith("bibliography")), None)
+    for link in report["links"]:
+        if link["raw"].startswith(("mailto:", "javascript:")) or not link["href"].startswith(
+            base_url
+        ):
+            if link["citation"]:
+                problems.append(f"citation does not link into the book: {link['href']}")
+            continue
+        target, fragment = _target_file(link["href"], base_url, book_html)
+        if not target.is_file():
+            problems.append(f"link {link['text']!r} points to a missing page: {link['raw']}")
+            continue
+        if fragment and target.suffix == ".html" and fragment not in html_ids(target):
+            problems.append(f"link {link['text']!r} points to a missing anchor: {link['raw']}")
+        if link["citation"] and (
+            bibliography is None or target != html_path(bibliography).resolve()
+        ):
+            problems.append(f"citation does not link to the bibliography page: {link['raw']}")
+    # Nothing fetched from outside the book (an offline reader would get errors).
+    if report["foreign"]:
+        problems.append(f"resources from outside the book: {report['foreign']}")
+    # The launch button opens this page's source in Binder.
+    if is_notebook(source):
+        expected = binder_url(docname)
+        if report["launch"] != [expected]:
+            problems.append(f"Binder launch link is {report['launch']}, expected [{expected}]")
+        urlpath = urllib.parse.parse_qs(urllib.parse.urlsplit(expected).query)["urlpath"][0]
+        in_repo = re.sub(r"^(lab/)?tree/", "", urlpath)
+        if not (REPO_ROOT / in_repo).is_file():
+            problems.append(f"Binder opens {in_repo}, which is not a file of the repository")
+    elif report["launch"]:
+        problems.append(f"launch button on a page that is not a notebook: {report['launch']}")
+    # The console.
+    problems.extend(f"console error: {message}" for message in console)
+    return problems
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_page_renders_for_readers(docname, chromium, book_url, book_html):
+    page = html_path(docname)
+    assert page.exists(), (
+        f"{source_path(docname)} is in _toc.yml but {page} was not built; rebuild the book"
+    )
+    severe_console_messages(chromium)  # drain messages of earlier pages
+    chromium.get(f"{book_url}/{docname}.html")
+    report = chromium.execute_async_script(PAGE_REPORT_JS)
+    console = severe_console_messages(chromium)
+    if docname in SCREENSHOT_PAGES:
+        save_screenshot(chromium, docname)
+    problems = _page_problems(docname, report, console, book_url, book_html)
+    assert not problems, f"{docname}.html:\n  - " + "\n  - ".join(problems)
+
+
+@pytest.mark.browser
+def test_search_finds_the_partition_function(chromium, book_url):
+    """The search page (Sphinx's own index, no server side) lists chapters for a query."""
+    severe_console_messages(chromium)
+    chromium.get(f"{book_url}/search.html?q=partition")
+    results = chromium.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const started = Date.now();
+        (function poll() {
+          const items = document.querySelectorAll("#search-results ul.search li a");
+          const status = document.querySelector("#search-results .search-summary, "
+            + "#search-results p");
+          const finished = status && !/searching|preparing/i.test(status.textContent);
+          if ((items.length && finished) || Date.now() - started > 30000) {
+            done(Array.from(items, (a) => a.getAttribute("href")));
+          } else { setTimeout(poll, 100); }
+        })();
+        """
+    )
+    console = severe_console_messages(chromium)
+    save_screenshot(chromium, "search_partition", full_page=False)
+    assert results, "searching for 'partition' returned no results"
+    assert any("partition_function" in href for href in results), results
+    assert not console, console
+
+
+# --------------------------------------------------------------------------------------------
+# Structure of the built book, read from the HTML files (no browser needed)
+# --------------------------------------------------------------------------------------------
+
+
+def _sections(page: Path) -> list[tuple[str, str]]:
+    """(title, HTML) of each second-level section of a built page, in order."""
+    html = page.read_text(encoding="utf-8")
+    heads = list(re.finditer(r"<h2>(.*?)<a class=\"headerlink\"", html, flags=re.S))
+    sections = []
+    for k, head in enumerate(heads):
+        end = heads[k + 1].start() if k + 1 < len(heads) else html.find("</article>", head.end())
+        title = re.sub(r"<[^>]+>", "", head.group(1)).strip()
+        sections.append((title, html[head.end() : end]))
+    return sections
+
+
+def test_every_written_page_is_built(book_html):
+    missing = [name for name in DOCNAMES if not html_path(name).exists()]
+    assert not missing, f"in _toc.yml with a source but not built (rebuild the book): {missing}"
+
+
+def test_landing_notation_and_bibliography_pages_exist(book_html):
+    names = toc_docnames()
+    assert html_path(names[0]).exists(), "landing page"
+    for needed in ("notation", "bibliography"):
+        found = [n for n in names if n.rsplit("/", 1)[-1] == needed]
+        assert found, f"no {needed} page in _toc.yml"
+        assert html_path(found[0]).exists(), f"{needed} page is not built"
+    bibliography = html_path(next(n for n in names if n.endswith("bibliography")))
+    assert 'class="citation' in bibliography.read_text(encoding="utf-8"), "empty bibliography"
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_ends_with_summary_and_exercises(docname, book_html):
+    """Each chapter ends with 'Summary' then 'Exercises', linking to its exercise page."""
+    page = html_path(docname)
+    if not page.exists():
+        pytest.fail(f"{page} is not built; rebuild the book")
+    titles = [title for title, _ in _sections(page)]
+    assert titles[-2:] == ["Summary", "Exercises"], f"last sections of {docname}: {titles}"
+    exercises_html = _sections(page)[-1][1]
+    linked = {
+        urllib.parse.urljoin(f"{docname}.html", href.split("#")[0])
+        for href in re.findall(r'href="([^"#][^"]*)"', exercises_html)
+    }
+    own = [n for n in _toc_sections(docname) if n.startswith("exercises/")]
+    wanted = own or EXERCISES
+    assert any(f"{n}.html" in linked for n in wanted), (
+        f"the Exercises section of {docname} links to none of {wanted}: {sorted(linked)}"
+    )
+
+
+def _toc_sections(docname: str) -> list[str]:
+    """The documents listed under `docname` in ``_toc.yml`` (its ``sections``)."""
+    import yaml
+
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("file") == docname:
+                found.extend(str(s["file"]) for s in node.get("sections", []) or [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return found
+
+
+def test_repository_button_points_at_the_repository(book_html):
+    url = book_config()["repository"]["url"].rstrip("/")
+    html = html_path(toc_docnames()[0]).read_text(encoding="utf-8")
+    assert f'href="{url}"' in html, f"no repository button pointing at {url}"
