@@ -315,7 +315,7 @@ def _smaller_layer_chunks(
         yield states, log_weight, field
 
 
-def log_partition_exact(rbm: BernoulliRBM, *, chunk_size: int = 2**12) -> torch.Tensor:
+def log_partition_exact(rbm: BernoulliRBM, *, chunk_size: int = 2**14) -> torch.Tensor:
     """Exact :math:`\\log Z`, eq. {eq}`eq-partition-function`, by summing over the smaller layer.
 
     With the hidden layer the smaller one,
@@ -374,8 +374,8 @@ def _log_weight_chunks_fast(
     low_field = low @ weights[:low_bits]  # (L, m)
     low_bias = low @ own_bias[:low_bits]  # (L,)
     c_low = low_field.max(0).values  # (m,)
-    exp_low = torch.exp(low_field - c_low)  # (L, m), in (0, 1]
-    pad = (-m) % group
+    exp_low = torch.exp(low_field - c_low).T.contiguous()  # (m, L), in (0, 1]
+    n_rows = group * -(-m // group)  # units padded to a multiple of the group size
     n_high = n - low_bits
     high_per_chunk = max(1, chunk_size // low.shape[0])
     for start in range(0, 2**n_high, high_per_chunk):
@@ -388,12 +388,17 @@ def _log_weight_chunks_fast(
             field = high_field[:, None, :] + low_field[None, :, :]  # (H, L, m)
             yield (bias + _softplus(field).sum(-1)).reshape(-1)
             continue
-        exp_high = torch.exp(high_field - c_high + (c_high + c_low - c))  # (H, m)
-        factors = exp_high[:, None, :] * exp_low[None, :, :] + torch.exp(-c)  # (H, L, m)
-        if pad:
-            factors = F.pad(factors, (0, pad), value=1.0)
-        products = factors.reshape(*factors.shape[:2], -1, group).prod(-1)  # (H, L, m/g)
-        yield (bias + torch.log(products).sum(-1) + c.sum()).reshape(-1)
+        exp_high = torch.exp(high_field - c_high + (c_high + c_low - c)).T  # (m, H)
+        # units first, so the products below are contiguous elementwise passes
+        factors = torch.addcmul(
+            torch.exp(-c)[:, None, None], exp_high[:, :, None], exp_low[:, None, :]
+        )  # (m, H, L)
+        if n_rows > m:
+            factors = torch.cat([factors, factors.new_ones((n_rows - m, *factors.shape[1:]))])
+        while factors.shape[0] > n_rows // group:  # pairwise products: unit i with i + rows/2
+            half = factors.shape[0] // 2
+            factors = factors[:half] * factors[half:]
+        yield (bias + torch.log(factors).sum(0) + c.sum()).reshape(-1)  # (H*L,)
 
 
 def log_likelihood_exact(
