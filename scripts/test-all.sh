@@ -22,7 +22,8 @@ for md in chapters/*.md exercises/*.md; do
 done
 
 echo "== tests: library, notebooks (nbval), built book =="
-# Two pytest workers share the two cores; one math thread each avoids oversubscription,
+# Two pytest workers share the two cores (--dist loadfile keeps every notebook's cells in one
+# worker, hence one kernel); one math thread each avoids oversubscription,
 # which slows small tensor operations by up to ten times.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-python -m pytest tests _build/nbval --nbval-lax -n "${PYTEST_WORKERS:-2}" "$@"
+python -m pytest tests _build/nbval --nbval-lax -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
