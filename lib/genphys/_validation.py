@@ -17,6 +17,7 @@ __all__ = [
     "as_tensor",
     "check_binary",
     "check_finite",
+    "check_generator",
     "check_positive_float",
     "check_positive_int",
     "check_probability",
@@ -189,3 +190,18 @@ def check_same_placement(reference_name: str, reference: torch.Tensor, **others:
                 f"{name} must be on the device of {reference_name} ({reference.device}). "
                 f"Got device {tensor.device} instead."
             )
+
+
+def check_generator(generator: object, device: torch.device, owner: str = "the state"):
+    """Raise unless ``generator`` is a ``torch.Generator`` on the device type of ``owner``."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            "generator must be a torch.Generator (seed it with manual_seed). "
+            f"Got {describe(generator)} instead."
+        )
+    if generator.device.type != torch.device(device).type:
+        raise ValueError(
+            f"generator must live on the device of {owner} ({device}). "
+            f"Got a generator on {generator.device} instead."
+        )
+    return generator

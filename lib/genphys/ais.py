@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import as_tensor, check_positive_int, describe
-from .rbm import BernoulliRBM
+from .rbm import BernoulliRBM, check_rbm
 
 __all__ = [
     "AISEstimate",
@@ -98,13 +98,6 @@ def _make_generator(
     new = torch.Generator(device=device)
     new.manual_seed(seed)
     return new
-
-
-def _check_rbm(rbm: object) -> BernoulliRBM:
-    if not isinstance(rbm, BernoulliRBM):
-        raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
-    rbm._check_parameters()
-    return rbm
 
 
 def linear_betas(
@@ -297,7 +290,7 @@ def ais_run(
         ``.estimate`` gives :math:`(\\log \\hat Z, \\mathrm{SE})`. Explained in
         {ref}`sec-training-rbms`.
     """
-    rbm = _check_rbm(rbm)
+    rbm = check_rbm(rbm)
     n_chains = check_positive_int("n_chains", n_chains, minimum=2)
     if betas is None:
         betas_t = linear_betas(n_temperatures, dtype=rbm.W.dtype, device=rbm.W.device)
@@ -368,7 +361,7 @@ def log_likelihood_ais(
     AISEstimate
         ``(estimate, standard_error)``. Explained in {ref}`sec-training-rbms`.
     """
-    rbm = _check_rbm(rbm)
+    rbm = check_rbm(rbm)
     x = rbm._layer("data", data, rbm.n_visible, binary=True)
     if x.ndim != 2:
         raise ValueError(

@@ -28,7 +28,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._validation import as_tensor, check_positive_float, check_positive_int, describe
+from ._validation import (
+    as_tensor,
+    check_generator,
+    check_positive_float,
+    check_positive_int,
+    describe,
+)
 from .enumeration import binary_states
 
 __all__ = [
@@ -114,20 +120,6 @@ def _check_beta(beta: object, s: torch.Tensor) -> torch.Tensor:
         b = torch.tensor(check_positive_float("beta", beta, allow_zero=True), dtype=s.dtype)
         b = b.to(s.device)
     return b.reshape(-1, 1, 1).expand(s.shape[0], 1, 1)
-
-
-def _check_generator(generator: object, device: torch.device) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator (seed it with manual_seed). "
-            f"Got {describe(generator)} instead."
-        )
-    if generator.device.type != device.type:
-        raise ValueError(
-            f"generator must live on the device of spins ({device}). "
-            f"Got a generator on {generator.device} instead."
-        )
-    return generator
 
 
 # ------------------------------------------------------------------ energies
@@ -268,7 +260,7 @@ def metropolis_sweep(
     """
     s = _check_spins("spins", spins, batched=True)
     b = _check_beta(beta, s)
-    _check_generator(generator, s.device)
+    check_generator(generator, s.device, "spins")
     return _metropolis_sweep(s, b, generator)
 
 
@@ -335,7 +327,7 @@ def wolff_step(
     """
     s = _check_spins("spins", spins, batched=True)
     b = _check_beta(beta, s)
-    _check_generator(generator, s.device)
+    check_generator(generator, s.device, "spins")
     return _wolff_step(s, b, generator)
 
 

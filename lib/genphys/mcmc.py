@@ -26,8 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import as_tensor, check_positive_float, check_positive_int, describe
-from .rbm import BernoulliRBM
+from ._validation import (
+    as_tensor,
+    check_generator,
+    check_positive_float,
+    check_positive_int,
+    describe,
+)
+from .rbm import BernoulliRBM, check_batch, check_rbm
 
 __all__ = [
     "MCMCResult",
@@ -52,20 +58,6 @@ Proposal = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.T
 
 
 # ---------------------------------------------------------------------- checks
-def _check_generator(generator: object, device: torch.device) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator (seed it with manual_seed). "
-            f"Got {describe(generator)} instead."
-        )
-    if generator.device.type != device.type:
-        raise ValueError(
-            f"generator must live on the device of the state ({device}). "
-            f"Got a generator on {generator.device} instead."
-        )
-    return generator
-
-
 def _own_float_dtype(value: object) -> torch.dtype | None:
     """Keep the dtype of a floating tensor; anything else becomes float64."""
     if isinstance(value, torch.Tensor) and value.is_floating_point():
@@ -183,7 +175,7 @@ def metropolis_hastings_step(
         )
     _check_callable("log_prob", log_prob)
     _check_callable("proposal", proposal)
-    _check_generator(generator, x.device)
+    check_generator(generator, x.device)
     if log_p is None:
         log_p = _evaluate_log_prob(log_prob, x, initial=True)
     return _mh_step(x, log_prob, proposal, generator, log_p)
@@ -274,7 +266,7 @@ def metropolis_hastings(
     n_samples = check_positive_int("n_samples", n_samples)
     burn_in = check_positive_int("burn_in", burn_in, minimum=0)
     thin = check_positive_int("thin", thin)
-    _check_generator(generator, x0.device)
+    check_generator(generator, x0.device)
 
     x = x0
     log_p = _evaluate_log_prob(log_prob, x, initial=True)
@@ -337,23 +329,6 @@ def metropolis_hastings_matrix(log_p: object, proposal_matrix: object) -> torch.
 
 
 # ---------------------------------------------------------------- Gibbs (RBM)
-def _check_rbm(rbm: object) -> BernoulliRBM:
-    if not isinstance(rbm, BernoulliRBM):
-        raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
-    rbm._check_parameters()
-    return rbm
-
-
-def _check_visible(rbm: BernoulliRBM, name: str, x: object) -> torch.Tensor:
-    x = rbm._layer(name, x, rbm.n_visible, binary=True)
-    if x.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n_chains, {rbm.n_visible}). "
-            f"Got shape {tuple(x.shape)} instead."
-        )
-    return x
-
-
 @torch.no_grad()
 def _gibbs_step(
     rbm: BernoulliRBM, x: torch.Tensor, generator: torch.Generator
@@ -387,9 +362,9 @@ def gibbs_step(
     h : Tensor of shape (n_chains, n_hidden)
         The hidden sample drawn from :math:`p(h \\mid x)` that produced ``x_next``.
     """
-    _check_rbm(rbm)
-    x = _check_visible(rbm, "x", x)
-    _check_generator(generator, x.device)
+    check_rbm(rbm)
+    x = check_batch(rbm, "x", x, "n_chains")
+    check_generator(generator, x.device)
     return _gibbs_step(rbm, x, generator)
 
 
@@ -412,10 +387,10 @@ def gibbs_chain(
     h : Tensor of shape (n_chains, n_hidden)
         The last hidden sample, :math:`h_{k-1} \\sim p(h \\mid x_{k-1})`.
     """
-    _check_rbm(rbm)
-    x = _check_visible(rbm, "x0", x0)
+    check_rbm(rbm)
+    x = check_batch(rbm, "x0", x0, "n_chains")
     k = check_positive_int("k", k)
-    _check_generator(generator, x.device)
+    check_generator(generator, x.device)
     for _ in range(k):
         x, h = _gibbs_step(rbm, x, generator)
     return x, h
@@ -448,12 +423,12 @@ def gibbs_sample(
     -------
     samples : Tensor of shape (n_chains, n_samples, n_visible)
     """
-    _check_rbm(rbm)
-    x = _check_visible(rbm, "x0", x0)
+    check_rbm(rbm)
+    x = check_batch(rbm, "x0", x0, "n_chains")
     n_samples = check_positive_int("n_samples", n_samples)
     burn_in = check_positive_int("burn_in", burn_in, minimum=0)
     thin = check_positive_int("thin", thin)
-    _check_generator(generator, x.device)
+    check_generator(generator, x.device)
     for _ in range(burn_in):
         x, _h = _gibbs_step(rbm, x, generator)
     kept = []

@@ -266,10 +266,26 @@ class LogLikelihoodGradient:
         return self.positive - self.negative
 
 
-def _check_enumerable(rbm: BernoulliRBM) -> None:
+def check_rbm(rbm: object) -> BernoulliRBM:
+    """Return ``rbm`` if it is a :class:`BernoulliRBM` with finite parameters, else raise."""
     if not isinstance(rbm, BernoulliRBM):
         raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
     rbm._check_parameters()
+    return rbm
+
+
+def check_batch(rbm: BernoulliRBM, name: str, data: object, rows: str = "n_samples"):
+    """``data`` as a binary tensor of shape (rows, n_visible) on the model's dtype and device."""
+    x = rbm._layer(name, data, rbm.n_visible, binary=True)
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape ({rows}, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
+        )
+    return x
+
+
+def _check_enumerable(rbm: BernoulliRBM) -> None:
+    check_rbm(rbm)
     smaller = min(rbm.n_visible, rbm.n_hidden)
     if smaller > MAX_EXACT_UNITS:
         raise ValueError(
@@ -419,11 +435,7 @@ def log_likelihood_exact(
     Tensor of shape ()
     """
     _check_enumerable(rbm)
-    x = rbm._layer("data", data, rbm.n_visible, binary=True)
-    if x.ndim != 2:
-        raise ValueError(
-            f"data must have shape (n_samples, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
-        )
+    x = check_batch(rbm, "data", data)
     if log_z is None:
         log_z = log_partition_exact(rbm)
     return -rbm._free_energy(x).mean() - log_z
@@ -451,11 +463,7 @@ def log_likelihood_gradient_exact(
         ``.positive``, ``.negative`` and ``.gradient``, each an :class:`RBMParameters`.
     """
     _check_enumerable(rbm)
-    x = rbm._layer("data", data, rbm.n_visible, binary=True)
-    if x.ndim != 2:
-        raise ValueError(
-            f"data must have shape (n_samples, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
-        )
+    x = check_batch(rbm, "data", data)
     ph = torch.sigmoid(x @ rbm.W + rbm.b)  # (n, N)
     positive = RBMParameters(x.T @ ph / x.shape[0], x.mean(0), ph.mean(0))
 

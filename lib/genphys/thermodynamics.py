@@ -39,7 +39,7 @@ from ._validation import (
     describe,
 )
 from .enumeration import binary_states
-from .rbm import BernoulliRBM
+from .rbm import BernoulliRBM, check_rbm
 
 __all__ = [
     "MAX_EXACT_SITES",
@@ -85,13 +85,6 @@ def _side(n_sites: int, name: str, what: str) -> int:
             f"Got {n_sites} sites instead."
         )
     return L
-
-
-def _check_rbm(rbm: object) -> BernoulliRBM:
-    if not isinstance(rbm, BernoulliRBM):
-        raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
-    rbm._check_parameters()
-    return rbm
 
 
 def _check_table(name: str, log_prob: object) -> torch.Tensor:
@@ -237,7 +230,7 @@ def rbm_log_prob_exact(rbm: BernoulliRBM) -> torch.Tensor:
     Tensor of shape (2 ** n_visible,)
         In the order of ``binary_states(n_visible)``. Explained in {ref}`sec-rbm-thermodynamics`.
     """
-    rbm = _check_rbm(rbm)
+    rbm = check_rbm(rbm)
     if rbm.n_visible > MAX_EXACT_SITES:
         raise ValueError(
             f"rbm must have at most {MAX_EXACT_SITES} visible units to tabulate p(x). "
@@ -410,7 +403,7 @@ def sample_rbm_spins(
     """
     from .mcmc import gibbs_sample  # imported here: mcmc is not needed for the exact tables
 
-    rbm = _check_rbm(rbm)
+    rbm = check_rbm(rbm)
     L = _side(rbm.n_visible, "rbm", "L*L visible units")
     n_chains = check_positive_int("n_chains", n_chains)
     n_samples = check_positive_int("n_samples", n_samples)

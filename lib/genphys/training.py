@@ -59,6 +59,8 @@ from .rbm import (
     BernoulliRBM,
     LogLikelihoodGradient,
     RBMParameters,
+    check_batch,
+    check_rbm,
     log_likelihood_exact,
     log_partition_exact,
 )
@@ -205,22 +207,6 @@ class TrainingHistory:
 
 
 # ------------------------------------------------------------------ arguments
-def _check_rbm(rbm: object) -> BernoulliRBM:
-    if not isinstance(rbm, BernoulliRBM):
-        raise TypeError(f"rbm must be a BernoulliRBM. Got {describe(rbm)} instead.")
-    rbm._check_parameters()
-    return rbm
-
-
-def _check_data(rbm: BernoulliRBM, name: str, data: object) -> torch.Tensor:
-    x = rbm._layer(name, data, rbm.n_visible, binary=True)
-    if x.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n_samples, {rbm.n_visible}). Got shape {tuple(x.shape)} instead."
-        )
-    return x
-
-
 def _check_dtype(name: str, dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating torch.dtype. Got {describe(dtype)} instead.")
@@ -388,8 +374,8 @@ def cd_gradient_sample(
         ``.positive`` (exact given the data), ``.negative`` (sampled) and ``.gradient``.
         Explained in {ref}`sec-training-rbms`.
     """
-    rbm = _check_rbm(rbm)
-    x = _check_data(rbm, "data", data)
+    rbm = check_rbm(rbm)
+    x = check_batch(rbm, "data", data)
     k = check_positive_int("k", k)
     g = _make_generator(seed, generator, rbm.W.device)
     n, M, N = x.shape[0], rbm.n_visible, rbm.n_hidden
@@ -443,8 +429,8 @@ def cd_gradient_exact(rbm: BernoulliRBM, data: object, *, k: int = 1) -> LogLike
         The same ``.positive`` as :func:`genphys.rbm.log_likelihood_gradient_exact`; the
         expected CD-k ``.negative``. Explained in {ref}`sec-training-rbms`.
     """
-    rbm = _check_rbm(rbm)
-    x = _check_data(rbm, "data", data)
+    rbm = check_rbm(rbm)
+    x = check_batch(rbm, "data", data)
     k = check_positive_int("k", k)
     M, N = rbm.n_visible, rbm.n_hidden
     if M > MAX_CD_EXACT_VISIBLE or M + N > MAX_CD_EXACT_UNITS:
@@ -643,9 +629,9 @@ def train_rbm(
         If a parameter or a monitored quantity becomes NaN or infinite. The RBM keeps
         the parameters of the last finite epoch. Explained in {ref}`sec-training-rbms`.
     """
-    rbm = _check_rbm(rbm)
-    x = _check_data(rbm, "data", data)
-    x_test = None if test_data is None else _check_data(rbm, "test_data", test_data)
+    rbm = check_rbm(rbm)
+    x = check_batch(rbm, "data", data)
+    x_test = None if test_data is None else check_batch(rbm, "test_data", test_data)
     n_epochs = check_positive_int("n_epochs", n_epochs)
     if method not in ("cd", "pcd"):
         raise ValueError(f"method must be 'cd' or 'pcd'. Got {method!r} instead.")

@@ -34,6 +34,7 @@ from torch import nn
 from ._validation import (
     as_tensor,
     check_binary,
+    check_generator,
     check_positive_float,
     check_positive_int,
     check_same_placement,
@@ -86,17 +87,6 @@ class VAETrainingDivergedError(TrainingDivergedError):
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_generator(generator: object, reference: torch.Tensor) -> torch.Generator:
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator. Got {describe(generator)} instead.")
-    if generator.device.type != reference.device.type:
-        raise ValueError(
-            f"generator must live on the device of the tensors ({reference.device.type}). "
-            f"Got a generator on {generator.device} instead."
-        )
-    return generator
-
-
 def _check_gaussian(
     mean: object, log_var: object, *, names: tuple[str, str] = ("mean", "log_var")
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +150,7 @@ def estimate_kl_diagonal_gaussian_standard_normal(
     """
     mean, log_var = _check_gaussian(mean, log_var)
     n_samples = check_positive_int("n_samples", n_samples)
-    _check_generator(generator, mean)
+    check_generator(generator, mean.device, "the tensors")
     eps = torch.randn(
         (n_samples, *mean.shape), generator=generator, dtype=mean.dtype, device=mean.device
     )  # (S, n, d)
@@ -210,7 +200,7 @@ def _gradient_inputs(
             f"mean must have shape (n_latent,). Got shape {tuple(mean_t.shape)} instead."
         )
     n = check_positive_int("n_samples", n_samples)
-    _check_generator(generator, mean_t)
+    check_generator(generator, mean_t.device, "the tensors")
     eps = torch.randn(
         (n, mean_t.shape[0]), generator=generator, dtype=mean_t.dtype, device=mean_t.device
     )  # (S, d)
@@ -463,7 +453,7 @@ class VAE(nn.Module):
                 f"mean and log_var must have the same shape (..., {self.n_latent}). "
                 f"Got shapes {tuple(mean_t.shape)} and {tuple(log_var_t.shape)} instead."
             )
-        _check_generator(generator, mean_t)
+        check_generator(generator, mean_t.device, "the tensors")
         return self._reparameterize(mean_t, log_var_t, generator)
 
     @staticmethod
@@ -498,7 +488,7 @@ class VAE(nn.Module):
         mean, log_var : Tensor of shape (n, n_latent)
         """
         x = self._data("x", x)
-        _check_generator(generator, x)
+        check_generator(generator, x.device, "the tensors")
         mean, log_var = self._encode(x)
         h = self._reparameterize(mean, log_var, generator)
         return self.decoder(h), mean, log_var
@@ -566,7 +556,7 @@ class VAE(nn.Module):
         Tensor of shape (n,)
         """
         x = self._data("x", x)
-        _check_generator(generator, x)
+        check_generator(generator, x.device, "the tensors")
         n_samples = check_positive_int("n_samples", n_samples)
         if kl not in ("analytic", "sampled"):
             raise ValueError(f"kl must be 'analytic' or 'sampled'. Got {describe(kl)} instead.")
@@ -629,7 +619,7 @@ class VAE(nn.Module):
         x = self._data("x", x)
         k = check_positive_int("k", k)
         chunk_size = check_positive_int("chunk_size", chunk_size)
-        _check_generator(generator, x)
+        check_generator(generator, x.device, "the tensors")
         mean, log_var = self._encode(x)  # (n, d)
         partial = []
         for start in range(0, k, chunk_size):
@@ -662,7 +652,7 @@ class VAE(nn.Module):
         """
         n = check_positive_int("n", n)
         ref = self._reference
-        _check_generator(generator, ref)
+        check_generator(generator, ref.device, "the tensors")
         h = torch.randn(
             (n, self.n_latent), generator=generator, dtype=ref.dtype, device=ref.device
         )  # (n, d)
@@ -1112,7 +1102,7 @@ class LinearGaussianModel:
         x = self._data(x)
         mean, var, _ = self._q(x.shape[0], q_mean, q_var, None)
         n_samples = check_positive_int("n_samples", n_samples)
-        _check_generator(generator, x)
+        check_generator(generator, x.device, "the tensors")
         eps = torch.randn(
             (n_samples, *mean.shape), generator=generator, dtype=x.dtype, device=x.device
         )  # (S, n, d)
@@ -1158,7 +1148,7 @@ class LinearGaussianModel:
         x = self._data(x)
         k = check_positive_int("k", k)
         chunk_size = check_positive_int("chunk_size", chunk_size)
-        _check_generator(generator, x)
+        check_generator(generator, x.device, "the tensors")
         n, d = x.shape[0], self.n_latent
         if q_mean is None and q_var is None:
             mean, std = None, None
@@ -1191,7 +1181,7 @@ class LinearGaussianModel:
         Tensor of shape (n, n_features)
         """
         n = check_positive_int("n", n)
-        _check_generator(generator, self.C)
+        check_generator(generator, self.C.device, "the tensors")
         kw = {"generator": generator, "dtype": self.C.dtype, "device": self.C.device}
         h = torch.randn((n, self.n_latent), **kw)  # (n, d)
         noise = torch.randn((n, self.n_features), **kw)  # (n, D)
