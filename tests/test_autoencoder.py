@@ -640,7 +640,7 @@ def test_training_and_pca_on_cuda():
     res = pca(x, 2)
     assert res.components.device.type == "cuda"
     assert history.train_loss[-1] < 1.1 * res.discarded_variance.item()
-    with pytest.raises(ValueError, match="generator must live on the data's device"):
+    with pytest.raises(ValueError, match="generator must live on the device of the data"):
         train_autoencoder(ae, x, n_epochs=1, generator=torch.Generator(), progress=False)
     with pytest.raises(ValueError, match="x must be on device"):
         ae.encode(torch.zeros(1, 8, dtype=torch.float64))

@@ -42,7 +42,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ._validation import as_tensor, check_positive_int, describe
+from ._validation import as_tensor, check_generator, check_positive_int
 from .rbm import BernoulliRBM, check_rbm
 
 __all__ = [
@@ -79,16 +79,7 @@ def _make_generator(
                 "seed must be None when a generator is given (one source of randomness). "
                 f"Got seed={seed!r} and a generator instead."
             )
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator. Got {describe(generator)} instead."
-            )
-        if generator.device.type != device.type:
-            raise ValueError(
-                f"generator must live on the model's device ({device}). "
-                f"Got a generator on {generator.device} instead."
-            )
-        return generator
+        return check_generator(generator, device, "the model")
     if seed is None:
         raise TypeError(
             "seed must be an integer >= 0 (or pass generator=torch.Generator). "

@@ -33,6 +33,7 @@ from torch import nn
 from ._validation import (
     as_tensor,
     check_binary,
+    check_generator,
     check_positive_float,
     check_positive_int,
     describe,
@@ -460,16 +461,7 @@ def _make_generator(
     if seed is not None and generator is not None:
         raise ValueError(f"seed must be None when a generator is given. Got seed={seed!r} instead.")
     if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(
-                f"generator must be a torch.Generator. Got {describe(generator)} instead."
-            )
-        if generator.device.type != device.type:
-            raise ValueError(
-                f"generator must live on the data's device ({device}). "
-                f"Got a generator on {generator.device} instead."
-            )
-        return generator
+        return check_generator(generator, device, "the data")
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()
