@@ -14,8 +14,8 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.ais` -- annealed importance sampling of log Z (chapter 6);
 * :mod:`genphys.data` -- binarised digits and Ising data sets, generated or bundled (all);
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
-* :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 8);
-* :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 9-10);
+* :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
+* :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 
 Submodules are imported on first use, so ``import genphys`` stays fast.

@@ -1,200 +1,207 @@
-"""Exercises for chapter 9, {ref}`sec-vae`: the KL divergence, the decoder and the ELBO."""
+"""Exercises for chapter 9, {ref}`sec-autoencoders`: reconstruction error and PCA."""
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from ._feedback import Exercise, Mistake
 
 __all__ = [
     "EXERCISES",
-    "bernoulli_log_likelihood",
-    "check_bernoulli_log_likelihood",
-    "check_kl_gaussian",
-    "check_linear_gaussian_elbo",
-    "kl_gaussian",
-    "linear_gaussian_elbo",
+    "check_mse_reconstruction_error",
+    "check_pca_encode_decode",
+    "check_pca_reconstruction_error",
+    "mse_reconstruction_error",
+    "pca_encode_decode",
+    "pca_reconstruction_error",
 ]
 
-F64 = torch.float64
+
+def _data(seed: int, n: int, spectrum: list[float], shift: float) -> torch.Tensor:
+    """n points whose covariance has the eigenvalues `spectrum`, in a random frame."""
+    g = torch.Generator().manual_seed(seed)
+    lam = torch.tensor(spectrum, dtype=torch.float64)
+    d = lam.shape[0]
+    rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)  # (n, D)
+    return (z * lam.sqrt()) @ rotation.T + shift
 
 
-# ---------------------------------------------------------------- KL divergence
-def kl_gaussian(mean, log_var):
-    """KL(N(m, diag e^ℓ) || N(0, I)) = ½ Σ_j (e^ℓ_j + m_j² - 1 - ℓ_j), one value per row."""
-    return 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1)
+def _pca_cases(seed: int):
+    # well separated eigenvalues, so that the top-k subspace is sharply defined
+    return [
+        (_data(seed, 40, [6.0, 3.0, 1.0, 0.3], 1.5), 1),
+        (_data(seed + 1, 25, [5.0, 2.0, 1.0, 0.5, 0.1], -2.0), 2),
+        (_data(seed + 2, 60, [9.0, 4.0, 2.0, 0.7, 0.2, 0.05], 0.5), 3),
+    ]
 
 
-def _kl_cases():
-    g = torch.Generator().manual_seed(9)
-    cases = [(torch.zeros(2, 3, dtype=F64), torch.zeros(2, 3, dtype=F64))]
-    for n, d in [(4, 2), (5, 3), (3, 6)]:
-        mean = torch.randn(n, d, generator=g, dtype=F64)
-        log_var = torch.randn(n, d, generator=g, dtype=F64)
-        cases.append((mean, log_var))
-    return cases
+# ------------------------------------------------------- reconstruction error
+def mse_reconstruction_error(x, x_tilde):
+    """(1/n) Σ_k ||x_k - x̃_k||²: squared error summed over features, averaged over points."""
+    return ((x - x_tilde) ** 2).sum(dim=1).mean()
 
 
-KL_GAUSSIAN = Exercise(
-    name="kl_gaussian",
-    solution=kl_gaussian,
-    cases=_kl_cases,
+def _mse_torch_default(x, x_tilde):
+    return ((x - x_tilde) ** 2).mean()
+
+
+def _mse_total(x, x_tilde):
+    return ((x - x_tilde) ** 2).sum()
+
+
+def _mse_norm_not_squared(x, x_tilde):
+    return torch.linalg.vector_norm(x - x_tilde, dim=1).mean()
+
+
+def _mse_cases():
+    g = torch.Generator().manual_seed(81)
+    return [
+        (
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+        )
+        for n, d in [(5, 3), (8, 6), (4, 10)]
+    ]
+
+
+MSE_RECONSTRUCTION_ERROR = Exercise(
+    name="mse_reconstruction_error",
+    solution=mse_reconstruction_error,
+    cases=_mse_cases,
     mistakes=(
         Mistake(
-            lambda mean, log_var: (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1),
-            "the factor 1/2 is missing: each dimension contributes "
-            "½(s² + m² - 1 - log s²), from E_q[log q] = -½ log(2πs²) - ½.",
+            _mse_torch_default,
+            "that averages over all n·D entries, like F.mse_loss with its default reduction. "
+            "The reconstruction error sums the squares over the D features of each point and averages "
+            "only over the n points: your value is D times too small.",
         ),
         Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 + log_var).sum(dim=-1),
-            "the sign of the log-variance term: KL contains -log s² = -ℓ, which comes from the "
-            "entropy of q. Check that your KL is 0 for m = 0, ℓ = 0 and grows when ℓ → -∞.",
+            _mse_total,
+            "that is the total over all points. Divide by the number of points n, so that the "
+            "error does not grow with the size of the data set.",
         ),
         Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - log_var).sum(dim=-1),
-            "the -1 per dimension is missing; without it the KL of the prior with itself "
-            "would be d/2 instead of 0.",
-        ),
-        Mistake(
-            lambda mean, log_var: (
-                0.5 * (torch.exp(0.5 * log_var) + mean**2 - 1.0 - log_var).sum(-1)
-            ),
-            "ℓ is the log-VARIANCE: the variance is e^ℓ, not the standard deviation e^{ℓ/2}.",
-        ),
-        Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var),
-            "sum over the latent dimensions: the KL of a diagonal Gaussian is the sum of the "
-            "one-dimensional KLs, one number per row.",
+            _mse_norm_not_squared,
+            "that averages the distances ||x_k - x̃_k||; the error averages their SQUARES.",
         ),
     ),
 )
-check_kl_gaussian = KL_GAUSSIAN.check
+check_mse_reconstruction_error = MSE_RECONSTRUCTION_ERROR.check
 
 
-# ------------------------------------------------------------ Bernoulli decoder
-def bernoulli_log_likelihood(x, logits):
-    """log p(x|h) = Σ_i [x_i f_i - log(1 + e^{f_i})] for logits f, without overflow."""
-    return (x * logits - F.softplus(logits)).sum(dim=-1)
+# --------------------------------------------------------- error from eigenvalues
+def pca_reconstruction_error(x, k):
+    """Σ_{i>k} λ_i, the eigenvalues of the 1/n covariance beyond the k largest."""
+    centred = x - x.mean(dim=0)  # (n, D)
+    covariance = centred.T @ centred / x.shape[0]  # (D, D)
+    eigenvalues = torch.linalg.eigvalsh(covariance).flip(0)  # descending
+    return eigenvalues[k:].sum()
 
 
-def _bernoulli_cases():
-    g = torch.Generator().manual_seed(10)
-    cases = []
-    for n, D in [(3, 4), (5, 8)]:
-        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
-        cases.append((x, 2 * torch.randn(n, D, generator=g, dtype=F64)))
-    # confident and wrong: sigmoid(-800) is 0 in float64, log(0) = -inf
-    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=F64)
-    logits = torch.tensor([[-800.0, 800.0, 2.0], [3.0, -1.0, -750.0]], dtype=F64)
-    cases.append((x, logits))
-    return cases
+def _pca_error_unbiased(x, k):
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(x.T)).flip(0)  # 1/(n - 1)
+    return eigenvalues[k:].sum()
 
 
-def _through_sigmoid(x, logits):
-    p = torch.sigmoid(logits)
-    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
+def _pca_error_kept(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0]).flip(0)
+    return eigenvalues[:k].sum()
 
 
-BERNOULLI = Exercise(
-    name="bernoulli_log_likelihood",
-    solution=bernoulli_log_likelihood,
-    cases=_bernoulli_cases,
+def _pca_error_ascending(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0])  # ascending!
+    return eigenvalues[k:].sum()
+
+
+def _pca_error_not_centred(x, k):
+    eigenvalues = torch.linalg.eigvalsh(x.T @ x / x.shape[0]).flip(0)
+    return eigenvalues[k:].sum()
+
+
+PCA_RECONSTRUCTION_ERROR = Exercise(
+    name="pca_reconstruction_error",
+    solution=pca_reconstruction_error,
+    cases=lambda: _pca_cases(82),
     mistakes=(
         Mistake(
-            _through_sigmoid,
-            "σ(f) rounds to exactly 0 or 1 for large |f| and log(0) = -inf. Work with the logits: "
-            "x log σ(f) + (1 - x) log(1 - σ(f)) = x f - log(1 + e^f), and log(1 + e^f) is "
-            "torch.nn.functional.softplus(f).",
+            _pca_error_unbiased,
+            "torch.cov divides by n - 1. The reconstruction error averages over the n points, "
+            "so the covariance whose eigenvalues it sums is (1/n) Σ_k (x_k - μ)(x_k - μ)ᵀ.",
         ),
         Mistake(
-            lambda x, logits: (x * logits - F.softplus(logits)).mean(dim=-1),
-            "sum over the features, do not average: log p(x|h) of independent pixels is the sum "
-            "of their log-probabilities.",
+            _pca_error_kept,
+            "that is the variance PCA keeps. The error is what it throws away: the sum of the "
+            "eigenvalues beyond the k largest.",
         ),
         Mistake(
-            lambda x, logits: (-x * F.softplus(-logits)).sum(dim=-1),
-            "only the pixels with x_i = 1 are counted; the pixels with x_i = 0 contribute "
-            "log(1 - σ(f_i)) = -softplus(f_i).",
+            _pca_error_ascending,
+            "torch.linalg.eigvalsh returns the eigenvalues in ASCENDING order, so [k:] drops "
+            "the k smallest. Flip them (or take [:D - k]) to discard the smallest D - k.",
         ),
         Mistake(
-            lambda x, logits: (x * logits + F.softplus(logits)).sum(dim=-1),
-            "the sign of log(1 + e^f): a log-probability is never positive.",
+            _pca_error_not_centred,
+            "subtract the mean first: xᵀx / n is the second moment, not the covariance. The "
+            "biases of the autoencoder (and PCA's μ) absorb the mean at no cost.",
         ),
     ),
 )
-check_bernoulli_log_likelihood = BERNOULLI.check
+check_pca_reconstruction_error = PCA_RECONSTRUCTION_ERROR.check
 
 
-# ------------------------------------------------------- linear-Gaussian ELBO
-def linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var):
-    """ELBO = E_q[log N(x; Ch + mu, σ²I)] - KL(q || N(0, I)) for diagonal q = N(m, diag v)."""
-    D = x.shape[-1]
-    residual = x - mu - q_mean @ C.T  # (n, D)
-    trace = q_var @ (C**2).sum(dim=0)  # tr(C diag(v) Cᵀ): (n,)
-    expected_log_lik = -0.5 * (
-        D * math.log(2 * math.pi * sigma2) + ((residual**2).sum(dim=-1) + trace) / sigma2
-    )
-    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
-    return expected_log_lik - kl
+# ------------------------------------------------- encoder and decoder from PCA
+def pca_encode_decode(x, k):
+    """x̃ = μ + U_k U_kᵀ (x - μ): encode h = U_kᵀ(x - μ), decode x̃ = U_k h + μ."""
+    mu = x.mean(dim=0)  # (D,)
+    centred = x - mu  # (n, D)
+    _, eigenvectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])  # ascending
+    U = eigenvectors[:, -k:]  # (D, k): the top k, in any order
+    h = centred @ U  # (n, k), the code
+    return h @ U.T + mu  # (n, D)
 
 
-def _elbo_cases():
-    g = torch.Generator().manual_seed(11)
-    cases = []
-    for n, D, d, sigma2 in [(3, 4, 2, 0.5), (5, 6, 3, 0.1), (2, 3, 1, 2.0)]:
-        C = torch.randn(D, d, generator=g, dtype=F64)
-        mu = torch.randn(D, generator=g, dtype=F64)
-        x = torch.randn(n, D, generator=g, dtype=F64)
-        q_mean = torch.randn(n, d, generator=g, dtype=F64)
-        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.1
-        cases.append((x, C, mu, sigma2, q_mean, q_var))
-    return cases
+def _encode_decode_bottom(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, :k]
+    return (x - mu) @ U @ U.T + mu
 
 
-def _elbo_without_trace(x, C, mu, sigma2, q_mean, q_var):
-    return (
-        linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var)
-        + 0.5 * (q_var @ (C**2).sum(dim=0)) / sigma2
-    )
+def _encode_decode_no_mean_back(x, k):
+    return pca_encode_decode(x, k) - x.mean(dim=0)
 
 
-def _elbo_without_constant(x, C, mu, sigma2, q_mean, q_var):
-    D = x.shape[-1]
-    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 0.5 * D * math.log(
-        2 * math.pi * sigma2
-    )
+def _encode_decode_not_centred(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, -k:]
+    return x @ U @ U.T
 
 
-def _elbo_plus_kl(x, C, mu, sigma2, q_mean, q_var):
-    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
-    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 2 * kl
-
-
-LINEAR_ELBO = Exercise(
-    name="linear_gaussian_elbo",
-    solution=linear_gaussian_elbo,
-    cases=_elbo_cases,
+PCA_ENCODE_DECODE = Exercise(
+    name="pca_encode_decode",
+    solution=pca_encode_decode,
+    cases=lambda: _pca_cases(83),
     mistakes=(
         Mistake(
-            _elbo_without_trace,
-            "E_q‖x - μ - Ch‖² is not ‖x - μ - Cm‖²: h fluctuates around m, which adds "
-            "tr(C diag(v) Cᵀ) = Σ_j v_j ‖C_:j‖².",
+            _encode_decode_bottom,
+            "torch.linalg.eigh sorts eigenvalues in ascending order, so eigenvectors[:, :k] are "
+            "the k directions of LEAST variance. Keep the last k columns.",
         ),
         Mistake(
-            _elbo_without_constant,
-            "the normalisation of the Gaussian is missing: log N(x; f, σ²I) contains "
-            "-(D/2) log(2πσ²).",
+            _encode_decode_no_mean_back,
+            "the decoder must add the mean back: x̃ = U_k h + μ. Without d = μ the "
+            "reconstructions are centred at zero.",
         ),
         Mistake(
-            _elbo_plus_kl,
-            "the KL divergence to the prior is subtracted from the expected log-likelihood, "
-            "not added: the ELBO is E_q[log p(x|h)] - KL(q || p(h)).",
+            _encode_decode_not_centred,
+            "encode the CENTRED data, h = U_kᵀ(x - μ), and add μ back after decoding; "
+            "projecting x itself through the origin misses the offset.",
         ),
     ),
 )
-check_linear_gaussian_elbo = LINEAR_ELBO.check
+check_pca_encode_decode = PCA_ENCODE_DECODE.check
 
-EXERCISES = [KL_GAUSSIAN, BERNOULLI, LINEAR_ELBO]
+EXERCISES = [MSE_RECONSTRUCTION_ERROR, PCA_RECONSTRUCTION_ERROR, PCA_ENCODE_DECODE]
