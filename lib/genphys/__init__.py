@@ -16,6 +16,8 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
 * :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
+* :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
+* :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 
 Submodules are imported on first use, so ``import genphys`` stays fast.
@@ -24,6 +26,7 @@ Submodules are imported on first use, so ``import genphys`` stays fast.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from ._display import show_source
 from .rbm import BernoulliRBM
@@ -31,20 +34,10 @@ from .rbm import BernoulliRBM
 __all__ = ["BernoulliRBM", "show_source"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "ais",
-    "autoencoder",
-    "data",
-    "enumeration",
-    "exercises",
-    "ising",
-    "mcmc",
-    "plotting",
-    "rbm",
-    "thermodynamics",
-    "training",
-    "vae",
-}
+# Derived from the files of the package, so the list can never advertise a missing module.
+_SUBMODULES = frozenset(
+    info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")
+)
 
 
 def __getattr__(name: str):
