@@ -6,7 +6,7 @@ import torch
 
 from ..enumeration import binary_states
 from ..rbm import BernoulliRBM
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -43,10 +43,34 @@ def _energy_cases():
     return cases
 
 
+def _energy_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n_visible, n_hidden, n = draw_int(g, 1, 8), draw_int(g, 1, 8), draw_int(g, 1, 12)
+        W, a, b = _random_rbm(g, n_visible, n_hidden, draw_float(g, 0.1, 3.0))
+        x = torch.randint(0, 2, (n, n_visible), generator=g).double()
+        h = torch.randint(0, 2, (n, n_hidden), generator=g).double()
+        cases.append((x, h, W, a, b))
+    return cases
+
+
+def _energy_stress():
+    g = torch.Generator().manual_seed(12)
+    W, a, b = _random_rbm(g, 7, 3)
+    x = torch.randint(0, 2, (2000, 7), generator=g).double()
+    h = torch.randint(0, 2, (2000, 3), generator=g).double()
+    return [
+        Stress("a single configuration, n = 1", (x[:1], h[:1], W, a, b)),
+        Stress("a batch of 2000 configurations", (x, h, W, a, b)),
+    ]
+
+
 ENERGY = Exercise(
     name="energy",
     solution=energy,
     cases=_energy_cases,
+    random_cases=_energy_random,
+    stress_cases=_energy_stress,
     mistakes=(
         Mistake(
             lambda x, h, W, a, b: (x @ a) + (h @ b) + ((x @ W) * h).sum(dim=1),
@@ -88,10 +112,55 @@ def _logsumexp_cases():
     ]
 
 
+def _logsumexp_random(g: torch.Generator):
+    # moderate spreads (< 300 nats) and offsets: a stable formula is not needed here yet
+    cases = []
+    for _ in range(3):
+        n = draw_int(g, 1, 100)
+        scale, offset = draw_float(g, 0.1, 20.0), draw_float(g, -300.0, 300.0)
+        cases.append((offset + scale * torch.randn(n, generator=g, dtype=torch.float64),))
+    return cases
+
+
+def _logsumexp_stress():
+    g = torch.Generator().manual_seed(13)
+    first_low = torch.cat([torch.tensor([-800.0]), torch.randn(30, generator=g)]).double()
+    mean_low = torch.tensor([0.0, -1500.0, -1500.0, -1500.0, -1500.0], dtype=torch.float64)
+    return [
+        Stress(
+            "the first value lies 800 nats below the others",
+            (first_low,),
+            "Shift by the maximum, the only shift that can never overflow: every v_k - m <= 0.",
+        ),
+        Stress(
+            "values spread over 1500 nats: the maximum lies 1200 nats above the mean",
+            (mean_low,),
+            "Shift by the maximum, the only shift that can never overflow: every v_k - m <= 0.",
+        ),
+        Stress("a single value", (torch.tensor([3.5], dtype=torch.float64),)),
+        Stress(
+            "100000 values",
+            (5.0 * torch.randn(100_000, generator=g, dtype=torch.float64),),
+        ),
+    ]
+
+
+def _logsumexp_shift_by_mean(v):
+    m = v.mean()
+    return m + torch.log(torch.exp(v - m).sum())
+
+
+def _logsumexp_shift_by_first(v):
+    m = v[0]
+    return m + torch.log(torch.exp(v - m).sum())
+
+
 LOGSUMEXP = Exercise(
     name="logsumexp",
     solution=logsumexp,
     cases=_logsumexp_cases,
+    random_cases=_logsumexp_random,
+    stress_cases=_logsumexp_stress,
     mistakes=(
         Mistake(
             lambda v: torch.log(torch.exp(v).sum()),
@@ -104,6 +173,17 @@ LOGSUMEXP = Exercise(
         ),
         Mistake(
             lambda v: v.max(), "the maximum alone is only a lower bound: add log Σ e^{v_k - m}."
+        ),
+        Mistake(
+            _logsumexp_shift_by_mean,
+            "shifting by the mean is exact algebra but not stable: when the values are spread "
+            "over hundreds of nats the maximum lies far above the mean and e^{v_k - mean} "
+            "overflows. Shift by the maximum m, so that every exponent v_k - m is <= 0.",
+        ),
+        Mistake(
+            _logsumexp_shift_by_first,
+            "shifting by the first value only works when it is the largest: here it lies "
+            "800 nats below the others and e^{v_k - v_0} overflows. Shift by the maximum.",
         ),
     ),
 )
@@ -146,10 +226,42 @@ def _naive_log_z(rbm):
     return torch.log(torch.exp(minus_energy).sum())
 
 
+def _log_partition_random(g: torch.Generator):
+    return [
+        (
+            BernoulliRBM.from_parameters(
+                *_random_rbm(g, draw_int(g, 1, 5), draw_int(g, 1, 4), draw_float(g, 0.1, 3.0))
+            ),
+        )
+        for _ in range(2)
+    ]
+
+
+def _log_partition_stress():
+    g = torch.Generator().manual_seed(14)
+    return [
+        Stress(
+            "couplings of size 400: e^{-E} overflows float64",
+            (BernoulliRBM.from_parameters(*_random_rbm(g, 4, 3, 400.0)),),
+            "Sum in log space (logsumexp), never e^{-E} itself.",
+        ),
+        Stress(
+            "one visible and one hidden unit",
+            (BernoulliRBM.from_parameters(*_random_rbm(g, 1, 1)),),
+        ),
+        Stress(
+            "8 visible and 6 hidden units, 16384 configurations",
+            (BernoulliRBM.from_parameters(*_random_rbm(g, 8, 6)),),
+        ),
+    ]
+
+
 LOG_PARTITION = Exercise(
     name="log_partition_brute_force",
     solution=log_partition_brute_force,
     cases=_log_partition_cases,
+    random_cases=_log_partition_random,
+    stress_cases=_log_partition_stress,
     mistakes=(
         Mistake(
             _log_z_sign_error,

@@ -7,11 +7,13 @@ import torch.nn.functional as F
 
 from ..enumeration import binary_states
 from ..rbm import BernoulliRBM
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "QUESTIONS",
     "check_free_energy",
+    "check_hidden_sum",
     "check_marginal_x",
     "check_prob_h_given_x",
     "free_energy",
@@ -32,6 +34,48 @@ def _cases(seed: int, scales=(0.5, 1.0, 3.0)):
         x = torch.randint(0, 2, (6, n_visible), generator=g).double()
         cases.append((rbm, x))
     return cases
+
+
+def _random_cases(g: torch.Generator, n_cases: int = 3):
+    """Fresh (rbm, x) pairs of random sizes (M <= 6, N <= 6) and scales."""
+    cases = []
+    for _ in range(n_cases):
+        n_visible, n_hidden = draw_int(g, 1, 6), draw_int(g, 1, 6)
+        scale = draw_float(g, 0.1, 3.0)
+        rbm = BernoulliRBM.from_parameters(
+            scale * torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64),
+            scale * torch.randn(n_visible, generator=g, dtype=torch.float64),
+            scale * torch.randn(n_hidden, generator=g, dtype=torch.float64),
+        )
+        cases.append(
+            (rbm, torch.randint(0, 2, (draw_int(g, 1, 9), n_visible), generator=g).double())
+        )
+    return cases
+
+
+def _stress_cases(scale: float, seed: int):
+    """An RBM with fields of order ``scale`` on a batch of 500, and one on a single x."""
+    g = torch.Generator().manual_seed(seed)
+    rbm = BernoulliRBM.from_parameters(
+        scale * torch.randn(5, 4, generator=g, dtype=torch.float64),
+        scale * torch.randn(5, generator=g, dtype=torch.float64),
+        scale * torch.randn(4, generator=g, dtype=torch.float64),
+    )
+    x = torch.randint(0, 2, (500, 5), generator=g).double()
+    return rbm, x
+
+
+def _conditional_stress():
+    rbm, x = _stress_cases(1000.0, 34)
+    return [
+        Stress(
+            "fields b_j + (xᵀW)_j of size 1000: e^{1000} overflows float64",
+            (rbm, x),
+            "Do not form e^{z} itself: σ(z) = 1 / (1 + e^{-z}) is torch.sigmoid, and "
+            "log(1 + e^{z}) is torch.nn.functional.softplus.",
+        ),
+        Stress("a single configuration, n = 1", (rbm, x[:1])),
+    ]
 
 
 # ---------------------------------------------------------------- free energy
@@ -64,6 +108,8 @@ FREE_ENERGY = Exercise(
     name="free_energy",
     solution=free_energy,
     cases=lambda: _cases(31),
+    random_cases=_random_cases,
+    stress_cases=_conditional_stress,
     mistakes=(
         Mistake(
             _free_energy_no_visible_bias,
@@ -100,6 +146,8 @@ PROB_H_GIVEN_X = Exercise(
     name="prob_h_given_x",
     solution=prob_h_given_x,
     cases=lambda: _cases(32),
+    random_cases=_random_cases,
+    stress_cases=_conditional_stress,
     mistakes=(
         Mistake(
             lambda rbm, x: torch.exp(x @ rbm.W + rbm.b).detach(),
@@ -139,10 +187,35 @@ def _marginal_of_energy_at_h0(rbm):
     return torch.exp(w - torch.logsumexp(w, dim=0))
 
 
+def _marginal_stress():
+    rbm, _ = _stress_cases(300.0, 35)
+    return [
+        Stress(
+            "weights of size 300: e^{-F(x)} overflows float64",
+            (rbm,),
+            "Normalise in log space: p(x) = exp(-F(x) - logsumexp(-F)), or torch.softmax(-F).",
+        ),
+        Stress(
+            "a single visible unit",
+            (
+                BernoulliRBM.from_parameters(
+                    *(
+                        torch.ones(1, 2, dtype=torch.float64),
+                        torch.zeros(1, dtype=torch.float64),
+                        torch.zeros(2, dtype=torch.float64),
+                    )
+                ),
+            ),
+        ),
+    ]
+
+
 MARGINAL_X = Exercise(
     name="marginal_x",
     solution=marginal_x,
     cases=lambda: [(rbm,) for rbm, _ in _cases(33)],
+    random_cases=lambda g: [(rbm,) for rbm, _ in _random_cases(g)],
+    stress_cases=_marginal_stress,
     mistakes=(
         Mistake(
             _marginal_unnormalised,
@@ -159,3 +232,32 @@ MARGINAL_X = Exercise(
 check_marginal_x = MARGINAL_X.check
 
 EXERCISES = [FREE_ENERGY, PROB_H_GIVEN_X, MARGINAL_X]
+
+# ----------------------------------------------------------- derivation questions
+HIDDEN_SUM = Expression(
+    name="hidden_sum",
+    question=(
+        "Summing e^{-E(x,h)} over h factorises over the hidden units. For one hidden unit "
+        "with field z = b_j + (xᵀW)_j, what is Σ_{h_j ∈ {0, 1}} e^{h_j z}? Give it as a "
+        "formula in z."
+    ),
+    variables={"z": (-6.0, 6.0)},
+    solution="1 + exp(z)",
+    mistakes=(
+        Mistake("exp(z)", "h_j = 0 contributes too: e^{0 · z} = 1, so the sum is 1 + e^z."),
+        Mistake(
+            "log(1 + exp(z))",
+            "that is the log of the sum (softplus, which enters F(x)); the sum itself is 1 + e^z.",
+        ),
+        Mistake("1 + exp(-z)", "the exponent is +h_j z: -E contains +h_j (b_j + (xᵀW)_j)."),
+        Mistake("2*exp(z)", "h_j = 0 gives e^0 = 1, not e^z."),
+    ),
+    explanation=(
+        "Only h_j = 0 and h_j = 1 contribute: e^0 + e^z = 1 + e^z. The product of these "
+        "factors over j is e^{-aᵀx} Σ_h e^{-E(x,h)}, whose minus log is the free energy "
+        "F(x) = -aᵀx - Σ_j log(1 + e^{z_j})."
+    ),
+)
+check_hidden_sum = HIDDEN_SUM.check
+
+QUESTIONS = [HIDDEN_SUM]
