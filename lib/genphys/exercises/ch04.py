@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..enumeration import binary_states
 from ..rbm import BernoulliRBM
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -45,6 +45,34 @@ def _cases(seed: int):
         x = torch.randint(0, 2, (n, n_visible), generator=g).double()
         cases.append((rbm, x))
     return cases
+
+
+def _random_cases(g: torch.Generator, n_cases: int = 2):
+    """Fresh (rbm, x) pairs of random sizes (M <= 6, N <= 5), scales and batch sizes."""
+    cases = []
+    for _ in range(n_cases):
+        n_visible, n_hidden = draw_int(g, 1, 6), draw_int(g, 1, 5)
+        rbm = _rbm(g, n_visible, n_hidden, draw_float(g, 0.1, 2.5))
+        x = torch.randint(0, 2, (draw_int(g, 1, 12), n_visible), generator=g).double()
+        cases.append((rbm, x))
+    return cases
+
+
+def _stress_cases():
+    """Large weights (e^{-F} overflows), a single data point, a large batch."""
+    g = torch.Generator().manual_seed(45)
+    strong = _rbm(g, 5, 3, 300.0)
+    rbm = _rbm(g, 6, 4, 1.0)
+    x = torch.randint(0, 2, (3000, 6), generator=g).double()
+    overflow = (
+        "Weight the states with p(x) = softmax(-F) over all states (or subtract "
+        "logsumexp(-F) before exponentiating); e^{-F(x)} alone overflows."
+    )
+    return [
+        Stress("weights of size 300: e^{-F(x)} overflows float64", (strong, x[:4, :5]), overflow),
+        Stress("a single data point", (rbm, x[:1])),
+        Stress("a batch of 3000 data points", (rbm, x)),
+    ]
 
 
 def _features(rbm, x):
@@ -95,6 +123,8 @@ POSITIVE_PHASE = Exercise(
     name="positive_phase",
     solution=positive_phase,
     cases=lambda: _cases(41),
+    random_cases=_random_cases,
+    stress_cases=_stress_cases,
     mistakes=(
         Mistake(
             _positive_summed,
@@ -149,6 +179,8 @@ NEGATIVE_PHASE = Exercise(
     name="negative_phase",
     solution=negative_phase,
     cases=lambda: [(rbm,) for rbm, _ in _cases(42)],
+    random_cases=lambda g: [(rbm,) for rbm, _ in _random_cases(g)],
+    stress_cases=lambda: [Stress(s.description, s.args[:1], s.hint) for s in _stress_cases()[:2]],
     mistakes=(
         Mistake(
             _negative_unnormalised,
@@ -204,6 +236,8 @@ LOG_LIKELIHOOD_GRADIENT = Exercise(
     name="log_likelihood_gradient",
     solution=log_likelihood_gradient,
     cases=lambda: _cases(43),
+    random_cases=_random_cases,
+    stress_cases=_stress_cases,
     mistakes=(
         Mistake(
             _gradient_negative_over_data,
@@ -253,10 +287,22 @@ def _step_cases():
     return [(rbm, x, rate) for (rbm, x), rate in zip(_cases(44), (0.1, 0.05, 0.3), strict=True)]
 
 
+def _step_random(g: torch.Generator):
+    return [(rbm, x, draw_float(g, 0.001, 1.0)) for rbm, x in _random_cases(g)]
+
+
+def _step_stress():
+    cases = [Stress(s.description, (*s.args, 0.1), s.hint) for s in _stress_cases()]
+    rbm, x = cases[1].args[:2]
+    return [*cases, Stress("learning rate 0: the parameters stay as they are", (rbm, x, 0.0))]
+
+
 GRADIENT_ASCENT_STEP = Exercise(
     name="gradient_ascent_step",
     solution=gradient_ascent_step,
     cases=_step_cases,
+    random_cases=_step_random,
+    stress_cases=_step_stress,
     mistakes=(
         Mistake(
             _step_descent,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Choice, Exercise, Mistake, MultipleChoice, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "QUESTIONS",
+    "check_delta_e_bonds",
     "check_detailed_balance_violation",
     "check_ising_delta_e",
     "check_metropolis_acceptance",
@@ -17,6 +19,9 @@ __all__ = [
     "metropolis_acceptance",
     "tau_int_from_rho",
 ]
+
+
+F64 = torch.float64
 
 
 # ------------------------------------------------------- acceptance probability
@@ -35,10 +40,32 @@ def _acceptance_cases():
     ]
 
 
+def _acceptance_random(g: torch.Generator):
+    return [
+        (
+            draw_float(g, 0.5, 10.0) * torch.randn(draw_int(g, 1, 50), generator=g, dtype=F64),
+            draw_float(g, 0.05, 3.0),
+        )
+        for _ in range(3)
+    ]
+
+
+def _acceptance_stress():
+    g = torch.Generator().manual_seed(50)
+    huge = torch.tensor([-1e5, -1.0, 0.0, 1.0, 1e5], dtype=F64)
+    return [
+        Stress("energy changes of ±10⁵ at beta = 10", (huge, 10.0)),
+        Stress("infinite temperature, beta = 0: every move is accepted", (huge, 0.0)),
+        Stress("100000 proposed moves", (4.0 * torch.randn(100_000, generator=g, dtype=F64), 0.5)),
+    ]
+
+
 METROPOLIS_ACCEPTANCE = Exercise(
     name="metropolis_acceptance",
     solution=metropolis_acceptance,
     cases=_acceptance_cases,
+    random_cases=_acceptance_random,
+    stress_cases=_acceptance_stress,
     mistakes=(
         Mistake(
             lambda delta_e, beta: torch.exp(-beta * delta_e),
@@ -95,10 +122,33 @@ def _delta_e_open_boundaries(spins, i, j):
     return 2.0 * spins[:, i, j] * total
 
 
+def _delta_e_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        L = draw_int(g, 3, 8)
+        spins = 2.0 * torch.randint(0, 2, (draw_int(g, 1, 10), L, L), generator=g).double() - 1.0
+        cases.append((spins, draw_int(g, 0, L - 1), draw_int(g, 0, L - 1)))
+    return cases
+
+
+def _delta_e_stress():
+    g = torch.Generator().manual_seed(51)
+    up = torch.ones(1, 6, 6, dtype=F64)
+    checkerboard = (-1.0) ** (torch.arange(6)[:, None] + torch.arange(6)[None, :]).double()
+    big = 2.0 * torch.randint(0, 2, (5000, 16, 16), generator=g).double() - 1.0
+    return [
+        Stress("all spins up: ΔE = +8 everywhere", (up, 0, 5)),
+        Stress("a checkerboard: ΔE = -8 at the corner", (checkerboard[None], 5, 5)),
+        Stress("5000 configurations of a 16 x 16 lattice", (big, 15, 0)),
+    ]
+
+
 ISING_DELTA_E = Exercise(
     name="ising_delta_e",
     solution=ising_delta_e,
     cases=_delta_e_cases,
+    random_cases=_delta_e_random,
+    stress_cases=_delta_e_stress,
     mistakes=(
         Mistake(
             lambda spins, i, j: ising_delta_e(spins, i, j) / 2,
@@ -153,10 +203,41 @@ def _balance_cases():
     return cases
 
 
+def _balance_random(g: torch.Generator):
+    from ..mcmc import metropolis_hastings_matrix
+
+    cases = []
+    for _ in range(2):
+        n = draw_int(g, 2, 8)
+        log_p = draw_float(g, 0.5, 3.0) * torch.randn(n, generator=g, dtype=F64)
+        q = torch.rand(n, n, generator=g, dtype=F64)
+        q = q / q.sum(1, keepdim=True)
+        cases += [(metropolis_hastings_matrix(log_p, q), torch.softmax(log_p, 0)), (q, q[0])]
+    return cases
+
+
+def _balance_stress():
+    from ..mcmc import metropolis_hastings_matrix
+
+    g = torch.Generator().manual_seed(52)
+    log_p = 30.0 * torch.randn(100, generator=g, dtype=F64)  # p spans ~100 decades
+    q = torch.rand(100, 100, generator=g, dtype=F64)
+    q = q / q.sum(1, keepdim=True)
+    return [
+        Stress(
+            "100 states whose probabilities span about a hundred decades",
+            (metropolis_hastings_matrix(log_p, q), torch.softmax(log_p, 0)),
+        ),
+        Stress("a single state", (torch.ones(1, 1, dtype=F64), torch.ones(1, dtype=F64))),
+    ]
+
+
 DETAILED_BALANCE = Exercise(
     name="detailed_balance_violation",
     solution=detailed_balance_violation,
     cases=_balance_cases,
+    random_cases=_balance_random,
+    stress_cases=_balance_stress,
     mistakes=(
         Mistake(
             lambda P, p: (P - P.T).abs().max(),
@@ -195,10 +276,32 @@ def _tau_cases():
     ]
 
 
+def _tau_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n = draw_int(g, 10, 80)
+        phi = draw_float(g, -0.5, 0.95)
+        rho = phi ** torch.arange(n, dtype=F64) + 0.02 * torch.randn(n, generator=g, dtype=F64)
+        rho[0] = 1.0
+        cases.append((rho, draw_int(g, 1, n - 1)))
+    return cases
+
+
+def _tau_stress():
+    rho = 0.99 ** torch.arange(2000, dtype=F64)
+    return [
+        Stress("window 0: no lag counts, tau_int = 1", (rho, 0)),
+        Stress("the window is the last lag", (rho[:50], 49)),
+        Stress("2000 lags, window 1500", (rho, 1500)),
+    ]
+
+
 TAU_INT = Exercise(
     name="tau_int_from_rho",
     solution=tau_int_from_rho,
     cases=_tau_cases,
+    random_cases=_tau_random,
+    stress_cases=_tau_stress,
     mistakes=(
         Mistake(
             lambda rho, window: 1.0 + 2.0 * rho[: window + 1].sum(),
@@ -224,3 +327,38 @@ TAU_INT = Exercise(
 check_tau_int_from_rho = TAU_INT.check
 
 EXERCISES = [METROPOLIS_ACCEPTANCE, ISING_DELTA_E, DETAILED_BALANCE, TAU_INT]
+
+# ----------------------------------------------------------- derivation questions
+DELTA_E_BONDS = MultipleChoice(
+    name="delta_e_bonds",
+    question=(
+        "Flip the spin s_ij of a periodic L x L Ising lattice (L >= 3) with energy "
+        "E = -Σ_<kl> s_k s_l. Which bonds change their energy, and by how much?"
+    ),
+    choices=(
+        Choice(
+            "The four bonds to its neighbours, each by 2 s_ij s_k (s_ij before the flip).",
+            "a bond -s_ij s_k becomes +s_ij s_k, a change of 2 s_ij s_k, and s_ij sits on "
+            "exactly four bonds; every other bond is untouched. Hence ΔE = 2 s_ij Σ_k s_k.",
+            correct=True,
+        ),
+        Choice(
+            "Only the bonds to its right and lower neighbours, each by 2 s_ij s_k.",
+            "the energy sum lists each bond once, from its left or upper end, but the bonds "
+            "to the left and upper neighbours contain s_ij too and change as well.",
+        ),
+        Choice(
+            "The four bonds to its neighbours, each by s_ij s_k.",
+            "the bond energy goes from -s_ij s_k to +s_ij s_k: the change is twice the "
+            "bond value, not once.",
+        ),
+        Choice(
+            "Every bond of the lattice, since the magnetisation changes.",
+            "the energy has no field term; a bond changes only when one of its two spins "
+            "is flipped.",
+        ),
+    ),
+)
+check_delta_e_bonds = DELTA_E_BONDS.check
+
+QUESTIONS = [DELTA_E_BONDS]

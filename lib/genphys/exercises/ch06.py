@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -79,10 +79,34 @@ def _cd1_same_hidden(x0, x1, W, a, b):
     return (x0.T @ q0 - x1.T @ q0) / n, (x0 - x1).mean(0), torch.zeros_like(b)
 
 
+def _cd1_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, n_visible, n_hidden = draw_int(g, 1, 12), draw_int(g, 1, 8), draw_int(g, 1, 6)
+        W, a, b = _parameters(g, n_visible, n_hidden, draw_float(g, 0.1, 3.0))
+        p = draw_float(g, 0.1, 0.9)
+        cases.append((_bits(g, n, n_visible, p), _bits(g, n, n_visible, p), W, a, b))
+    return cases
+
+
+def _cd1_stress():
+    g = torch.Generator().manual_seed(64)
+    W, a, b = _parameters(g, 20, 10, 1.0)
+    x0, x1 = _bits(g, 4000, 20), _bits(g, 4000, 20)
+    strong = _parameters(g, 20, 10, 500.0)
+    return [
+        Stress("a single data point", (x0[:1], x1[:1], W, a, b)),
+        Stress("a batch of 4000 data points", (x0, x1, W, a, b)),
+        Stress("weights of size 500: every hidden unit saturates", (x0[:50], x1[:50], *strong)),
+    ]
+
+
 CD1_GRADIENT = Exercise(
     name="cd1_gradient",
     solution=cd1_gradient,
     cases=_cd1_cases,
+    random_cases=_cd1_random,
+    stress_cases=_cd1_stress,
     mistakes=(
         Mistake(
             _cd1_sign,
@@ -143,10 +167,35 @@ def _ais_inverse(x, W, a, b):
     return -ais_log_weight(x, W, a, b)
 
 
+def _ais_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, n_visible, n_hidden = draw_int(g, 1, 10), draw_int(g, 1, 8), draw_int(g, 1, 6)
+        W, a, b = _parameters(g, n_visible, n_hidden, draw_float(g, 0.1, 5.0))
+        cases.append((_bits(g, n, n_visible), W, a, b))
+    return cases
+
+
+def _ais_stress():
+    g = torch.Generator().manual_seed(65)
+    W, a, b = _parameters(g, 6, 4, 1.0)
+    b = torch.tensor([1000.0, -1000.0, 800.0, 0.0], dtype=torch.float64)
+    return [
+        Stress(
+            "hidden fields of ±1000: e^{1000} overflows float64",
+            (_bits(g, 8, 6), W, a, b),
+            "log(1 + e^z) is torch.nn.functional.softplus(z), computed without forming e^z.",
+        ),
+        Stress("a batch of 5000 configurations", (_bits(g, 5000, 6), *_parameters(g, 6, 4, 1.0))),
+    ]
+
+
 AIS_LOG_WEIGHT = Exercise(
     name="ais_log_weight",
     solution=ais_log_weight,
     cases=_ais_cases,
+    random_cases=_ais_random,
+    stress_cases=_ais_stress,
     mistakes=(
         Mistake(
             _ais_no_log2,
@@ -208,10 +257,32 @@ def _init_inverted(data, clip):
     return -visible_bias_init(data, clip)
 
 
+def _init_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        x = _bits(g, draw_int(g, 5, 60), draw_int(g, 2, 10), draw_float(g, 0.1, 0.9))
+        cases.append((x, 10.0 ** draw_float(g, -6.0, -1.5)))
+    return cases
+
+
+def _init_stress():
+    g = torch.Generator().manual_seed(66)
+    x = _bits(g, 1, 12)
+    return [
+        Stress("a single data point: every unit is always on or always off", (x, 0.01)),
+        Stress(
+            "clip = 1e-12 with units that are never and always on", (_init_cases()[0][0], 1e-12)
+        ),
+        Stress("70000 data points", (_bits(g, 70_000, 64, 0.2), 1e-3)),
+    ]
+
+
 VISIBLE_BIAS_INIT = Exercise(
     name="visible_bias_init",
     solution=visible_bias_init,
     cases=_init_cases,
+    random_cases=_init_random,
+    stress_cases=_init_stress,
     mistakes=(
         Mistake(
             _init_unclipped,

@@ -7,7 +7,7 @@ import torch
 from ..enumeration import binary_states
 from ..ising import energy as _ising_energy
 from ..thermodynamics import sample_boltzmann_exact, spins_to_bits
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -54,10 +54,34 @@ def _bits_as_spins(x, L):
     return -(b * (b.roll(-1, -1) + b.roll(-1, -2))).sum((-2, -1))
 
 
+def _energy_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        L = draw_int(g, 3, 7)
+        cases.append((torch.randint(2, (draw_int(g, 1, 8), L * L), generator=g).double(), L))
+    return cases
+
+
+def _energy_stress():
+    g = torch.Generator().manual_seed(71)
+    L = 6
+    checkerboard = ((torch.arange(L)[:, None] + torch.arange(L)[None, :]) % 2).double()
+    return [
+        Stress("all spins up, the ground state: E = -2L²", (torch.ones(1, L * L).double(), L)),
+        Stress("a checkerboard: E = +2L²", (checkerboard.reshape(1, -1), L)),
+        Stress(
+            "3000 configurations of a 16 x 16 lattice",
+            (torch.randint(2, (3000, 256), generator=g).double(), 16),
+        ),
+    ]
+
+
 ISING_ENERGY = Exercise(
     name="ising_energy_from_bits",
     solution=ising_energy_from_bits,
     cases=_energy_cases,
+    random_cases=_energy_random,
+    stress_cases=_energy_stress,
     mistakes=(
         Mistake(
             _open_boundaries,
@@ -120,10 +144,52 @@ def _kl_q_unnormalised(log_w_p, log_w_q):
     return (log_p.exp() * (log_p - log_w_q)).sum()
 
 
+def _kl_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n = draw_int(g, 2, 64)
+        log_w_p = draw_float(g, 0.2, 3.0) * torch.randn(n, generator=g, dtype=torch.float64)
+        log_w_q = draw_float(g, 0.2, 3.0) * torch.randn(n, generator=g, dtype=torch.float64)
+        cases.append((log_w_p + draw_float(g, -50, 50), log_w_q + draw_float(g, -50, 50)))
+    return cases
+
+
+def _kl_stress():
+    g = torch.Generator().manual_seed(72)
+    log_w_p = torch.randn(16, generator=g, dtype=torch.float64)
+    log_w_q = torch.randn(16, generator=g, dtype=torch.float64)
+    empty = log_w_p.clone()
+    empty[:5] = -1e4  # p(x) = e^{-10000}: exactly 0 in float64
+    in_log_space = (
+        "Work with log-weights throughout: normalise with logsumexp and compute "
+        "Σ p (log p - log q); never exponentiate a raw log-weight."
+    )
+    return [
+        Stress(
+            "log-weights around +1000: e^{1000} overflows",
+            (log_w_p + 1000, log_w_q + 1000),
+            in_log_space,
+        ),
+        Stress(
+            "log-weights around -1000: e^{-1000} underflows to 0",
+            (log_w_p - 1000, log_w_q - 1000),
+            in_log_space,
+        ),
+        Stress(
+            "states with p(x) = 0 in float64, where 0 · log 0 must count as 0",
+            (empty, log_w_q),
+            "Compute p (log p - log q) from the log-probabilities, not p log(p / q) from "
+            "probabilities: with p = 0 the latter is 0 · (-inf) = NaN.",
+        ),
+    ]
+
+
 KL_FROM_LOG_WEIGHTS = Exercise(
     name="kl_from_log_weights",
     solution=kl_from_log_weights,
     cases=_kl_cases,
+    random_cases=_kl_random,
+    stress_cases=_kl_stress,
     mistakes=(
         Mistake(
             lambda log_w_p, log_w_q: kl_from_log_weights(log_w_q, log_w_p),
@@ -162,10 +228,41 @@ def _heat_cases():
     return cases
 
 
+def _heat_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n_sites = draw_int(g, 4, 400)
+        energies = draw_float(g, -2.0, 0.0) * n_sites + draw_float(g, 0.5, 10.0) * torch.randn(
+            draw_int(g, 2, 500), generator=g, dtype=torch.float64
+        )
+        cases.append((energies, draw_float(g, 1.0, 4.0), n_sites))
+    return cases
+
+
+def _heat_stress():
+    g = torch.Generator().manual_seed(73)
+    cold = -2e6 + torch.randn(1000, generator=g, dtype=torch.float64)
+    return [
+        Stress(
+            "energies far from zero that fluctuate little, -2·10⁶ ± 1",
+            (cold, 1.0, 100),
+            "⟨E²⟩ - ⟨E⟩² subtracts two numbers of size 4·10¹² that agree in their first 12 "
+            "digits: compute the variance from the deviations, ⟨(E - ⟨E⟩)²⟩, e.g. "
+            "energies.var(correction=0).",
+        ),
+        Stress(
+            "a single energy: no fluctuations, c = 0",
+            (torch.tensor([-8.0], dtype=torch.float64), 2.0, 4),
+        ),
+    ]
+
+
 SPECIFIC_HEAT = Exercise(
     name="specific_heat",
     solution=specific_heat,
     cases=_heat_cases,
+    random_cases=_heat_random,
+    stress_cases=_heat_stress,
     mistakes=(
         Mistake(
             lambda E, T, N: E.var(correction=0) / N,
