@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "QUESTIONS",
+    "check_mse_loss_ratio",
     "check_mse_reconstruction_error",
     "check_pca_encode_decode",
     "check_pca_reconstruction_error",
@@ -33,6 +35,36 @@ def _pca_cases(seed: int):
         (_data(seed, 40, [6.0, 3.0, 1.0, 0.3], 1.5), 1),
         (_data(seed + 1, 25, [5.0, 2.0, 1.0, 0.5, 0.1], -2.0), 2),
         (_data(seed + 2, 60, [9.0, 4.0, 2.0, 0.7, 0.2, 0.05], 0.5), 3),
+    ]
+
+
+def _pca_random(g: torch.Generator):
+    """Fresh data sets with well separated eigenvalues (ratio >= 1.5) and a random k."""
+    cases = []
+    for _ in range(2):
+        d = draw_int(g, 2, 7)
+        ratios = 1.5 + 2.0 * torch.rand(d, generator=g, dtype=torch.float64)
+        spectrum = (10.0 / torch.cumprod(ratios, 0)).tolist()
+        x = _data(draw_int(g, 0, 2**30), draw_int(g, 3 * d, 80), spectrum, draw_float(g, -5, 5))
+        cases.append((x, draw_int(g, 1, d - 1)))
+    return cases
+
+
+def _pca_stress():
+    spectrum = [6.0, 3.0, 1.0, 0.3]
+    far = _data(84, 50, spectrum, 1e6)
+    return [
+        Stress(
+            "data 10⁶ away from the origin",
+            (far, 2),
+            "Centre the data before forming the covariance, (x - μ)ᵀ(x - μ) / n: the second "
+            "moment minus μμᵀ subtracts numbers of size 10¹² that agree in their first digits.",
+        ),
+        Stress("k = D: nothing is thrown away", (_data(85, 30, spectrum, 1.0), 4)),
+        Stress(
+            "a batch of 20000 points in D = 64",
+            (_data(86, 20_000, [0.5**i for i in range(64)], 0.5), 10),
+        ),
     ]
 
 
@@ -65,10 +97,32 @@ def _mse_cases():
     ]
 
 
+def _mse_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, d = draw_int(g, 1, 20), draw_int(g, 1, 20)
+        x = draw_float(g, 0.1, 10) * torch.randn(n, d, generator=g, dtype=torch.float64)
+        cases.append(
+            (x, x + draw_float(g, 0.01, 2) * torch.randn(n, d, generator=g, dtype=torch.float64))
+        )
+    return cases
+
+
+def _mse_stress():
+    g = torch.Generator().manual_seed(87)
+    x = torch.rand(10_000, 64, generator=g, dtype=torch.float64)
+    return [
+        Stress("a single point with a single feature", (x[:1, :1], x[1:2, :1])),
+        Stress("10000 points with 64 features", (x, x.flip(0))),
+    ]
+
+
 MSE_RECONSTRUCTION_ERROR = Exercise(
     name="mse_reconstruction_error",
     solution=mse_reconstruction_error,
     cases=_mse_cases,
+    random_cases=_mse_random,
+    stress_cases=_mse_stress,
     mistakes=(
         Mistake(
             _mse_torch_default,
@@ -125,6 +179,8 @@ PCA_RECONSTRUCTION_ERROR = Exercise(
     name="pca_reconstruction_error",
     solution=pca_reconstruction_error,
     cases=lambda: _pca_cases(82),
+    random_cases=_pca_random,
+    stress_cases=_pca_stress,
     mistakes=(
         Mistake(
             _pca_error_unbiased,
@@ -184,6 +240,8 @@ PCA_ENCODE_DECODE = Exercise(
     name="pca_encode_decode",
     solution=pca_encode_decode,
     cases=lambda: _pca_cases(83),
+    random_cases=_pca_random,
+    stress_cases=lambda: _pca_stress()[:2],
     mistakes=(
         Mistake(
             _encode_decode_bottom,
@@ -205,3 +263,29 @@ PCA_ENCODE_DECODE = Exercise(
 check_pca_encode_decode = PCA_ENCODE_DECODE.check
 
 EXERCISES = [MSE_RECONSTRUCTION_ERROR, PCA_RECONSTRUCTION_ERROR, PCA_ENCODE_DECODE]
+
+# ----------------------------------------------------------- derivation questions
+MSE_LOSS_RATIO = Expression(
+    name="mse_loss_ratio",
+    question=(
+        "For n data points with D features, by what factor does the reconstruction error "
+        "L = (1/n) Σ_k ||x_k - x̃_k||² differ from torch.nn.functional.mse_loss(x_tilde, x) "
+        "with its default reduction? Give L / mse_loss as a formula in n and D."
+    ),
+    variables={"n": (1.0, 500.0), "D": (1.0, 100.0)},
+    solution="D",
+    mistakes=(
+        Mistake("n", "mse_loss averages over all n·D entries and L over the n points only."),
+        Mistake("1/D", "L is the larger one: it sums over the D features that mse_loss averages."),
+        Mistake(
+            "n*D", "both average over the n points; only the features are treated differently."
+        ),
+    ),
+    explanation=(
+        "mse_loss averages the n·D squared entries: Σ_k Σ_i (x_ki - x̃_ki)² / (n D). L sums "
+        "over the features and averages over the points, so L = D · mse_loss."
+    ),
+)
+check_mse_loss_ratio = MSE_LOSS_RATIO.check
+
+QUESTIONS = [MSE_LOSS_RATIO]

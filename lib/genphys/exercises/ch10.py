@@ -7,13 +7,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "QUESTIONS",
     "bernoulli_log_likelihood",
     "check_bernoulli_log_likelihood",
+    "check_expected_squared_error",
     "check_kl_gaussian",
+    "check_kl_one_dimension",
     "check_linear_gaussian_elbo",
     "kl_gaussian",
     "linear_gaussian_elbo",
@@ -38,10 +41,46 @@ def _kl_cases():
     return cases
 
 
+def _kl_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
+        scale = draw_float(g, 0.1, 4.0)
+        cases.append(
+            (
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+            )
+        )
+    return cases
+
+
+def _kl_stress():
+    g = torch.Generator().manual_seed(12)
+    mean = torch.randn(4, 3, generator=g, dtype=F64)
+    log_var = torch.tensor([[-800.0, 0.0, 1.0]] * 4, dtype=F64)
+    return [
+        Stress(
+            "a log-variance of -800: e^ℓ underflows to 0, so log(e^ℓ) = -inf",
+            (mean, log_var),
+            "Use ℓ itself where the formula has log s²; only the s² term needs e^ℓ.",
+        ),
+        Stress(
+            "one latent dimension and 5000 rows",
+            (
+                torch.randn(5000, 1, generator=g, dtype=F64),
+                torch.randn(5000, 1, generator=g, dtype=F64),
+            ),
+        ),
+    ]
+
+
 KL_GAUSSIAN = Exercise(
     name="kl_gaussian",
     solution=kl_gaussian,
     cases=_kl_cases,
+    random_cases=_kl_random,
+    stress_cases=_kl_stress,
     mistakes=(
         Mistake(
             lambda mean, log_var: (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1),
@@ -98,10 +137,39 @@ def _through_sigmoid(x, logits):
     return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
 
 
+def _bernoulli_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, D = draw_int(g, 1, 10), draw_int(g, 1, 16)
+        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
+        cases.append((x, draw_float(g, 0.1, 8.0) * torch.randn(n, D, generator=g, dtype=F64)))
+    return cases
+
+
+def _bernoulli_stress():
+    g = torch.Generator().manual_seed(13)
+    x = torch.randint(0, 2, (2000, 64), generator=g).to(F64)
+    return [
+        Stress(
+            "logits of ±40: σ(40) rounds to exactly 1 in float64",
+            (
+                torch.tensor([[1.0, 0.0, 0.0, 1.0]], dtype=F64),
+                torch.tensor([[40.0, -40.0, 40.0, -40.0]], dtype=F64),
+            ),
+            "Work with the logits: x f - softplus(f), never log σ(f) or log(1 - σ(f)).",
+        ),
+        Stress(
+            "2000 images of 64 pixels", (x, 3.0 * torch.randn(2000, 64, generator=g, dtype=F64))
+        ),
+    ]
+
+
 BERNOULLI = Exercise(
     name="bernoulli_log_likelihood",
     solution=bernoulli_log_likelihood,
     cases=_bernoulli_cases,
+    random_cases=_bernoulli_random,
+    stress_cases=_bernoulli_stress,
     mistakes=(
         Mistake(
             _through_sigmoid,
@@ -173,10 +241,57 @@ def _elbo_plus_kl(x, C, mu, sigma2, q_mean, q_var):
     return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 2 * kl
 
 
+def _elbo_random(g: torch.Generator):
+    cases = []
+    for _ in range(2):
+        n, D, d = draw_int(g, 1, 6), draw_int(g, 1, 8), draw_int(g, 1, 4)
+        C = torch.randn(D, d, generator=g, dtype=F64)
+        mu = torch.randn(D, generator=g, dtype=F64)
+        x = torch.randn(n, D, generator=g, dtype=F64)
+        q_mean = torch.randn(n, d, generator=g, dtype=F64)
+        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.05
+        cases.append((x, C, mu, draw_float(g, 0.05, 3.0), q_mean, q_var))
+    return cases
+
+
+def _elbo_stress():
+    g = torch.Generator().manual_seed(14)
+    D, d = 64, 10
+    C = torch.randn(D, d, generator=g, dtype=F64)
+    x = torch.randn(500, D, generator=g, dtype=F64)
+    q_mean = torch.randn(500, d, generator=g, dtype=F64)
+    return [
+        Stress(
+            "500 images of 64 pixels with 10 latent dimensions",
+            (
+                x,
+                C,
+                torch.zeros(D, dtype=F64),
+                0.3,
+                q_mean,
+                torch.rand(500, d, generator=g, dtype=F64) + 0.01,
+            ),
+        ),
+        Stress(
+            "nearly deterministic posteriors, variances of 10⁻³⁰⁰",
+            (
+                x[:3],
+                C,
+                torch.zeros(D, dtype=F64),
+                0.3,
+                q_mean[:3],
+                torch.full((3, d), 1e-300, dtype=F64),
+            ),
+        ),
+    ]
+
+
 LINEAR_ELBO = Exercise(
     name="linear_gaussian_elbo",
     solution=linear_gaussian_elbo,
     cases=_elbo_cases,
+    random_cases=_elbo_random,
+    stress_cases=_elbo_stress,
     mistakes=(
         Mistake(
             _elbo_without_trace,
@@ -198,3 +313,73 @@ LINEAR_ELBO = Exercise(
 check_linear_gaussian_elbo = LINEAR_ELBO.check
 
 EXERCISES = [KL_GAUSSIAN, BERNOULLI, LINEAR_ELBO]
+
+# ----------------------------------------------------------- derivation questions
+KL_ONE_DIMENSION = Expression(
+    name="kl_one_dimension",
+    question=(
+        "Derive KL(N(m, s²) || N(0, 1)) for one latent dimension from the definition "
+        "E_q[log q(h) - log p(h)], using E_q[(h - m)²] = s² and E_q[h²] = m² + s². Give it "
+        "as a formula in m and s2 (the variance s²)."
+    ),
+    variables={"m": (-3.0, 3.0), "s2": (0.05, 5.0)},
+    solution="0.5*(s2 + m**2 - 1 - log(s2))",
+    mistakes=(
+        Mistake(
+            "s2 + m**2 - 1 - log(s2)",
+            "the factor 1/2: both log-densities carry -(1/2)(...)² terms.",
+        ),
+        Mistake(
+            "0.5*(s2 + m**2 - 1 + log(s2))",
+            "E_q[log q] = -½ log(2π s²) - ½ enters with a minus sign of log s².",
+        ),
+        Mistake(
+            "0.5*(s2 + m**2 - log(s2))",
+            "the -1 comes from E_q[(h - m)²] / s² = 1 in E_q[log q]; without it KL(p || p) ≠ 0.",
+        ),
+        Mistake(
+            "0.5*(sqrt(s2) + m**2 - 1 - log(s2))",
+            "E_q[h²] = m² + s² contains the variance s², not the standard deviation.",
+        ),
+    ),
+    explanation=(
+        "E_q[log q(h)] = -½ log(2π s²) - ½ and E_q[log p(h)] = -½ log(2π) - ½ (m² + s²). "
+        "Their difference is ½ (s² + m² - 1 - log s²), which is 0 for m = 0, s² = 1."
+    ),
+)
+check_kl_one_dimension = KL_ONE_DIMENSION.check
+
+EXPECTED_SQUARED_ERROR = Expression(
+    name="expected_squared_error",
+    question=(
+        "For one pixel and one latent dimension (D = d = 1), C = c, and q(h) = N(m, v), "
+        "write h = m + √v ε with ε ~ N(0, 1) and compute E_q[(x - μ - c h)²]. Give it as a "
+        "formula in x, mu, c, m and v."
+    ),
+    variables={
+        "x": (-3.0, 3.0),
+        "mu": (-2.0, 2.0),
+        "c": (-2.0, 2.0),
+        "m": (-2.0, 2.0),
+        "v": (0.01, 3.0),
+    },
+    solution="(x - mu - c*m)**2 + c**2*v",
+    mistakes=(
+        Mistake(
+            "(x - mu - c*m)**2",
+            "h fluctuates around m: the cross term averages to zero but E[ε²] = 1 leaves c² v.",
+        ),
+        Mistake(
+            "(x - mu - c*m)**2 + c*v", "the fluctuation term is (c √v ε)², whose mean is c² v."
+        ),
+        Mistake("(x - mu - c*m)**2 + c**2*sqrt(v)", "v is the variance: E[(c √v ε)²] = c² v."),
+    ),
+    explanation=(
+        "x - μ - c h = (x - μ - c m) - c √v ε. Squaring and averaging, the cross term has "
+        "E[ε] = 0 and the last term E[ε²] = 1: E_q[(x - μ - c h)²] = (x - μ - c m)² + c² v. "
+        "For D, d > 1 the same steps give ||x - μ - C m||² + Σ_j v_j ||C_:j||²."
+    ),
+)
+check_expected_squared_error = EXPECTED_SQUARED_ERROR.check
+
+QUESTIONS = [KL_ONE_DIMENSION, EXPECTED_SQUARED_ERROR]

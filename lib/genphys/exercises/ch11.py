@@ -6,13 +6,16 @@ import math
 
 import torch
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "QUESTIONS",
+    "check_dh_dlog_var",
     "check_iwae_bound",
     "check_reparameterize",
     "check_score_function_gradient",
+    "check_score_of_mean",
     "iwae_bound",
     "reparameterize",
     "score_function_gradient",
@@ -38,10 +41,42 @@ def _reparameterize_cases():
     return cases
 
 
+def _reparameterize_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
+        scale = draw_float(g, 0.1, 3.0)
+        cases.append(
+            (
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+                torch.randn(n, d, generator=g, dtype=F64),
+            )
+        )
+    return cases
+
+
+def _reparameterize_stress():
+    g = torch.Generator().manual_seed(23)
+    mean = torch.randn(3, 2, generator=g, dtype=F64)
+    eps = torch.randn(3, 2, generator=g, dtype=F64)
+    big = [torch.randn(5000, 16, generator=g, dtype=F64) for _ in range(3)]
+    return [
+        Stress(
+            "a log-variance of 1400: e^ℓ overflows, although s = e^{ℓ/2} = 10³⁰⁴ does not",
+            (mean, torch.tensor([[1400.0, 2.0]] * 3, dtype=F64), eps),
+            "Compute the standard deviation as e^{ℓ/2} directly, not as √(e^ℓ).",
+        ),
+        Stress("5000 rows of 16 latent dimensions", tuple(big)),
+    ]
+
+
 REPARAMETERIZE = Exercise(
     name="reparameterize",
     solution=reparameterize,
     cases=_reparameterize_cases,
+    random_cases=_reparameterize_random,
+    stress_cases=_reparameterize_stress,
     mistakes=(
         Mistake(
             lambda mean, log_var, eps: mean + torch.exp(log_var) * eps,
@@ -76,10 +111,46 @@ def _iwae_cases():
     ]
 
 
+def _iwae_random(g: torch.Generator):
+    # every column within 50 nats of the others: a stable formula is not needed here yet
+    cases = []
+    for _ in range(3):
+        k, n = draw_int(g, 1, 40), draw_int(g, 1, 6)
+        offsets = draw_float(g, -200.0, 0.0) + 50.0 * torch.rand(n, generator=g, dtype=F64)
+        cases.append(
+            (offsets + draw_float(g, 0.1, 4.0) * torch.randn(k, n, generator=g, dtype=F64),)
+        )
+    return cases
+
+
+def _iwae_stress():
+    g = torch.Generator().manual_seed(24)
+    apart = torch.tensor([300.0, -500.0], dtype=F64) + torch.randn(30, 2, generator=g, dtype=F64)
+    return [
+        Stress(
+            "two data points whose log-weights lie 800 nats apart",
+            (apart,),
+            "Shift each data point (column) by its own maximum over the k samples.",
+        ),
+        Stress(
+            "a single sample, k = 1: the bound is log w itself",
+            (torch.randn(1, 4, generator=g, dtype=F64),),
+        ),
+        Stress("k = 5000 samples", (-90.0 + 5.0 * torch.randn(5000, 3, generator=g, dtype=F64),)),
+    ]
+
+
+def _iwae_global_max(log_w):
+    m = log_w.max()
+    return m + torch.log(torch.exp(log_w - m).mean(dim=0))
+
+
 IWAE = Exercise(
     name="iwae_bound",
     solution=iwae_bound,
     cases=_iwae_cases,
+    random_cases=_iwae_random,
+    stress_cases=_iwae_stress,
     mistakes=(
         Mistake(
             lambda log_w: log_w.mean(dim=0),
@@ -98,6 +169,13 @@ IWAE = Exercise(
         Mistake(
             lambda log_w: torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1]),
             "average over the k samples, axis 0; axis 1 runs over the data points.",
+        ),
+        Mistake(
+            _iwae_global_max,
+            "one global maximum is not enough: the data points (columns) live on different "
+            "scales, and a column 800 nats below the largest log-weight underflows to "
+            "log 0 = -inf. Subtract each column's own maximum, log_w.max(dim=0), or use "
+            "torch.logsumexp(log_w, dim=0).",
         ),
     ),
 )
@@ -121,10 +199,52 @@ def _score_cases():
     return cases
 
 
+def _score_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        S, d = draw_int(g, 1, 20), draw_int(g, 1, 6)
+        cases.append(
+            (
+                draw_float(g, 0.1, 10.0) * torch.randn(S, generator=g, dtype=F64),
+                torch.randn(S, d, generator=g, dtype=F64),
+                draw_float(g, 0.1, 3.0) * torch.randn(d, generator=g, dtype=F64),
+            )
+        )
+    return cases
+
+
+def _score_stress():
+    g = torch.Generator().manual_seed(25)
+    S, d = 20_000, 8
+    return [
+        Stress(
+            "a single sample, S = 1",
+            tuple(
+                a[:1] if a.dim() and a.shape[0] == S else a
+                for a in (
+                    torch.randn(S, generator=g, dtype=F64),
+                    torch.randn(S, d, generator=g, dtype=F64),
+                    torch.randn(d, generator=g, dtype=F64),
+                )
+            ),
+        ),
+        Stress(
+            "20000 samples",
+            (
+                torch.randn(S, generator=g, dtype=F64),
+                torch.randn(S, d, generator=g, dtype=F64),
+                torch.randn(d, generator=g, dtype=F64),
+            ),
+        ),
+    ]
+
+
 SCORE = Exercise(
     name="score_function_gradient",
     solution=score_function_gradient,
     cases=_score_cases,
+    random_cases=_score_random,
+    stress_cases=_score_stress,
     mistakes=(
         Mistake(
             lambda f_values, eps, log_var: f_values[:, None] * eps,
@@ -145,3 +265,48 @@ SCORE = Exercise(
 check_score_function_gradient = SCORE.check
 
 EXERCISES = [REPARAMETERIZE, IWAE, SCORE]
+
+# ----------------------------------------------------------- derivation questions
+DH_DLOG_VAR = Expression(
+    name="dh_dlog_var",
+    question=(
+        "For one latent dimension, h = m + e^{ℓ/2} ε. What is ∂h/∂ℓ at fixed ε? Give it as "
+        "a formula in ell (ℓ) and eps (ε)."
+    ),
+    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
+    solution="0.5*exp(ell/2)*eps",
+    mistakes=(
+        Mistake("exp(ell/2)*eps", "the chain rule: ∂e^{ℓ/2}/∂ℓ = ½ e^{ℓ/2}."),
+        Mistake("0.5*exp(ell/2)", "ε multiplies the standard deviation, so it stays in ∂h/∂ℓ."),
+        Mistake("exp(ell)*eps", "h contains e^{ℓ/2}, the standard deviation, not e^ℓ."),
+    ),
+    explanation=(
+        "ε is fixed noise, so h is an ordinary differentiable function of ℓ: "
+        "∂h/∂ℓ = ½ e^{ℓ/2} ε (and ∂h/∂m = 1). Autograd computes the same through "
+        "reparameterize; the sampling step has been moved into ε."
+    ),
+)
+check_dh_dlog_var = DH_DLOG_VAR.check
+
+SCORE_OF_MEAN = Expression(
+    name="score_of_mean",
+    question=(
+        "For one latent dimension, q(h) = N(m, e^ℓ). Derive ∂ log q(h)/∂m and evaluate it at "
+        "h = m + e^{ℓ/2} ε. Give it as a formula in ell (ℓ) and eps (ε)."
+    ),
+    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
+    solution="eps*exp(-ell/2)",
+    mistakes=(
+        Mistake("eps", "(h - m)/s² = ε s / s² = ε / s: a factor e^{-ℓ/2} remains."),
+        Mistake("eps*exp(ell/2)", "divide by the variance: (h - m)/s² = ε s / s² = ε / s."),
+        Mistake("-eps*exp(-ell/2)", "log q = -(h - m)²/(2s²) + const grows with m when h > m."),
+        Mistake("eps*exp(-ell)", "(h - m) = s ε, so (h - m)/s² = ε / s = ε e^{-ℓ/2}."),
+    ),
+    explanation=(
+        "log q(h) = -(h - m)²/(2 e^ℓ) - ℓ/2 - ½ log 2π, so ∂ log q/∂m = (h - m)/e^ℓ. With "
+        "h - m = e^{ℓ/2} ε this is ε e^{-ℓ/2}."
+    ),
+)
+check_score_of_mean = SCORE_OF_MEAN.check
+
+QUESTIONS = [DH_DLOG_VAR, SCORE_OF_MEAN]
