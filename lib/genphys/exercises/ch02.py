@@ -137,6 +137,11 @@ def _logsumexp_stress():
             (mean_low,),
             "Shift by the maximum, the only shift that can never overflow: every v_k - m <= 0.",
         ),
+        Stress(
+            "values spread over 2000 nats, the maximum 890 nats above the mean",
+            (torch.tensor([0.0] * 5 + [-2000.0] * 4, dtype=torch.float64),),
+            "Shift by the maximum, the only shift that can never overflow: every v_k - m <= 0.",
+        ),
         Stress("a single value", (torch.tensor([3.5], dtype=torch.float64),)),
         Stress(
             "100000 values",

@@ -1,0 +1,395 @@
+"""The checkers cannot be fooled: unstable formulas, lookup tables and the reference itself fail.
+
+Each rejection is proved on a concrete wrong answer that passes the seeded cases alone,
+and each must fail with its own message. The derivation questions (formulas compared at
+random points, multiple choice) are tested here too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from genphys.exercises import (
+    Checks,
+    Choice,
+    Exercise,
+    Expression,
+    Mistake,
+    MultipleChoice,
+    Stress,
+    all_exercises,
+    all_questions,
+    checks,
+    show_solution,
+)
+from genphys.exercises._feedback import (
+    CALLS_REFERENCE_HINT,
+    LOOKUP_HINT,
+    REFERENCE_HINT,
+    _to_arrays,
+)
+
+CASES = [(chapter, ex) for chapter, exercises in all_exercises().items() for ex in exercises]
+IDS = [f"{chapter}-{ex.name}" for chapter, ex in CASES]
+QUESTIONS = [(chapter, q) for chapter, questions in all_questions().items() for q in questions]
+QUESTION_IDS = [f"{chapter}-{q.name}" for chapter, q in QUESTIONS]
+EXPRESSION_MISTAKES = [
+    (chapter, q, i)
+    for chapter, q in QUESTIONS
+    if isinstance(q, Expression)
+    for i in range(len(q.mistakes))
+]
+
+# Chapters written before the robust checkers: every one of their exercises must have
+# fresh random and stress cases. Chapters added later may adopt them step by step.
+ROBUST_CHAPTERS = ("ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch09", "ch10", "ch11")
+
+
+def _exercise(chapter: str, name: str) -> Exercise:
+    return next(ex for ex in all_exercises()[chapter] if ex.name == name)
+
+
+def _notebook(source: str) -> dict:
+    """Run ``source`` in a fresh namespace, like the cells of an exercise notebook."""
+    namespace: dict = {"torch": torch, "math": math}
+    exec(source, namespace)
+    return namespace
+
+
+# ------------------------------------------------------- unstable formulas fail
+CORRECT_LOGSUMEXP = """
+def logsumexp(v):
+    m = v.max()
+    return m + torch.log(torch.exp(v - m).sum())
+"""
+
+CORRECT_IWAE = """
+def iwae_bound(log_w):
+    m = log_w.max(dim=0).values
+    return m + torch.log(torch.exp(log_w - m).mean(dim=0))
+"""
+
+
+def test_correct_student_solutions_pass_strictly():
+    for source, chapter, name in [
+        (CORRECT_LOGSUMEXP, "ch02", "logsumexp"),
+        (CORRECT_IWAE, "ch11", "iwae_bound"),
+    ]:
+        student = _notebook(source)[name]
+        feedback = getattr(checks(chapter), name)(student)
+        assert feedback.passed, str(feedback)
+        assert "fresh random" in feedback.message and "stress" in feedback.message
+
+
+def test_logsumexp_shifted_by_the_mean_fails_with_its_own_hint():
+    student = _notebook(
+        "def logsumexp(v):\n    m = v.mean()\n    return m + torch.log(torch.exp(v - m).sum())\n"
+    )["logsumexp"]
+    # it passes the seeded cases: only the stress cases reveal it
+    exercise = _exercise("ch02", "logsumexp")
+    seeded_only = Exercise(exercise.name, exercise.solution, exercise.cases)
+    assert seeded_only.check(student).passed
+    feedback = checks("ch02").logsumexp(student)
+    assert feedback.status == "incorrect"
+    assert "shifting by the mean" in feedback.message
+
+
+def test_logsumexp_shifted_by_the_first_element_fails_with_its_own_hint():
+    student = _notebook(
+        "def logsumexp(v):\n    m = v[0]\n    return m + torch.log(torch.exp(v - m).sum())\n"
+    )["logsumexp"]
+    exercise = _exercise("ch02", "logsumexp")
+    assert Exercise(exercise.name, exercise.solution, exercise.cases).check(student).passed
+    feedback = checks("ch02").logsumexp(student)
+    assert feedback.status == "incorrect"
+    assert "shifting by the first value" in feedback.message
+
+
+def test_iwae_shifted_by_a_global_maximum_fails_with_its_own_hint():
+    student = _notebook(
+        "def iwae_bound(log_w):\n"
+        "    m = log_w.max()\n"
+        "    return m + torch.log(torch.exp(log_w - m).mean(dim=0))\n"
+    )["iwae_bound"]
+    exercise = _exercise("ch11", "iwae_bound")
+    assert Exercise(exercise.name, exercise.solution, exercise.cases).check(student).passed
+    feedback = checks("ch11").iwae_bound(student)
+    assert feedback.status == "incorrect"
+    assert "one global maximum is not enough" in feedback.message
+
+
+def test_an_unlisted_unstable_formula_is_told_what_the_stress_case_is():
+    # shifting by the median is no listed mistake: the stress case names the problem
+    student = _notebook(
+        "def logsumexp(v):\n    m = v.median()\n    return m + torch.log(torch.exp(v - m).sum())\n"
+    )["logsumexp"]
+    feedback = checks("ch02").logsumexp(student)
+    assert feedback.status == "incorrect"
+    assert "stress case" in feedback.message and "nats" in feedback.message
+    assert "Shift by the maximum" in feedback.message
+
+
+# ---------------------------------------------- lookup tables and the reference
+def _lookup_table(exercise: Exercise):
+    """An answer that replays the reference outputs of the seeded cases, matched by value."""
+    table = [(args, exercise.solution(*args)) for args in exercise.cases()]
+
+    def same(a, b) -> bool:
+        try:
+            got, want = _to_arrays(a), _to_arrays(b)
+        except (TypeError, ValueError):
+            return a is b or a == b
+        return len(got) == len(want) and all(
+            g.shape == w.shape and (g == w).all() for g, w in zip(got, want, strict=True)
+        )
+
+    def lookup(*args):
+        for stored, out in table:
+            if all(
+                same(x, y) if not hasattr(x, "W") else same((x.W, x.a, x.b), (y.W, y.a, y.b))
+                for x, y in zip(args, stored, strict=True)
+            ):
+                return out
+        raise KeyError("this input is not in my table")
+
+    return lookup
+
+
+def test_lookup_table_of_the_seeded_cases_passes_them_but_fails_with_its_own_hint():
+    exercise = _exercise("ch02", "logsumexp")
+    lookup = _lookup_table(exercise)
+    assert Exercise(exercise.name, exercise.solution, exercise.cases).check(lookup).passed
+    feedback = checks("ch02").logsumexp(lookup)
+    assert not feedback.passed
+    assert LOOKUP_HINT in feedback.message
+    assert "passes the fixed test cases but not a fresh random one" in feedback.message
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_every_robust_exercise_rejects_a_lookup_table(chapter, exercise):
+    if exercise.random_cases is None:
+        assert chapter not in ROBUST_CHAPTERS, f"{chapter}-{exercise.name} has no random cases"
+        pytest.skip(f"{chapter}-{exercise.name} has no fresh random cases yet")
+    feedback = exercise.check(_lookup_table(exercise), strict=True, seed=1)
+    assert not feedback.passed
+    assert LOOKUP_HINT in feedback.message, str(feedback)
+
+
+def test_order_replaying_table_fails_too():
+    # a table that returns the seeded outputs in the order the checker asks for them
+    exercise = _exercise("ch11", "iwae_bound")
+    outputs = [exercise.solution(*args) for args in exercise.cases()]
+    counter = itertools.count()
+    feedback = exercise.check(lambda log_w: outputs[min(next(counter), len(outputs) - 1)])
+    assert not feedback.passed and LOOKUP_HINT in feedback.message
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_the_reference_object_itself_is_rejected_with_its_own_hint(chapter, exercise):
+    feedback = getattr(checks(chapter), exercise.name)(exercise.solution)
+    assert feedback.status == "incorrect"
+    assert feedback.message == f"Hint: {REFERENCE_HINT}"
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_a_wrapper_that_calls_the_reference_is_rejected_with_its_own_hint(chapter, exercise):
+    reference = exercise.solution
+
+    def wrapper(*args):
+        return reference(*args)
+
+    feedback = getattr(checks(chapter), exercise.name)(wrapper)
+    assert feedback.status == "incorrect"
+    assert feedback.message == "Hint: " + CALLS_REFERENCE_HINT.format(name=reference.__name__)
+
+
+def test_the_reference_inside_functools_partial_or_renamed_is_rejected():
+    import functools
+
+    exercise = _exercise("ch02", "logsumexp")
+    for disguised in (functools.partial(exercise.solution),):
+        assert checks("ch02").logsumexp(disguised).message == f"Hint: {REFERENCE_HINT}"
+
+
+def test_a_notebook_that_imported_the_reference_solutions_is_rejected():
+    for source in (
+        "from genphys.exercises import ch02\n" + CORRECT_LOGSUMEXP,
+        "from genphys.exercises.ch02 import logsumexp as reference\n" + CORRECT_LOGSUMEXP,
+    ):
+        student = _notebook(source)["logsumexp"]
+        feedback = checks("ch02").logsumexp(student)
+        assert feedback.status == "incorrect"
+        assert "namespace" in feedback.message and "restart the kernel" in feedback.message
+    # the checks object and the genphys package are allowed
+    clean = _notebook(
+        "import genphys\nchecks = genphys.exercises.checks('ch02')\n" + CORRECT_LOGSUMEXP
+    )
+    assert clean["checks"].logsumexp(clean["logsumexp"]).passed
+
+
+def test_the_non_strict_check_still_accepts_the_reference():
+    # the library's own tests (tests/test_exercises.py) pass the reference object
+    for _, exercise in CASES:
+        assert exercise.check(exercise.solution).passed
+
+
+# --------------------------------------------------- fresh and adversarial cases
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_robust_exercises_have_random_and_stress_cases(chapter, exercise):
+    if chapter not in ROBUST_CHAPTERS:
+        pytest.skip(f"{chapter} is not yet on the robust checkers")
+    assert exercise.random_cases is not None and exercise.stress_cases is not None
+    stresses = exercise.stress_cases()
+    assert len(stresses) >= 1 and all(isinstance(s, Stress) and s.description for s in stresses)
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_random_cases_are_reproducible_by_seed_and_fresh_otherwise(chapter, exercise):
+    if exercise.random_cases is None:
+        pytest.skip("no random cases")
+
+    def arrays(seed):
+        cases = exercise.random_cases(torch.Generator().manual_seed(seed))
+        out = []
+        for args in cases:
+            for a in args:
+                out += _to_arrays((a.W, a.a, a.b)) if hasattr(a, "W") else _to_arrays(a)
+        return out
+
+    same = [(x == y).all() for x, y in zip(arrays(3), arrays(3), strict=True)]
+    assert all(same)
+    other = arrays(4)
+    first = arrays(3)
+    assert len(first) != len(other) or any(
+        x.shape != y.shape or not (x == y).all() for x, y in zip(first, other, strict=True)
+    )
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_the_reference_is_finite_on_every_stress_case(chapter, exercise):
+    # "NaN or infinite where the reference is finite" needs a finite reference
+    if exercise.stress_cases is None:
+        pytest.skip("no stress cases")
+    for stress in exercise.stress_cases():
+        for value in _to_arrays(exercise.solution(*stress.args)):
+            assert value.size == 0 or bool((value == value).all()), stress.description
+            assert bool(abs(value).max(initial=0.0) < float("inf")), stress.description
+
+
+def test_failure_on_a_random_case_names_the_seed_and_replays():
+    exercise = _exercise("ch02", "energy")
+    student = _lookup_table(exercise)
+    first = exercise.check(student, seed=12345)
+    again = exercise.check(student, seed=12345)
+    assert "seed 12345" in first.message and first == again
+
+
+def test_stress_hint_is_added_only_when_no_mistake_matches():
+    exercise = Exercise(
+        name="square",
+        solution=lambda v: v**2,
+        cases=lambda: [(torch.tensor([2.0]),)],
+        mistakes=(Mistake(lambda v: 2 * v, "square, do not double."),),
+        stress_cases=lambda: [Stress("a huge value", (torch.tensor([1e3]),), "Mind the size.")],
+    )
+    unknown = exercise.check(lambda v: v**2 + (v > 100).double())
+    assert "stress case 1 (a huge value)" in unknown.message
+    assert unknown.message.endswith("Mind the size.")
+    assert exercise.check(lambda v: 2 * v).message == "Hint: square, do not double."
+
+
+# --------------------------------------------------------- derivation questions
+@pytest.mark.parametrize(("chapter", "question"), QUESTIONS, ids=QUESTION_IDS)
+def test_question_solution_passes_and_none_is_not_answered(chapter, question):
+    answer = question.answer if isinstance(question, MultipleChoice) else question.solution
+    assert question.check(answer).passed
+    assert getattr(checks(chapter), question.name)(answer).passed
+    assert question.check(None).status == "not implemented"
+    assert "Not answered yet" in question.check(None).message
+
+
+@pytest.mark.parametrize(
+    ("chapter", "question", "index"),
+    EXPRESSION_MISTAKES,
+    ids=[f"{c}-{q.name}-mistake{i}" for c, q, i in EXPRESSION_MISTAKES],
+)
+def test_each_wrong_formula_gets_its_own_hint(chapter, question, index):
+    mistake = question.mistakes[index]
+    feedback = question.check(mistake.answer)
+    assert feedback.status == "incorrect"
+    assert feedback.message == f"Hint: {mistake.hint}"
+
+
+@pytest.mark.parametrize(("chapter", "question"), QUESTIONS, ids=QUESTION_IDS)
+def test_every_wrong_choice_is_explained(chapter, question):
+    if not isinstance(question, MultipleChoice):
+        pytest.skip("not a multiple-choice question")
+    for letter, choice in zip(question.letters, question.choices, strict=True):
+        feedback = question.check(letter)
+        assert feedback.passed == choice.correct
+        assert choice.why in feedback.message
+
+
+def test_formula_is_compared_at_random_points_not_by_its_text():
+    question = Expression("q", "?", {"z": (-2.0, 2.0)}, "1 + exp(z)")
+    assert question.check("exp(z) + 1").passed
+    assert question.check("1 + e**z").passed
+    assert question.check(lambda z: 1 + math.e**z).passed
+    wrong = question.check("1 + exp(z) + 1e-3")
+    assert wrong.status == "incorrect" and "random point, seed" in wrong.message
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["__import__('os').system('true')", "z.real", "[z]", "open('x')", "exp(z, out=z)", "'a'"],
+)
+def test_formula_cannot_run_arbitrary_code(formula):
+    question = Expression("q", "?", {"z": (-2.0, 2.0)}, "1 + exp(z)")
+    feedback = question.check(formula)
+    assert feedback.status == "error", str(feedback)
+
+
+def test_formula_with_unknown_name_says_which_names_exist():
+    feedback = Expression("q", "?", {"z": (-2.0, 2.0)}, "z").check("y + 1")
+    assert feedback.status == "error" and "unknown name `y`" in feedback.message
+    assert "variables z" in feedback.message
+
+
+def test_multiple_choice_validates_its_input_and_its_definition():
+    question = MultipleChoice(
+        "mc", "?", (Choice("yes", "because", correct=True), Choice("no", "not so"))
+    )
+    assert question.check("(A)").passed
+    bad = question.check("c")
+    assert bad.status == "error" and "answer must be one of 'a', 'b'" in bad.message
+    with pytest.raises(ValueError, match="exactly one correct"):
+        MultipleChoice("mc", "?", (Choice("yes", "x"), Choice("no", "y")))
+
+
+# ------------------------------------------------------------- the page helpers
+def test_checks_object_lists_exercises_and_questions_but_no_solution():
+    chapter_checks = checks("ch05")
+    assert isinstance(chapter_checks, Checks)
+    assert "metropolis_acceptance" in dir(chapter_checks) and "delta_e_bonds" in dir(chapter_checks)
+    assert "Checks('ch05'" in repr(chapter_checks)
+    assert chapter_checks.metropolis_acceptance is not _exercise("ch05", "metropolis_acceptance")
+    with pytest.raises(AttributeError, match="name must be one of"):
+        _ = chapter_checks.not_an_exercise
+    with pytest.raises(ValueError, match="chapter must be one of"):
+        checks("ch99")
+    assert "(a)" in chapter_checks.ask("delta_e_bonds").data
+
+
+@pytest.mark.parametrize(("chapter", "exercise"), CASES, ids=IDS)
+def test_show_solution_displays_the_source_and_its_verdict(chapter, exercise):
+    shown = show_solution(chapter, exercise.name).data
+    assert f"def {exercise.solution.__name__}(" in shown and "passed" in shown
+
+
+@pytest.mark.parametrize(("chapter", "question"), QUESTIONS, ids=QUESTION_IDS)
+def test_show_solution_of_a_question_gives_the_answer(chapter, question):
+    assert "**Answer" in show_solution(chapter, question.name).data
