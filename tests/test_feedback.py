@@ -207,6 +207,27 @@ def test_a_wrapper_that_calls_the_reference_is_rejected_with_its_own_hint(chapte
     assert feedback.message == "Hint: " + CALLS_REFERENCE_HINT.format(name=reference.__name__)
 
 
+def test_calling_torch_logsumexp_in_the_logsumexp_exercise_is_rejected():
+    for source in (
+        "def logsumexp(v):\n    return torch.logsumexp(v, dim=0)\n",
+        "def logsumexp(v):\n    return v.logsumexp(0)\n",
+        "def logsumexp(v):\n    return torch.special.logsumexp(v, 0)\n",
+    ):
+        feedback = checks("ch02").logsumexp(_notebook(source)["logsumexp"])
+        assert feedback.status == "incorrect"
+        assert "which is what this exercise asks you to write" in feedback.message
+    # the IWAE exercise allows it
+    assert (
+        checks("ch11")
+        .iwae_bound(
+            _notebook("def iwae_bound(w):\n    return torch.logsumexp(w, 0) - math.log(len(w))\n")[
+                "iwae_bound"
+            ]
+        )
+        .passed
+    )
+
+
 def test_the_reference_inside_functools_partial_or_renamed_is_rejected():
     import functools
 

@@ -41,7 +41,12 @@ strip = _load_script()
 
 
 def _chapter(page: Path) -> str:
-    return re.search(r'checks\("(ch\d\d)"\)', page.read_text()).group(1)
+    """The exercise module of a page (pages import its checks, older ones the module)."""
+    text = page.read_text()
+    found = re.search(r'checks\("(ch\d\d)"\)', text) or re.search(
+        r"from genphys\.exercises import (ch\d\d)", text
+    )
+    return found.group(1)
 
 
 def _solution_markers(chapter: str) -> list[str]:
@@ -49,7 +54,9 @@ def _solution_markers(chapter: str) -> list[str]:
     markers = ["show_solution(", "show_source(", "solution-start", "solution-end"]
     for exercise in all_exercises()[chapter]:
         assert isinstance(exercise, Exercise)
-        markers.append(inspect.getdoc(exercise.solution).splitlines()[0])
+        doc = inspect.getdoc(exercise.solution)
+        if doc:
+            markers.append(doc.splitlines()[0])
     for question in all_questions().get(chapter, []):
         if isinstance(question, MultipleChoice):
             correct = next(c for c in question.choices if c.correct)
@@ -124,7 +131,6 @@ def test_handouts_hold_the_exercises_but_no_solution_text(tmp_path):
         text = page.read_text()
         for needle in ("{exercise}", "YOUR CODE HERE", "checks."):
             assert source.count(needle) == text.count(needle), (page.name, needle)
-        assert "genphys.exercises.checks(" in source
 
 
 def test_the_teaching_book_copy_has_no_solutions(tmp_path):

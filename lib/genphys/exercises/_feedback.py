@@ -33,6 +33,7 @@ whatever state the exercises are in.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import functools
 import html
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ..seeding import make_generator
 
@@ -78,6 +80,10 @@ REFERENCE_HINT = (
 CALLS_REFERENCE_HINT = (
     "your function calls the reference solution `{name}` instead of computing the result "
     "itself. Write the formula with torch operations."
+)
+FORBIDDEN_HINT = (
+    "your function calls torch's `{name}`, which is what this exercise asks you to write. "
+    "Build {exercise} from elementary torch operations."
 )
 NAMESPACE_HINT = (
     "your notebook has the reference solutions in its namespace ({names}). Import only the "
@@ -215,16 +221,38 @@ class _CallWatch:
             self.hit = frame.f_code.co_name
 
 
-def _run(student: Callable[..., Any], args: tuple, watch: _CallWatch | None) -> Any:
+class _TorchWatch(TorchFunctionMode):
+    """Notes the first call of a torch function whose name contains a forbidden name."""
+
+    def __init__(self, forbidden: Sequence[str]) -> None:
+        super().__init__()
+        self.forbidden = tuple(forbidden)
+        self.hit: str | None = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if self.hit is None and any(f in name for f in self.forbidden):
+            self.hit = name
+        return func(*args, **(kwargs or {}))
+
+
+def _run(
+    student: Callable[..., Any],
+    args: tuple,
+    watch: _CallWatch | None,
+    torch_watch: _TorchWatch | None = None,
+) -> Any:
     """Call the student's function on a copy of ``args``, watching for reference calls."""
-    if watch is None:
-        return student(*copy.deepcopy(args))
-    previous = sys.getprofile()
-    sys.setprofile(watch)
-    try:
-        return student(*copy.deepcopy(args))
-    finally:
-        sys.setprofile(previous)
+    args = copy.deepcopy(args)
+    with torch_watch if torch_watch is not None else contextlib.nullcontext():
+        if watch is None:
+            return student(*args)
+        previous = sys.getprofile()
+        sys.setprofile(watch)
+        try:
+            return student(*args)
+        finally:
+            sys.setprofile(previous)
 
 
 @dataclass(frozen=True)
@@ -268,6 +296,10 @@ class Exercise:
     stress_cases : callable, optional
         ``stress_cases() -> list of Stress``: adversarial inputs (values spread over
         hundreds of nats, extreme weights, large batches, edge sizes), checked last.
+    forbidden : sequence of str
+        Names of torch functions the student must not call, because the exercise is to
+        write them (e.g. ``"logsumexp"``, which also forbids ``Tensor.logsumexp`` and
+        ``torch.special.logsumexp``).
     """
 
     name: str
@@ -278,6 +310,7 @@ class Exercise:
     atol: float = 1e-9
     random_cases: Callable[[torch.Generator], Sequence[tuple]] | None = None
     stress_cases: Callable[[], Sequence[Stress]] | None = None
+    forbidden: Sequence[str] = ()
 
     def check(
         self,
@@ -372,8 +405,9 @@ class Exercise:
             return Feedback(self.name, status, message)
 
         label = stage.label(number)
+        torch_watch = _TorchWatch(self.forbidden) if self.forbidden else None
         try:
-            out = _run(student, args, watch)
+            out = _run(student, args, watch, torch_watch)
         except NotImplementedError:
             return Feedback(
                 self.name,
@@ -383,6 +417,9 @@ class Exercise:
             )
         except Exception as exc:  # the student's code may raise anything
             return verdict("error", f"On {label} your function raised {type(exc).__name__}: {exc}")
+        if torch_watch is not None and torch_watch.hit is not None:
+            hint = FORBIDDEN_HINT.format(name=torch_watch.hit, exercise=self.name)
+            return Feedback(self.name, "incorrect", f"Hint: {hint}")
         if watch is not None and watch.hit is not None:
             hint = CALLS_REFERENCE_HINT.format(name=watch.hit)
             return Feedback(self.name, "incorrect", f"Hint: {hint}")
