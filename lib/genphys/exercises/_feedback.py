@@ -20,7 +20,8 @@ hundreds of nats, extreme weights, large batches), so that a numerically unstabl
 formula fails with a message that says why. With ``strict=True`` (what the exercise
 pages use, through :func:`genphys.exercises.checks`) a check also rejects the
 reference solution itself, a function that calls it, and a notebook that has the
-reference solutions in its namespace.
+reference solutions in its namespace; an exercise can also name torch functions
+(``forbidden``) that the student is asked to write rather than call.
 
 Derivations and concept questions are checked by :class:`Expression` (a formula,
 compared numerically with the reference formula at random points) and
