@@ -286,6 +286,23 @@ def test_training_is_deterministic_given_the_seed():
     assert torch.equal(runs[0][1], runs[1][1])
 
 
+def test_instance_noise_blurs_what_the_discriminator_sees():
+    data = torch.bernoulli(torch.full((64, 4), 0.5), generator=gen(0))
+    records = {}
+    for sigma in (0.0, 0.5):
+        gan = GAN(4, 2, hidden=(8,), output="sigmoid", seed=0)
+        records[sigma] = train_gan(
+            gan, data, n_epochs=1, batch_size=64, instance_noise=sigma, seed=1
+        )
+    default = train_gan(
+        GAN(4, 2, hidden=(8,), output="sigmoid", seed=0), data, n_epochs=1, batch_size=64, seed=1
+    )
+    assert records[0.0]["d_loss"] == pytest.approx(default["d_loss"], rel=0, abs=0)
+    assert records[0.5]["d_loss"] != pytest.approx(records[0.0]["d_loss"])
+    with pytest.raises(ValueError, match="instance_noise must be a finite number >= 0"):
+        train_gan(GAN(4, 2, seed=0), data, n_epochs=1, instance_noise=-0.1, seed=0)
+
+
 def test_non_finite_discriminator_stops_training_with_a_clear_error():
     gan = GAN(2, 2, hidden=(8,), seed=0)
     with torch.no_grad():

@@ -434,13 +434,18 @@ def gan_step(
     *,
     loss: str = "non-saturating",
     d_steps: int = 1,
+    instance_noise: float = 0.0,
     generator: torch.Generator,
 ) -> dict[str, float]:
     """One alternating update: ``d_steps`` discriminator steps on ``real``, then one generator step.
 
     Each discriminator step draws a fresh batch :math:`G(z)` (detached) and descends
     :func:`discriminator_loss`; the generator step draws another and descends the chosen
-    generator loss through a frozen discriminator. Explained in {ref}`sec-gan-training`.
+    generator loss through a frozen discriminator. With ``instance_noise`` :math:`\\sigma > 0`
+    the discriminator sees every input, real or generated, plus :math:`\\mathcal N(0, \\sigma^2 I)`
+    noise (Arjovsky & Bottou 2017), which blurs a data set of discrete values (Ising spins,
+    binary pixels) that a discriminator could otherwise tell from any continuous output.
+    Explained in {ref}`sec-gan-training`.
 
     Parameters
     ----------
@@ -451,8 +456,10 @@ def gan_step(
         Over ``gan.D.parameters()`` and ``gan.G.parameters()``.
     loss : {"non-saturating", "saturating"}
     d_steps : int
+    instance_noise : float
+        Standard deviation :math:`\\sigma \\ge 0` of the noise added to the discriminator's inputs.
     generator : torch.Generator
-        On the model's device; draws the latent noise.
+        On the model's device; draws the latent noise (and the instance noise).
 
     Returns
     -------
@@ -462,18 +469,26 @@ def gan_step(
     """
     loss = _check_loss(loss)
     d_steps = check_positive_int("d_steps", d_steps)
+    sigma = check_positive_float("instance_noise", instance_noise, allow_zero=True)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:  # (B, n_features)
+        if sigma == 0.0:
+            return x
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        return x + sigma * noise
+
     B = real.shape[0]
     for _ in range(d_steps):
         with torch.no_grad():
             fake = gan.G(gan.latent(B, generator=generator))  # (B, n_features)
-        real_logits, fake_logits = gan.D(real), gan.D(fake)  # (B,), (B,)
+        real_logits, fake_logits = gan.D(blur(real)), gan.D(blur(fake))  # (B,), (B,)
         d_loss = _discriminator_loss(real_logits, fake_logits)
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
 
     gan.D.requires_grad_(False)  # the G step must not accumulate gradients in D
-    fake_logits = gan.D(gan.G(gan.latent(B, generator=generator)))  # (B,)
+    fake_logits = gan.D(blur(gan.G(gan.latent(B, generator=generator))))  # (B,)
     g_loss = _GENERATOR_LOSS[loss](fake_logits)
     g_optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -495,6 +510,7 @@ def train_gan(
     batch_size: int = 128,
     loss: str = "non-saturating",
     d_steps: int = 1,
+    instance_noise: float = 0.0,
     learning_rate: float = 1e-3,
     betas: tuple[float, float] = (0.5, 0.999),
     seed: int | None = None,
@@ -518,6 +534,8 @@ def train_gan(
         On the model's device, with its dtype.
     n_epochs, batch_size, d_steps : int
     loss : {"non-saturating", "saturating"}
+    instance_noise : float
+        See :func:`gan_step`.
     learning_rate : float
         Adam step size of both players.
     betas : tuple of float
@@ -539,6 +557,7 @@ def train_gan(
     loss = _check_loss(loss)
     batch_size = check_positive_int("batch_size", batch_size)
     d_steps = check_positive_int("d_steps", d_steps)
+    instance_noise = check_positive_float("instance_noise", instance_noise, allow_zero=True)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     if (
         not isinstance(betas, tuple)
@@ -554,7 +573,14 @@ def train_gan(
 
     def step(batch: torch.Tensor) -> dict[str, float]:
         return gan_step(
-            gan, batch, d_optimizer, g_optimizer, loss=loss, d_steps=d_steps, generator=g
+            gan,
+            batch,
+            d_optimizer,
+            g_optimizer,
+            loss=loss,
+            d_steps=d_steps,
+            instance_noise=instance_noise,
+            generator=g,
         )
 
     return fit(
