@@ -74,12 +74,9 @@ _OUTPUTS = ("linear", "sigmoid")
 
 # ------------------------------------------------------------------------ checks
 def _logits(name: str, value: object) -> torch.Tensor:
-    t = as_tensor(
-        name, value, ndim=1, dtype=value.dtype if isinstance(value, torch.Tensor) else None
-    )
-    if not t.is_floating_point():  # pragma: no cover - as_tensor returns floats
-        raise TypeError(f"{name} must be a floating tensor. Got {describe(value)} instead.")
-    return t
+    # NaN and infinity pass through to the loss, where genphys.fitting.fit reports them
+    dtype = value.dtype if isinstance(value, torch.Tensor) else None
+    return as_tensor(name, value, ndim=1, dtype=dtype, finite=False)
 
 
 def _check_loss(loss: object) -> str:
@@ -109,13 +106,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     -------
     Tensor of shape ()
     """
-    return _discriminator_loss(
-        _logits("real_logits", real_logits), _logits("fake_logits", fake_logits)
-    )
-
-
-def _discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return F.softplus(-real).mean() + F.softplus(fake).mean()  # unchecked: NaN reaches fit
+    real = _logits("real_logits", real_logits)  # (n,)
+    fake = _logits("fake_logits", fake_logits)  # (m,)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
 def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -133,11 +126,7 @@ def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     -------
     Tensor of shape ()
     """
-    return _saturating(_logits("fake_logits", fake_logits))
-
-
-def _saturating(fake: torch.Tensor) -> torch.Tensor:
-    return -F.softplus(fake).mean()
+    return -F.softplus(_logits("fake_logits", fake_logits)).mean()
 
 
 def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -155,15 +144,13 @@ def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     -------
     Tensor of shape ()
     """
-    return _non_saturating(_logits("fake_logits", fake_logits))
+    return F.softplus(-_logits("fake_logits", fake_logits)).mean()
 
 
-def _non_saturating(fake: torch.Tensor) -> torch.Tensor:
-    return F.softplus(-fake).mean()
-
-
-# unchecked versions for the training step, so that a NaN reaches fit's divergence stop
-_GENERATOR_LOSS = {"non-saturating": _non_saturating, "saturating": _saturating}
+_GENERATOR_LOSS = {
+    "non-saturating": generator_loss_non_saturating,
+    "saturating": generator_loss_saturating,
+}
 
 
 # ------------------------------------------------------------- exact references
@@ -482,7 +469,7 @@ def gan_step(
         with torch.no_grad():
             fake = gan.G(gan.latent(B, generator=generator))  # (B, n_features)
         real_logits, fake_logits = gan.D(blur(real)), gan.D(blur(fake))  # (B,), (B,)
-        d_loss = _discriminator_loss(real_logits, fake_logits)
+        d_loss = discriminator_loss(real_logits, fake_logits)
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
