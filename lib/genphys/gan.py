@@ -80,7 +80,7 @@ def _logits(name: str, value: object) -> torch.Tensor:
 
 
 def _check_loss(loss: object) -> str:
-    if loss not in GENERATOR_LOSSES:
+    if not isinstance(loss, str) or loss not in GENERATOR_LOSSES:
         raise ValueError(f"loss must be one of {GENERATOR_LOSSES}. Got {describe(loss)} instead.")
     return loss
 
