@@ -18,6 +18,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
 * :mod:`genphys.grid` -- quadrature on a 1D/2D grid: exact log Z, KL and JSD of continuous densities;
+* :mod:`genphys.gan` -- GANs: generator and discriminator, losses from logits, D*, the game's value (chapter 14);
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
