@@ -209,3 +209,19 @@ def test_bad_input_is_named():
         ebm.langevin_sampler(-1.0, 3)
     with pytest.raises(TypeError, match="model must be an energy network"):
         ebm.log_prob_of(lambda x: x)
+
+
+def test_exercise_solutions_are_the_library_functions():
+    from genphys.exercises import ch08
+
+    for args in ch08._loss_cases():
+        assert float(ch08.contrastive_loss(*args)) == pytest.approx(
+            float(ebm.contrastive_loss(*args)), rel=1e-14
+        )
+    for buffer, n, fraction, g in ch08._replay_cases():
+        replay = ebm.ReplayBuffer(buffer.shape[0], buffer.shape[1], seed=0)
+        replay.samples = buffer.clone()
+        g2 = torch.Generator().manual_seed(0)
+        g2.set_state(g.get_state())
+        want, _ = replay.draw(n, fraction, g2)
+        assert torch.equal(ch08.replay_starts(buffer, n, fraction, g), want)

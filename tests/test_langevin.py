@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genphys import langevin
+from genphys import langevin, mixtures
 from genphys.grid import Grid
 
 
@@ -234,3 +234,38 @@ def test_unstable_ula_stops_and_says_at_which_step():
             gaussian(1.0), torch.ones(4, 1), step_size=2.5, n_steps=1000, method="ula", seed=0
         )
     assert 100 < info.value.step < 1000
+
+
+# ----------------------------------------------------- the exercises match the library
+def test_exercise_solutions_are_the_library_steps():
+    from genphys.exercises import ch08
+
+    for x, score, eta, g in ch08._ula_cases():
+        # a log-density whose autograd gradient is `score`, for the library's step
+        ref = {
+            ch08._gaussian_score: gaussian(0.5),
+            ch08._double_well_score: lambda y: -2.0 * ((y**2 - 1.0) ** 2).sum(1),
+            ch08._ring_score: mixtures.ring().log_prob,
+        }[score]
+        state = langevin.init(ref, x)
+        np.testing.assert_allclose(state.grad, score(x), rtol=1e-13)
+        g2 = torch.Generator().manual_seed(0)
+        g2.set_state(g.get_state())
+        want = langevin.ula_step(state, ref, eta, g2).position
+        np.testing.assert_allclose(ch08.ula_step(x, score, eta, g), want, rtol=1e-13)
+    for case in ch08._mala_cases():
+        np.testing.assert_allclose(
+            ch08.mala_log_acceptance(*case), langevin.mala_log_acceptance(*case), rtol=1e-13
+        )
+
+
+def test_statistical_check_catches_an_answer_fitted_to_the_seeded_cases():
+    from genphys.exercises import ch08
+
+    def fitted(x, score, eta, g):  # right on the 7-chain cases, no noise otherwise
+        return ch08.ula_step(x, score, eta, g) if x.shape[0] == 7 else x + eta * score(x)
+
+    feedback = ch08.check_ula_step(fitted)
+    assert feedback.status == "incorrect"
+    assert "fresh random numbers" in feedback.message
+    assert ch08.check_ula_step(ch08.ula_step).passed
