@@ -14,6 +14,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.ais` -- annealed importance sampling of log Z (chapter 6);
 * :mod:`genphys.data` -- binarised digits and Ising data sets, generated or bundled (all);
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
+* :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 8);
 * :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
