@@ -10,8 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from genphys.ais import (
+    MIN_ESS_FRACTION,
     AISEstimate,
+    AISWeightWarning,
     ais_run,
+    importance_estimate,
     linear_betas,
     log_likelihood_ais,
     log_partition_ais,
@@ -53,7 +56,7 @@ def test_ais_agrees_with_exact_log_z_within_error_bars():
     log_z = exact_log_z(rbm)
     zs, ses = [], []
     for seed in range(10):
-        estimate, se = log_partition_ais(rbm, n_chains=200, n_temperatures=300, seed=seed)
+        estimate, se, _ess = log_partition_ais(rbm, n_chains=200, n_temperatures=300, seed=seed)
         zs.append((float(estimate) - log_z) / float(se))
         ses.append(float(se))
     zs = np.array(zs)
@@ -65,7 +68,8 @@ def test_ais_agrees_with_exact_log_z_within_error_bars():
 
 def test_se_shrinks_with_more_temperatures():
     rbm = random_rbm(1, scale=1.5)
-    few = log_partition_ais(rbm, n_chains=200, n_temperatures=10, seed=0).standard_error
+    with pytest.warns(AISWeightWarning):  # 10 temperatures: ESS 15 of 200
+        few = log_partition_ais(rbm, n_chains=200, n_temperatures=10, seed=0).standard_error
     many = log_partition_ais(rbm, n_chains=200, n_temperatures=400, seed=0).standard_error
     assert float(many) < 0.5 * float(few)
 
@@ -78,7 +82,7 @@ def test_estimate_is_logmeanexp_of_weights_and_se_is_delta_method():
     expected = float(run.log_z_base) + np.log(np.mean(np.exp(log_w)))
     w = np.exp(log_w)
     expected_se = w.std(ddof=1) / (math.sqrt(n) * w.mean())
-    estimate, se = run.estimate
+    estimate, se, _ess = run.estimate
     np.testing.assert_allclose(float(estimate), expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(float(se), expected_se, rtol=1e-10)
     assert 1.0 <= run.effective_sample_size <= n
@@ -89,7 +93,7 @@ def test_estimate_is_stable_for_huge_log_weights():
     rbm = random_rbm(4, n_visible=10, n_hidden=6, scale=0.2)
     with torch.no_grad():
         rbm.b += 300.0
-    estimate, se = log_partition_ais(rbm, n_chains=100, n_temperatures=50, seed=0)
+    estimate, se, _ess = log_partition_ais(rbm, n_chains=100, n_temperatures=50, seed=0)
     assert math.isfinite(float(estimate)) and math.isfinite(float(se))
     assert abs(float(estimate) - exact_log_z(rbm)) < 4 * float(se) + 1e-9
 
@@ -101,7 +105,7 @@ def test_log_likelihood_ais_matches_exact():
     )
     with torch.no_grad():
         exact = float(log_likelihood_exact(rbm, data))
-    estimate, se = log_likelihood_ais(rbm, data, n_chains=200, n_temperatures=300, seed=1)
+    estimate, se, _ess = log_likelihood_ais(rbm, data, n_chains=200, n_temperatures=300, seed=1)
     # one run: 4 SE (SE ~ 0.01 here; see the z-score test for the calibration)
     assert abs(float(estimate) - exact) < 4 * float(se)
     assert isinstance(
@@ -126,7 +130,9 @@ def test_two_temperatures_is_plain_importance_sampling():
     # and the estimate is the independent importance-sampling formula
     log_z0 = float(F.softplus(rbm.a.detach()).sum()) + rbm.n_hidden * math.log(2)
     is_estimate = log_z0 + float(torch.logsumexp(expected, 0)) - math.log(4000)
-    np.testing.assert_allclose(float(run.estimate.estimate), is_estimate, rtol=0, atol=1e-10)
+    with pytest.warns(AISWeightWarning, match="effective sample size"):  # ESS 33 of 4000
+        estimate = run.estimate
+    np.testing.assert_allclose(float(estimate.estimate), is_estimate, rtol=0, atol=1e-10)
 
 
 def test_custom_base_bias_changes_the_weights_consistently():
@@ -139,7 +145,7 @@ def test_custom_base_bias_changes_the_weights_consistently():
     # base draws with a0 = 0 are fair coins: SE of a frequency = 0.5 / sqrt(3000) = 9.1e-3
     assert float((x.mean(0) - 0.5).abs().max()) < 5 * 0.5 / math.sqrt(3000)
     # annealing with a visible-bias path is also unbiased: 4 SE
-    estimate, se = log_partition_ais(
+    estimate, se, _ess = log_partition_ais(
         rbm, n_chains=200, n_temperatures=300, seed=2, base_visible_bias=a0
     )
     assert abs(float(estimate) - exact_log_z(rbm)) < 4 * float(se)
@@ -162,7 +168,7 @@ def test_custom_betas_and_linear_betas():
     uneven = torch.cat([torch.linspace(0, 0.5, 50), torch.linspace(0.5, 1, 200)[1:]]).double()
     run = ais_run(rbm, n_chains=200, betas=uneven, seed=0)
     assert torch.equal(run.betas, uneven)
-    estimate, se = run.estimate
+    estimate, se, _ess = run.estimate
     assert abs(float(estimate) - exact_log_z(rbm)) < 4 * float(se)
 
 
@@ -179,7 +185,7 @@ def test_same_seed_same_estimate_and_generator_accepted():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_ais_runs_on_cuda():
     rbm = random_rbm(10).to("cuda")
-    estimate, se = log_partition_ais(rbm, n_chains=200, n_temperatures=300, seed=0)
+    estimate, se, _ess = log_partition_ais(rbm, n_chains=200, n_temperatures=300, seed=0)
     assert estimate.device.type == "cuda"
     assert abs(float(estimate) - exact_log_z(rbm)) < 4 * float(se)
 
@@ -272,3 +278,40 @@ def test_log_partition_base_bad_input(args, error, name):
 def test_linear_betas_bad_input():
     with pytest.raises(ValueError, match="n_temperatures"):
         linear_betas(1)
+
+
+# ------------------------------------------------------ effective sample size
+def test_uniform_weights_give_ess_equal_to_the_number_of_chains():
+    # Kish's ESS (sum w)^2 / sum w^2 equals n exactly when all weights are equal, at any
+    # scale of log w (the shift by the maximum must not change it).
+    for log_w in (0.0, -700.0, 1e4):
+        est = importance_estimate(torch.full((37,), log_w, dtype=torch.float64), 1.5)
+        assert est.effective_sample_size == 37.0
+        assert float(est.standard_error) == 0.0
+        np.testing.assert_allclose(float(est.estimate), 1.5 + log_w, rtol=1e-15)
+
+
+def test_ess_of_one_dominant_weight_is_one_and_warns():
+    log_w = torch.cat([torch.zeros(1), torch.full((19,), -800.0)]).double()
+    with pytest.warns(AISWeightWarning, match=r"effective sample size 1.0 of 20"):
+        est = importance_estimate(log_w)
+    assert est.effective_sample_size == pytest.approx(1.0, abs=1e-12)
+
+
+def test_hard_model_warns_and_its_standard_error_misleads():
+    # |W| ~ 50 on a 24 x 12 RBM with 20 temperatures: one particle carries all the weight.
+    # Before the warning existed this run was 18 nats off the exact log Z with a reported
+    # standard error of 1.0 and no sign of trouble (the ESS, 1.0, was dropped).
+    rbm = random_rbm(12, n_visible=24, n_hidden=12, scale=50.0)
+    with pytest.warns(AISWeightWarning) as record:
+        est = log_partition_ais(rbm, n_chains=64, n_temperatures=20, seed=0)
+    assert est.effective_sample_size < MIN_ESS_FRACTION * 64
+    assert f"{est.effective_sample_size:.1f} of 64" in str(record[0].message)
+
+
+def test_well_mixed_run_reports_a_large_ess_without_warning():
+    rbm = random_rbm(0)
+    est = log_partition_ais(rbm, n_chains=200, n_temperatures=300, seed=0)  # no warning
+    assert MIN_ESS_FRACTION * 200 <= est.effective_sample_size <= 200
+    run = ais_run(rbm, n_chains=200, n_temperatures=300, seed=0)
+    assert run.effective_sample_size == est.effective_sample_size
