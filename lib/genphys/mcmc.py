@@ -495,8 +495,13 @@ def gibbs_sample(
 LAYOUTS = ("chains_first", "steps_first")
 
 
-def _as_series(series: object, layout: str = "chains_first") -> torch.Tensor:
-    """``series`` as a float64 tensor of shape (n_chains, n_steps); warn if it looks transposed."""
+def _as_series(series: object, layout: str | None = None) -> torch.Tensor:
+    """``series`` as a float64 tensor of shape (n_chains, n_steps); warn if it looks transposed.
+
+    The warning is only given for the default ``layout=None``; an explicit layout is trusted.
+    """
+    explicit = layout is not None
+    layout = "chains_first" if layout is None else layout
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}. Got {layout!r} instead.")
     if isinstance(series, torch.Tensor):
@@ -513,12 +518,13 @@ def _as_series(series: object, layout: str = "chains_first") -> torch.Tensor:
             f"series must have at least 2 steps per chain. Got {s.shape[0]} chains of "
             f"{s.shape[1]} step (layout={layout!r}) instead."
         )
-    if s.shape[0] > s.shape[1]:
+    if s.shape[0] > s.shape[1] and not explicit:
         other = "steps_first" if layout == "chains_first" else "chains_first"
         warnings.warn(
             f"series has {s.shape[0]} chains of only {s.shape[1]} steps with "
-            f"layout={layout!r}; it looks transposed. If its rows are steps, pass "
-            f"layout={other!r}.",
+            "the default layout (chains first); it looks transposed. If its rows are "
+            f"steps, pass layout={other!r}; if they really are chains, pass "
+            f"layout={layout!r}.",
             ChainLayoutWarning,
             stacklevel=3,
         )
@@ -536,7 +542,7 @@ def _autocovariance(s: torch.Tensor) -> torch.Tensor:
 
 
 def autocorrelation(
-    series: object, max_lag: int | None = None, *, layout: str = "chains_first"
+    series: object, max_lag: int | None = None, *, layout: str | None = None
 ) -> torch.Tensor:
     """Normalised autocorrelation :math:`\\rho(t) = C(t)/C(0)`, eq. {eq}`eq-autocorrelation`.
 
@@ -550,10 +556,12 @@ def autocorrelation(
         A scalar observable along each chain.
     max_lag : int, optional
         Largest lag returned; default ``n_steps - 1``.
-    layout : {"chains_first", "steps_first"}
-        ``"chains_first"`` (default): shape (n_chains, n_steps), one chain per row, as
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
         :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout).
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
@@ -582,7 +590,7 @@ def autocorrelation(
 
 
 def integrated_autocorrelation_time(
-    series: object, *, c: float = 5.0, layout: str = "chains_first"
+    series: object, *, c: float = 5.0, layout: str | None = None
 ) -> float:
     """:math:`\\tau_{\\mathrm{int}} = 1 + 2 \\sum_{t=1}^{M} \\rho(t)` with Sokal's automatic window.
 
@@ -602,10 +610,12 @@ def integrated_autocorrelation_time(
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant, 5 by default.
-    layout : {"chains_first", "steps_first"}
-        ``"chains_first"`` (default): shape (n_chains, n_steps), one chain per row, as
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
         :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout).
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
@@ -614,7 +624,7 @@ def integrated_autocorrelation_time(
         for anticorrelated chains.
     """
     c = check_positive_float("c", c)
-    rho = autocorrelation(_as_series(series, layout))  # (n,)
+    rho = autocorrelation(_as_series(series, layout), layout="chains_first")  # (n,)
     taus = 2.0 * torch.cumsum(rho, dim=0) - 1.0  # taus[M] = 1 + 2 sum_{t=1}^{M} rho(t)
     lags = torch.arange(rho.shape[0], dtype=rho.dtype, device=rho.device)
     ok = lags >= c * taus
@@ -622,7 +632,7 @@ def integrated_autocorrelation_time(
     return float(taus[window])
 
 
-def effective_sample_size(series: object, *, c: float = 5.0, layout: str = "chains_first") -> float:
+def effective_sample_size(series: object, *, c: float = 5.0, layout: str | None = None) -> float:
     """:math:`n_{\\mathrm{eff}} = n_{\\mathrm{chains}}\\, n_{\\mathrm{steps}} / \\max(\\tau_{\\mathrm{int}}, 1)`.
 
     Never more than the number of draws: anticorrelated chains (:math:`\\tau_{\\mathrm{int}} < 1`)
@@ -635,10 +645,12 @@ def effective_sample_size(series: object, *, c: float = 5.0, layout: str = "chai
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
-    layout : {"chains_first", "steps_first"}
-        ``"chains_first"`` (default): shape (n_chains, n_steps), one chain per row, as
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
         :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout).
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
@@ -646,11 +658,12 @@ def effective_sample_size(series: object, *, c: float = 5.0, layout: str = "chai
         Between 1 and ``n_chains * n_steps``.
     """
     s = _as_series(series, layout)
-    return s.numel() / max(integrated_autocorrelation_time(s, c=c), 1.0)
+    tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+    return s.numel() / max(tau, 1.0)
 
 
 def split_rhat(
-    series: object, *, layout: str = "chains_first", rank_normalize: bool = True
+    series: object, *, layout: str | None = None, rank_normalize: bool = True
 ) -> float:
     """Split :math:`\\hat R = \\sqrt{\\widehat{\\mathrm{var}}^+ / W}` of Vehtari et al. (2021).
 
@@ -670,10 +683,12 @@ def split_rhat(
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
         At least 4 steps per chain.
-    layout : {"chains_first", "steps_first"}
-        ``"chains_first"`` (default): shape (n_chains, n_steps), one chain per row, as
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
         :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout).
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
     rank_normalize : bool
         Rank-normalise (bulk and tail) as in the paper; ``False`` gives the classic
         split :math:`\\hat R` of the raw draws.
@@ -717,7 +732,7 @@ def _rhat(halves: torch.Tensor) -> float:
 
 
 def standard_error(
-    series: object, *, c: float = 5.0, layout: str = "chains_first", warn: bool = True
+    series: object, *, c: float = 5.0, layout: str | None = None, warn: bool = True
 ) -> float:
     """Standard error of the overall mean, :math:`\\max\\big(\\sqrt{\\sigma^2 \\tau_{\\mathrm{int}} / N},\\ s_{\\bar f} / \\sqrt{C}\\big)`.
 
@@ -741,10 +756,12 @@ def standard_error(
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
-    layout : {"chains_first", "steps_first"}
-        ``"chains_first"`` (default): shape (n_chains, n_steps), one chain per row, as
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
         :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout).
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
     warn : bool
         Check split R-hat (for at least 4 steps) and warn above the threshold.
 
@@ -757,11 +774,12 @@ def standard_error(
     var = float(s.var(dim=1, correction=0).mean())
     within = 0.0
     if var > 0.0:
-        tau = max(integrated_autocorrelation_time(s, c=c), 1.0 / s.shape[1])
+        tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+        tau = max(tau, 1.0 / s.shape[1])
         within = var * tau / s.numel()
     between = float(s.mean(dim=1).var(correction=1)) / n_chains if n_chains > 1 else 0.0
     if warn and s.shape[1] >= 4:
-        rhat = split_rhat(s)
+        rhat = split_rhat(s, layout="chains_first")
         if rhat > RHAT_THRESHOLD:
             warnings.warn(
                 f"split R-hat = {rhat:.3g} > {RHAT_THRESHOLD} (Vehtari et al. 2021): the "
