@@ -499,7 +499,7 @@ def test_bad_input_onsager():
             fn("cold")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_samplers_run_on_cuda_and_match_exact_4x4():
     # Same check as on the CPU: 4000 independent chains, 5 jackknife SE.
     device = torch.device("cuda")

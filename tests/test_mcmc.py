@@ -621,7 +621,7 @@ def test_bad_input_autocorrelation():
         mcmc.standard_error(torch.zeros(2, 2, 2))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_gibbs_and_autocorrelation_on_cuda():
     device = torch.device("cuda")
     rbm = _small_rbm().to(device)

@@ -662,9 +662,7 @@ def effective_sample_size(series: object, *, c: float = 5.0, layout: str | None 
     return s.numel() / max(tau, 1.0)
 
 
-def split_rhat(
-    series: object, *, layout: str | None = None, rank_normalize: bool = True
-) -> float:
+def split_rhat(series: object, *, layout: str | None = None, rank_normalize: bool = True) -> float:
     """Split :math:`\\hat R = \\sqrt{\\widehat{\\mathrm{var}}^+ / W}` of Vehtari et al. (2021).
 
     Every chain is cut into two halves (the middle step dropped if ``n_steps`` is odd),
