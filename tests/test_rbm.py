@@ -420,3 +420,13 @@ def test_nan_parameters_and_too_large_layers_are_rejected(random_rbm):
         log_partition_exact("not a model")
     with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
         log_partition_exact(random_rbm(3, 2), chunk_size=0)
+
+
+def test_initial_weights_follow_the_one_seeding_rule():
+    one = BernoulliRBM(5, 3, seed=4)
+    two = BernoulliRBM(5, 3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(one.W, two.W)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        BernoulliRBM(5, 3)  # before: silently seeded from the operating system
+    with pytest.raises(ValueError, match="seed must be None when a generator is given"):
+        BernoulliRBM(5, 3, seed=1, generator=torch.Generator())

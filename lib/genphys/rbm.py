@@ -46,6 +46,7 @@ from ._validation import (
     describe,
 )
 from .enumeration import StreamingLogSumExp, binary_states
+from .seeding import make_generator
 
 __all__ = [
     "MAX_EXACT_UNITS",
@@ -88,6 +89,10 @@ class BernoulliRBM(nn.Module):
     seed : int, optional
         Seed for the initial weights. Following Hinton (2010, sec. 8) the weights
         are drawn from :math:`\\mathcal N(0, \\mathrm{scale}^2)` and both biases are zero.
+    generator : torch.Generator, optional
+        A CPU generator used instead of ``seed`` (give exactly one of them,
+        :func:`genphys.seeding.make_generator`); the weights are drawn in float64 on the
+        CPU and then cast, so a seed gives the same model on every device.
     weight_scale : float
         Standard deviation of the initial weights (0.01 by default).
     dtype : torch.dtype
@@ -109,6 +114,7 @@ class BernoulliRBM(nn.Module):
         n_hidden: int,
         *,
         seed: int | None = None,
+        generator: torch.Generator | None = None,
         weight_scale: float = 0.01,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
@@ -117,11 +123,7 @@ class BernoulliRBM(nn.Module):
         n_visible = check_positive_int("n_visible", n_visible)
         n_hidden = check_positive_int("n_hidden", n_hidden)
         check_float_dtype("dtype", dtype)
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(check_positive_int("seed", seed, minimum=0))
+        generator = make_generator(seed, generator)
         W = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64)
         self.W = nn.Parameter((weight_scale * W).to(dtype=dtype, device=device))
         self.a = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device))
