@@ -78,9 +78,12 @@ DEFAULT_TEMPERATURES = 1000
 #: with an error bar of 0.2).
 MIN_ESS_FRACTION = 0.1
 
-# Kept for genphys.training, which imports it from here; the one rule is
-# genphys.seeding.make_generator.
-_make_generator = make_generator
+def _make_generator(
+    seed: int | None, generator: torch.Generator | None, device: torch.device
+) -> torch.Generator:
+    # Kept for genphys.training, which imports it from here and passes the device
+    # positionally; the one rule is genphys.seeding.make_generator.
+    return make_generator(seed, generator, device=device)
 
 
 class AISWeightWarning(UserWarning):

@@ -19,8 +19,9 @@ run in parallel as one tensor operation. Randomness comes only from the
 
 The diagnostics take a series of shape (n_chains, n_steps) by default; pass
 ``layout="steps_first"`` for (n_steps, n_chains), the layout of emcee and of a list of
-states stacked along time. An input with more chains than steps looks transposed and
-raises a :class:`ChainLayoutWarning`.
+states stacked along time. Without an explicit layout, an input with more chains than
+steps looks transposed and gets a :class:`ChainLayoutWarning`. Explained in
+{ref}`sec-mcmc` and {ref}`sec-mcmc-rhat`.
 """
 
 from __future__ import annotations
