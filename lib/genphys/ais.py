@@ -78,6 +78,7 @@ DEFAULT_TEMPERATURES = 1000
 #: with an error bar of 0.2).
 MIN_ESS_FRACTION = 0.1
 
+
 def _make_generator(
     seed: int | None, generator: torch.Generator | None, device: torch.device
 ) -> torch.Generator:
