@@ -443,7 +443,8 @@ def test_standard_error_covers_chains_stuck_in_different_modes():
 
 # --------------------------------------------------------- spin-flip proposal
 def test_flip_one_bit_refuses_spins_and_points_to_flip_one_spin():
-    spins = torch.tensor([[1.0, -1.0, 1.0]], dtype=torch.float64)
+    # 200 chains of spins: some chain picks a -1 at once (probability 1 - (2/3)^200)
+    spins = torch.tensor([[1.0, -1.0, 1.0]], dtype=torch.float64).repeat(200, 1)
     with pytest.raises(ValueError, match="flip_one_spin"):
         mcmc.flip_one_bit(spins, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="flip_one_spin"):
@@ -451,7 +452,7 @@ def test_flip_one_bit_refuses_spins_and_points_to_flip_one_spin():
             lambda x: x.sum(1), spins, 3, generator=torch.Generator().manual_seed(0)
         )
     with pytest.raises(ValueError, match="flip_one_bit"):
-        mcmc.flip_one_spin(torch.tensor([[0.0, 1.0]]), torch.Generator().manual_seed(0))
+        mcmc.flip_one_spin(torch.tensor([[0.0, 0.0]]), torch.Generator().manual_seed(0))
 
 
 def test_flip_one_spin_changes_exactly_one_sign():

@@ -114,7 +114,9 @@ def flip_one_bit(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Ten
     Parameters
     ----------
     x : Tensor of shape (n_chains, n)
-        Binary states (0/1); for ±1 spins use :func:`flip_one_spin`.
+        Binary states (0/1); for ±1 spins use :func:`flip_one_spin`. The values at the
+        chosen sites are checked (``n_chains`` numbers per call, not the whole state):
+        a ValueError is raised as soon as a value other than 0 or 1 would be flipped.
     generator : torch.Generator
 
     Returns
@@ -123,17 +125,18 @@ def flip_one_bit(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Ten
     log_q_ratio : Tensor of shape (n_chains,)
         Zero: :math:`q(x' \\mid x) = q(x \\mid x') = 1/n`.
     """
-    if bool(((x != 0) & (x != 1)).any()):
-        bad = x[(x != 0) & (x != 1)][0].item()
-        raise ValueError(
-            "x must hold bits 0 and 1 for flip_one_bit (x -> 1 - x). Got the value "
-            f"{bad!r} instead. For spins +1/-1 use the proposal genphys.mcmc.flip_one_spin."
-        )
     n_chains, n = x.shape[0], x[0].numel()
     site = torch.randint(n, (n_chains,), generator=generator, device=x.device)  # (B,)
     flat = x.reshape(n_chains, n).clone()  # (B, n)
     rows = torch.arange(n_chains, device=x.device)
-    flat[rows, site] = 1 - flat[rows, site]
+    old = flat[rows, site]  # (B,): the values about to be flipped, checked (cheaply) here
+    if bool(((old != 0) & (old != 1)).any()):
+        bad = old[(old != 0) & (old != 1)][0].item()
+        raise ValueError(
+            "x must hold bits 0 and 1 for flip_one_bit (x -> 1 - x). Got the value "
+            f"{bad!r} instead. For spins +1/-1 use the proposal genphys.mcmc.flip_one_spin."
+        )
+    flat[rows, site] = 1 - old
     return flat.reshape(x.shape), torch.zeros(n_chains, dtype=x.dtype, device=x.device)
 
 
@@ -143,7 +146,8 @@ def flip_one_spin(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Te
     Parameters
     ----------
     x : Tensor of shape (n_chains, ...)
-        Spins +1/-1 (e.g. Ising lattices of shape (n_chains, L, L)).
+        Spins +1/-1 (e.g. Ising lattices of shape (n_chains, L, L)); a ValueError is
+        raised as soon as a value other than ±1 would be reversed.
     generator : torch.Generator
 
     Returns
@@ -152,17 +156,18 @@ def flip_one_spin(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Te
     log_q_ratio : Tensor of shape (n_chains,)
         Zero: every site is chosen with probability :math:`1/n` either way.
     """
-    if bool((x.abs() != 1).any()):
-        bad = x[x.abs() != 1][0].item()
-        raise ValueError(
-            "x must hold spins +1 and -1 for flip_one_spin (x -> -x). Got the value "
-            f"{bad!r} instead. For bits 0/1 use the proposal genphys.mcmc.flip_one_bit."
-        )
     n_chains, n = x.shape[0], x[0].numel()
     site = torch.randint(n, (n_chains,), generator=generator, device=x.device)  # (B,)
     flat = x.reshape(n_chains, n).clone()  # (B, n)
     rows = torch.arange(n_chains, device=x.device)
-    flat[rows, site] = -flat[rows, site]
+    old = flat[rows, site]  # (B,): the values about to be reversed, checked here
+    if bool((old.abs() != 1).any()):
+        bad = old[old.abs() != 1][0].item()
+        raise ValueError(
+            "x must hold spins +1 and -1 for flip_one_spin (x -> -x). Got the value "
+            f"{bad!r} instead. For bits 0/1 use the proposal genphys.mcmc.flip_one_bit."
+        )
+    flat[rows, site] = -old
     return flat.reshape(x.shape), torch.zeros(n_chains, dtype=x.dtype, device=x.device)
 
 
