@@ -62,8 +62,9 @@ __all__ = [
 
 #: Largest smaller layer that the exact functions can enumerate at all (2**30 states).
 MAX_EXACT_UNITS = 30
-#: Default limit on :func:`exact_work`, :math:`2^{31}` state-units: a 64 x 25 model, about
-#: a minute of one core for ``log_partition_exact`` (64 x 20, :math:`2^{26}`, takes about 2 s).
+#: Default limit on :func:`exact_work`, :math:`2^{31}` state-units, e.g. a 64 x 25 model.
+#: Measured on one core: ``log_partition_exact`` of a 64 x 20 model (:math:`2^{26}`) takes
+#: 0.6-0.8 s, so the limit is about half a minute for log Z and more for the gradient.
 MAX_EXACT_WORK = 2**31
 
 
@@ -340,7 +341,7 @@ def _check_enumerable(rbm: BernoulliRBM, max_work: int | None) -> None:
         raise ValueError(
             f"rbm must need at most max_work = {limit:,} state-units for an exact sum "
             f"(2**min(M, N) * max(M, N); the default, MAX_EXACT_WORK = {MAX_EXACT_WORK:,}, "
-            "is about a minute of one core). Got n_visible="
+            "is about half a minute of one core for log Z). Got n_visible="
             f"{rbm.n_visible}, n_hidden={rbm.n_hidden}, work {work:,} "
             f"({work / MAX_EXACT_WORK:.3g} times the default) instead. Estimate log Z with "
             "annealed importance sampling, genphys.ais.log_partition_ais, or pass a larger "
