@@ -69,13 +69,13 @@ def main() -> None:
         began = time.perf_counter()
         run = ais_run(rbm, seed=seed)
         seconds = time.perf_counter() - began
-        estimate, se = (float(v) for v in run.estimate)
+        estimate, se, ess = (float(v) for v in run.estimate)
         errors.append(estimate - log_z)
         ses.append(se)
         times.append(seconds)
         print(
             f"{seed:4d} {estimate:11.4f} {estimate - log_z:9.4f} {se:8.4f} "
-            f"{(estimate - log_z) / se:9.2f} {run.effective_sample_size:7.1f} {seconds:9.2f}"
+            f"{(estimate - log_z) / se:9.2f} {ess:7.1f} {seconds:9.2f}"
         )
     errors, ses = np.array(errors), np.array(ses)
     z = errors / ses
@@ -96,7 +96,7 @@ def main() -> None:
     print(f"{'K':>6} {'n_chains':>8} {'error':>9} {'SE':>8} {'time [s]':>9}")
     for n_temperatures in (250, DEFAULT_TEMPERATURES, 4 * DEFAULT_TEMPERATURES):
         began = time.perf_counter()
-        estimate, se = (
+        estimate, se, _ = (
             float(v) for v in ais_run(rbm, n_temperatures=n_temperatures, seed=0).estimate
         )
         seconds = time.perf_counter() - began

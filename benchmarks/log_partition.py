@@ -17,12 +17,13 @@ import json, resource, sys, time
 import torch
 from genphys.rbm import BernoulliRBM, log_partition_exact
 n_visible, n_hidden, threads, repeats = map(int, sys.argv[1:5])
+dtype = getattr(torch, sys.argv[5])
 torch.set_num_threads(threads)
-rbm = BernoulliRBM(n_visible, n_hidden, seed=0, weight_scale=0.5)
+rbm = BernoulliRBM(n_visible, n_hidden, seed=0, weight_scale=0.5, dtype=dtype)
 with torch.no_grad():
     rbm.a.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(1))
     rbm.b.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(2))
-    log_partition_exact(BernoulliRBM(n_visible, 4, seed=0))  # warm up kernels
+    log_partition_exact(BernoulliRBM(n_visible, 4, seed=0, dtype=dtype))  # warm up kernels
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(repeats):
@@ -40,8 +41,17 @@ def main() -> None:
     parser.add_argument("--n-visible", type=int, default=64)
     parser.add_argument("--hidden", type=int, nargs="+", default=[16, 20, 24])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="dtype of the model (the sums always run in float64)",
+    )
     args = parser.parse_args()
-    print(f"exact log Z, n_visible = {args.n_visible}, torch threads = {args.threads}")
+    print(
+        f"exact log Z, n_visible = {args.n_visible}, torch threads = {args.threads}, "
+        f"model dtype {args.dtype}"
+    )
     print(
         f"{'n_hidden':>8} {'states':>12} {'best time [s]':>14} {'peak RSS [MB]':>14} "
         f"{'above baseline [MB]':>20} {'log Z':>14}"
@@ -57,6 +67,7 @@ def main() -> None:
                 str(n_hidden),
                 str(args.threads),
                 str(repeats),
+                args.dtype,
             ],
             check=True,
             capture_output=True,

@@ -247,7 +247,7 @@ def test_sample_is_deterministic_and_nearly_independent():
     # at T_c on L = 16 it is 1.0 to 1.3 with the default thinning, and a sampler without
     # Wolff moves would give several.
     e = ising.energy(a).reshape(64, 10)
-    assert mcmc.integrated_autocorrelation_time(e) < 1.6
+    assert mcmc.integrated_autocorrelation_time(e, layout="chains_first") < 1.6
     assert ising.sample(5, 2.0, 3, seed=0).shape == (3, 5, 5)  # odd L, fewer samples than chains
 
 
@@ -330,14 +330,6 @@ def test_onsager_magnetization_known_values():
     eps = np.array([1e-6, 2e-6])
     m8 = ising.onsager_magnetization_per_spin(ising.T_CRITICAL * (1 - eps)) ** 8
     assert m8[1] / m8[0] == pytest.approx(2.0, rel=1e-4)
-
-
-def test_elliptic_integral_agm_matches_scipy():
-    from scipy.special import ellipk
-
-    m = np.concatenate([np.linspace(0.0, 0.99, 50), 1 - np.logspace(-3, -14, 12)])
-    np.testing.assert_allclose(ising._ellipk_agm(m), ellipk(m), rtol=1e-13)
-    assert ising._ellipk_agm(np.array([0.0]))[0] == pytest.approx(math.pi / 2)
 
 
 def test_onsager_energy_close_to_large_lattice_exact_behaviour():
@@ -443,6 +435,56 @@ def test_bad_input_exact_and_observables():
         ising.observables(s, 2.0, n_blocks=1)
 
 
+@pytest.mark.parametrize("L", [2, 3, 4])
+def test_energy_is_the_sum_over_the_public_bond_list(L):
+    pairs = ising.bonds(L)
+    assert pairs.shape == (2 * L * L, 2) and pairs.dtype == torch.int64
+    s = _random_spins(20, L, torch.Generator().manual_seed(L)).reshape(20, L * L)
+    by_bonds = -(s[:, pairs[:, 0]] * s[:, pairs[:, 1]]).sum(1)
+    torch.testing.assert_close(ising.energy(s.reshape(20, L, L)), by_bonds, rtol=0, atol=0)
+    # every site has exactly four bond ends (two as first, two as second)
+    assert torch.equal(torch.bincount(pairs.reshape(-1), minlength=L * L), torch.full((L * L,), 4))
+
+
+@pytest.mark.parametrize("T", [1e-3, 1e-30, 1e-300])
+def test_exact_observables_at_tiny_temperature_is_the_ground_state(T):
+    # Before: OverflowError (beta**2 for T = 1e-300) or NaN. The ground states are the two
+    # uniform configurations with E = -2N and |m| = 1, so log Z = 2N/T + log 2 and the
+    # fluctuations vanish.
+    for L in (2, 3):
+        N = L * L
+        out = ising.exact_observables(L, T)
+        np.testing.assert_allclose(out["log_z"], 2 * N / T + math.log(2), rtol=1e-15)
+        assert out["energy_per_spin"] == -2.0
+        assert out["abs_magnetization_per_spin"] == 1.0
+        assert out["specific_heat_per_spin"] == 0.0
+        assert out["susceptibility_per_spin"] == 0.0
+
+
+def test_exact_observables_at_low_temperature_match_the_two_level_limit():
+    # At T = 0.05 on L = 3 the first excitations (one flipped spin, Delta E = 8 on the
+    # periodic lattice, 9 of them per ground state) give, to leading order in
+    # x = 9 exp(-8/T): <e> = -2 + 8x/N and c = (8/T)^2 x / N; x ~ 1e-68, far below float64
+    # resolution of <e> but not of c, which the old formula lost to cancellation.
+    T, N = 0.05, 9
+    out = ising.exact_observables(3, T)
+    x = 9 * math.exp(-8 / T)
+    np.testing.assert_allclose(out["specific_heat_per_spin"], (8 / T) ** 2 * x / N, rtol=1e-6)
+
+
+def test_exact_observables_refuses_a_temperature_whose_log_z_overflows():
+    with pytest.raises(ValueError, match="T must be large enough"):
+        ising.exact_observables(4, 1e-323)  # 32 / 1e-323 overflows
+
+
+def test_sample_takes_a_seed_or_a_generator():
+    one = ising.sample(4, 2.0, 8, seed=3, burn_in=2, thin=1)
+    two = ising.sample(4, 2.0, 8, generator=torch.Generator().manual_seed(3), burn_in=2, thin=1)
+    assert torch.equal(one, two)
+    with pytest.raises(TypeError, match="seed"):
+        ising.sample(4, 2.0, 8)
+
+
 def test_bad_input_onsager():
     for fn in (ising.onsager_energy_per_spin, ising.onsager_magnetization_per_spin):
         with pytest.raises(ValueError, match="T"):
@@ -457,7 +499,7 @@ def test_bad_input_onsager():
             fn("cold")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_samplers_run_on_cuda_and_match_exact_4x4():
     # Same check as on the CPU: 4000 independent chains, 5 jackknife SE.
     device = torch.device("cuda")

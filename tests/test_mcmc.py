@@ -39,6 +39,10 @@ def _assert_matches_distribution(freq, p, n, *, z=5.0, bias=0.0):
     )
 
 
+def _frequencies_from_codes(codes: torch.Tensor, n_states: int) -> torch.Tensor:
+    return torch.bincount(codes, minlength=n_states).double() / codes.shape[0]
+
+
 def _single_flip_proposal_matrix(n_bits: int) -> torch.Tensor:
     states = binary_states(n_bits)
     hamming = torch.cdist(states, states, p=1)
@@ -332,6 +336,159 @@ def test_autocorrelation_matches_direct_sum():
     torch.testing.assert_close(mcmc.autocorrelation(x), direct / direct[0])
 
 
+# ------------------------------------------------------------ chain layout
+def test_steps_first_layout_gives_the_same_diagnostics_as_chains_first():
+    # Before: a (n_steps, n_chains) array was read as 20000 "chains" of 16 steps, giving
+    # tau ~ 0.2 instead of 19 and an ESS larger than the number of draws.
+    series = _ar1(0.9, 16, 20_000, seed=5)  # (C, n)
+    emcee_like = series.T.contiguous()  # (n, C)
+    tau = mcmc.integrated_autocorrelation_time(series)
+    assert mcmc.integrated_autocorrelation_time(emcee_like, layout="steps_first") == tau
+    assert mcmc.effective_sample_size(emcee_like, layout="steps_first") == (
+        mcmc.effective_sample_size(series)
+    )
+    assert mcmc.standard_error(emcee_like, layout="steps_first") == mcmc.standard_error(series)
+    torch.testing.assert_close(
+        mcmc.autocorrelation(emcee_like, max_lag=5, layout="steps_first"),
+        mcmc.autocorrelation(series, max_lag=5),
+    )
+    assert mcmc.split_rhat(emcee_like, layout="steps_first") == mcmc.split_rhat(series)
+    # Sokal's relative SE of tau_hat is ~3 % here; 15 % is 5 SE.
+    assert tau == pytest.approx(19.0, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        mcmc.autocorrelation,
+        mcmc.integrated_autocorrelation_time,
+        mcmc.effective_sample_size,
+        mcmc.standard_error,
+        mcmc.split_rhat,
+    ],
+)
+def test_transposed_looking_input_warns_with_the_fix(diagnostic):
+    emcee_like = _ar1(0.9, 16, 2_000, seed=6).T  # (n, C) passed without a layout
+    with pytest.warns(mcmc.ChainLayoutWarning, match="layout='steps_first'"):
+        diagnostic(emcee_like)
+    # an explicit layout is trusted, whichever it is: no warning
+    diagnostic(emcee_like, layout="steps_first")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        diagnostic(emcee_like, layout="time_first")
+
+
+def test_ess_never_exceeds_the_number_of_draws():
+    # Strongly anticorrelated AR(1) (rho = -0.9) has tau = 0.05: n / tau would be 20x the
+    # number of draws; the ESS is clipped at the draws.
+    series = _ar1(-0.9, 4, 5_000, seed=7)
+    assert mcmc.integrated_autocorrelation_time(series) < 0.2
+    assert mcmc.effective_sample_size(series) == series.numel()
+    # independent draws: ESS within its sampling spread of n, never above
+    iid = torch.from_numpy(np.random.default_rng(8).standard_normal((8, 5_000)))
+    assert 0.8 * iid.numel() < mcmc.effective_sample_size(iid) <= iid.numel()
+
+
+# ---------------------------------------------------------------- split R-hat
+@pytest.mark.parametrize("rank_normalize", [True, False])
+def test_split_rhat_of_iid_chains_is_one_within_its_spread(rank_normalize):
+    # For i.i.d. draws, with m = 2C half-chains of n steps, n var(means) / W follows
+    # F(m - 1, m (n - 1)), so R-hat^2 - 1 = (F - 1)/n has SD sqrt(2 / (m - 1)) / n and
+    # R-hat - 1 has SD ~ sqrt(2 / (m - 1)) / (2 n). Allow 5 SD over 5 seeds.
+    C, steps = 8, 2_000
+    m, n = 2 * C, steps // 2
+    sd = math.sqrt(2 / (m - 1)) / (2 * n)
+    for seed in range(5):
+        iid = torch.from_numpy(np.random.default_rng(seed).standard_normal((C, steps)))
+        rhat = mcmc.split_rhat(iid, rank_normalize=rank_normalize)
+        assert abs(rhat - 1.0) < 5 * sd + (1.0 / n if rank_normalize else 0.0), rhat
+
+
+def test_split_rhat_matches_the_formula_of_vehtari_et_al():
+    x = torch.from_numpy(np.random.default_rng(9).standard_normal((3, 11)))
+    halves = np.concatenate([x[:, :5].numpy(), x[:, -5:].numpy()])  # middle step dropped
+    n = 5
+    within = halves.var(axis=1, ddof=1).mean()
+    between_over_n = halves.mean(axis=1).var(ddof=1)
+    expected = math.sqrt(((n - 1) / n * within + between_over_n) / within)
+    assert mcmc.split_rhat(x, rank_normalize=False) == pytest.approx(expected, rel=1e-12)
+
+
+def test_split_rhat_detects_shifted_and_drifting_chains():
+    rng = np.random.default_rng(10)
+    shifted = torch.from_numpy(rng.standard_normal((4, 1_000)) + np.arange(4)[:, None])
+    assert mcmc.split_rhat(shifted) > 1.3
+    drifting = torch.from_numpy(rng.standard_normal((1, 1_000)) + np.linspace(0, 3, 1_000))
+    assert mcmc.split_rhat(drifting) > 1.3  # one chain that disagrees with itself
+
+
+def test_standard_error_covers_chains_stuck_in_different_modes():
+    # 64 chains, each stuck in its own mode: f = mu_c + noise, mu_c ~ N(0, 1), noise
+    # N(0, 0.1^2) i.i.d. The overall mean has true SD sqrt(1/64 + 0.01/64000) = 0.125.
+    # Before, the error used only the within-chain variance: sqrt(0.01/64000) = 4e-4,
+    # 300x too small. The between-chain estimate s/sqrt(C) has relative SD
+    # 1/sqrt(2 (C - 1)) = 9 %; allow 4 of them.
+    rng = np.random.default_rng(11)
+    C, n = 64, 1_000
+    series = torch.from_numpy(rng.standard_normal((C, 1)) + 0.1 * rng.standard_normal((C, n)))
+    true_sd = math.sqrt(1 / C + 0.01 / (C * n))
+    with pytest.warns(mcmc.RHatWarning, match=r"R-hat = .* > 1.01"):
+        se = mcmc.standard_error(series)
+    assert abs(se / true_sd - 1) < 4 / math.sqrt(2 * (C - 1))
+    assert mcmc.split_rhat(series) > 2.0
+    # mixed chains: no warning, and the estimate is the usual within-chain one
+    iid = torch.from_numpy(rng.standard_normal((C, n)))
+    se_iid = mcmc.standard_error(iid)
+    assert se_iid == pytest.approx(1 / math.sqrt(C * n), rel=0.1)
+
+
+# --------------------------------------------------------- spin-flip proposal
+def test_flip_one_bit_refuses_spins_and_points_to_flip_one_spin():
+    # 200 chains of spins: some chain picks a -1 at once (probability 1 - (2/3)^200)
+    spins = torch.tensor([[1.0, -1.0, 1.0]], dtype=torch.float64).repeat(200, 1)
+    with pytest.raises(ValueError, match="flip_one_spin"):
+        mcmc.flip_one_bit(spins, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="flip_one_spin"):
+        mcmc.metropolis_hastings(
+            lambda x: x.sum(1), spins, 3, generator=torch.Generator().manual_seed(0)
+        )
+    with pytest.raises(ValueError, match="flip_one_bit"):
+        mcmc.flip_one_spin(torch.tensor([[0.0, 0.0]]), torch.Generator().manual_seed(0))
+
+
+def test_flip_one_spin_changes_exactly_one_sign():
+    x = (
+        2.0
+        * torch.bernoulli(torch.full((500, 3, 3), 0.5), generator=torch.Generator().manual_seed(1))
+        - 1
+    )
+    proposed, log_q = mcmc.flip_one_spin(x, torch.Generator().manual_seed(2))
+    assert torch.equal((proposed != x).reshape(500, -1).sum(1), torch.ones(500, dtype=torch.int64))
+    assert torch.equal(proposed.abs(), torch.ones_like(x)) and torch.equal(log_q, torch.zeros(500))
+
+
+def test_metropolis_hastings_with_spin_flips_samples_the_ising_distribution():
+    # 2x2 periodic Ising at T = 2.5 with single spin flips: the frequency of each of the
+    # 16 states matches exact enumeration (5 binomial SE with the chains' independence).
+    from genphys import ising
+
+    L, T = 2, 2.5
+    states = 2.0 * binary_states(L * L).reshape(-1, L, L) - 1.0  # (16, 2, 2)
+    p = torch.softmax(-ising.energy(states) / T, 0)
+    x0 = torch.ones(4000, L, L, dtype=torch.float64)
+    result = mcmc.metropolis_hastings(
+        lambda s: -ising.energy(s) / T,
+        x0,
+        1,
+        generator=torch.Generator().manual_seed(3),
+        proposal=mcmc.flip_one_spin,
+        burn_in=200,
+    )
+    x = result.samples[:, 0]  # (4000, 2, 2), one state per independent chain
+    assert torch.equal(x.abs(), torch.ones_like(x))
+    codes = ((x.reshape(-1, 4) > 0).long() * 2 ** torch.arange(4)).sum(1)
+    _assert_matches_distribution(_frequencies_from_codes(codes, 16), p, 4000)
+
+
 # -------------------------------------------------------------- bad inputs
 def test_bad_input_metropolis_hastings():
     gen = torch.Generator().manual_seed(0)
@@ -465,7 +622,7 @@ def test_bad_input_autocorrelation():
         mcmc.standard_error(torch.zeros(2, 2, 2))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_gibbs_and_autocorrelation_on_cuda():
     device = torch.device("cuda")
     rbm = _small_rbm().to(device)

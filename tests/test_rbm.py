@@ -15,7 +15,9 @@ import torch
 from genphys.enumeration import binary_states
 from genphys.rbm import (
     MAX_EXACT_UNITS,
+    MAX_EXACT_WORK,
     BernoulliRBM,
+    exact_work,
     log_likelihood_exact,
     log_likelihood_gradient_exact,
     log_partition_exact,
@@ -24,13 +26,14 @@ from genphys.rbm import (
 SHAPES = [(3, 2), (2, 5), (4, 4), (6, 3), (3, 7)]
 
 
-def random_rbm(n_visible, n_hidden, scale=1.0, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return BernoulliRBM.from_parameters(
-        scale * torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64),
-        scale * torch.randn(n_visible, generator=g, dtype=torch.float64),
-        scale * torch.randn(n_hidden, generator=g, dtype=torch.float64),
-    )
+@pytest.fixture
+def random_rbm(make_rbm):
+    """``random_rbm(n_visible, n_hidden, scale=1.0, seed=0)``: W and both biases ~ N(0, scale^2)."""
+
+    def build(n_visible, n_hidden, scale=1.0, seed=0):
+        return make_rbm(n_visible, n_hidden, scale=scale, seed=seed)
+
+    return build
 
 
 def brute_force_joint_log_weights(rbm):
@@ -52,7 +55,7 @@ def brute_force_joint_log_weights(rbm):
 
 
 @pytest.mark.parametrize(("n_visible", "n_hidden"), SHAPES)
-def test_energy_and_log_partition_match_brute_force(n_visible, n_hidden):
+def test_energy_and_log_partition_match_brute_force(n_visible, n_hidden, random_rbm):
     rbm = random_rbm(n_visible, n_hidden, seed=n_visible * 10 + n_hidden)
     minus_e = brute_force_joint_log_weights(rbm)
     xs, hs = binary_states(n_visible), binary_states(n_hidden)
@@ -74,7 +77,9 @@ def test_energy_and_log_partition_match_brute_force(n_visible, n_hidden):
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 64, 2**12])
 @pytest.mark.parametrize("scale", [0.1, 3.0, 60.0])
-def test_log_partition_independent_of_chunking_and_stable_for_large_weights(chunk_size, scale):
+def test_log_partition_independent_of_chunking_and_stable_for_large_weights(
+    chunk_size, scale, random_rbm
+):
     rbm = random_rbm(12, 11, scale=scale, seed=5)
     with torch.no_grad():
         reference = torch.logsumexp(-rbm.hidden_free_energy(binary_states(11)), 0)
@@ -91,7 +96,7 @@ def test_softplus_is_exact_beyond_torch_default_threshold():
 
 
 @pytest.mark.parametrize(("n_visible", "n_hidden"), SHAPES)
-def test_log_likelihood_matches_brute_force(n_visible, n_hidden):
+def test_log_likelihood_matches_brute_force(n_visible, n_hidden, random_rbm):
     rbm = random_rbm(n_visible, n_hidden, seed=7)
     g = torch.Generator().manual_seed(1)
     data = torch.randint(0, 2, (9, n_visible), generator=g).double()
@@ -113,7 +118,7 @@ def _log_likelihood_at(rbm, data, name, index, value):
 
 
 @pytest.mark.parametrize(("n_visible", "n_hidden"), [(4, 3), (3, 5)])
-def test_gradient_matches_central_finite_differences(n_visible, n_hidden):
+def test_gradient_matches_central_finite_differences(n_visible, n_hidden, random_rbm):
     """Central differences in float64 with step 1e-5: truncation error ~ eps^2 * f''' ~ 1e-10,
     rounding ~ 1e-16 / 1e-5 = 1e-11; we allow 1e-8 absolute."""
     rbm = random_rbm(n_visible, n_hidden, seed=11)
@@ -133,7 +138,7 @@ def test_gradient_matches_central_finite_differences(n_visible, n_hidden):
 
 
 @pytest.mark.parametrize(("n_visible", "n_hidden"), SHAPES)
-def test_gradient_matches_autograd_and_phases_are_expectations(n_visible, n_hidden):
+def test_gradient_matches_autograd_and_phases_are_expectations(n_visible, n_hidden, random_rbm):
     rbm = random_rbm(n_visible, n_hidden, seed=3)
     g = torch.Generator().manual_seed(2)
     data = torch.randint(0, 2, (8, n_visible), generator=g).double()
@@ -153,7 +158,7 @@ def test_gradient_matches_autograd_and_phases_are_expectations(n_visible, n_hidd
 
 
 @pytest.mark.parametrize(("n_visible", "n_hidden"), [(4, 3), (3, 4)])
-def test_conditionals_are_normalised_and_match_enumeration(n_visible, n_hidden):
+def test_conditionals_are_normalised_and_match_enumeration(n_visible, n_hidden, random_rbm):
     rbm = random_rbm(n_visible, n_hidden, seed=4)
     minus_e = brute_force_joint_log_weights(rbm)
     xs, hs = binary_states(n_visible), binary_states(n_hidden)
@@ -167,7 +172,7 @@ def test_conditionals_are_normalised_and_match_enumeration(n_visible, n_hidden):
     assert bool(((ph > 0) & (ph < 1)).all()) and bool(((px > 0) & (px < 1)).all())
 
 
-def test_sampling_frequencies_match_conditionals():
+def test_sampling_frequencies_match_conditionals(random_rbm):
     """n = 100000 draws per unit; the binomial SE is sqrt(p(1-p)/n) <= 1.6e-3.
     Each frequency must lie within 5 SE (chance of a false failure < 1e-5 over all units)."""
     rbm = random_rbm(4, 3, seed=9)
@@ -185,7 +190,7 @@ def test_sampling_frequencies_match_conditionals():
             assert bool(((samples.mean(0) - p).abs() < 5 * se).all())
 
 
-def test_joint_sampling_by_gibbs_pairs_reproduces_joint_distribution():
+def test_joint_sampling_by_gibbs_pairs_reproduces_joint_distribution(random_rbm):
     """Draw x from the exact marginal, then h ~ p(h|x): the pair frequencies must match
     p(x, h). n = 200000, SE per cell <= sqrt(p/n); we allow 5 SE + 1e-4."""
     rbm = random_rbm(3, 2, seed=12)
@@ -227,8 +232,112 @@ def test_float32_model_works_end_to_end():
         )
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cuda_matches_cpu():
+EPS32 = torch.finfo(torch.float32).eps  # 2**-23
+SCALES = [1e-3, 1e-2, 0.1, 1.0, 3.0, 5.0, 30.0, 1e3]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize(("n_visible", "n_hidden"), [(30, 16), (64, 12), (12, 30)])
+def test_float32_exact_routines_agree_with_float64(
+    make_rbm, make_binary_data, n_visible, n_hidden, scale
+):
+    # The float64 reference uses the float32 model's own (rounded) parameters, so the only
+    # admissible difference is the final rounding of each result to float32: at most
+    # EPS32 / 2 relative to the value. We allow EPS32 relative (plus 1e-30 absolute for
+    # values that are exactly zero). Before, the sums ran in float32 and lost up to
+    # 2e-7 relative on log Z and more on the gradient.
+    rbm32 = make_rbm(n_visible, n_hidden, scale=scale, seed=17, dtype=torch.float32)
+    rbm64 = BernoulliRBM.from_parameters(*(p.detach().double() for p in rbm32.parameters()))
+    data = make_binary_data(25, n_visible, seed=3)
+    with torch.no_grad():
+        z32, z64 = log_partition_exact(rbm32), log_partition_exact(rbm64)
+        assert z32.dtype == torch.float32 and torch.isfinite(z32)
+        torch.testing.assert_close(z32.double(), z64, rtol=EPS32, atol=1e-30)
+        ll32 = log_likelihood_exact(rbm32, data.float())
+        ll64 = log_likelihood_exact(rbm64, data)
+        assert ll32.dtype == torch.float32
+        torch.testing.assert_close(ll32.double(), ll64, rtol=EPS32, atol=1e-30)
+    g32 = log_likelihood_gradient_exact(rbm32, data.float())
+    g64 = log_likelihood_gradient_exact(rbm64, data)
+    for phase in ("positive", "negative"):
+        for p32, p64 in zip(getattr(g32, phase), getattr(g64, phase), strict=True):
+            assert p32.dtype == torch.float32
+            torch.testing.assert_close(p32.double(), p64, rtol=EPS32, atol=1e-30)
+    # the gradient is a float32 difference of the rounded phases: error <= EPS32 (|+| + |-|)
+    for d32, pos, neg, d64 in zip(
+        g32.gradient, g64.positive, g64.negative, g64.gradient, strict=True
+    ):
+        bound = EPS32 * (pos.abs() + neg.abs()) + 1e-30
+        assert bool(((d32.double() - d64).abs() <= bound).all())
+
+
+def test_float32_log_partition_keeps_autograd(make_rbm):
+    rbm32 = make_rbm(6, 4, scale=2.0, seed=1, dtype=torch.float32)
+    rbm64 = BernoulliRBM.from_parameters(*(p.detach().double() for p in rbm32.parameters()))
+    grads32 = torch.autograd.grad(log_partition_exact(rbm32), list(rbm32.parameters()))
+    grads64 = torch.autograd.grad(log_partition_exact(rbm64), list(rbm64.parameters()))
+    for g32, g64 in zip(grads32, grads64, strict=True):
+        assert g32.dtype == torch.float32
+        torch.testing.assert_close(g32.double(), g64, rtol=EPS32, atol=1e-30)
+
+
+def test_work_limit_refuses_large_sums_and_can_be_raised(random_rbm):
+    assert exact_work(10, 8) == 2**8 * 10 == exact_work(8, 10)
+    rbm = random_rbm(10, 8)
+    data = binary_states(10)[:5]
+    with pytest.raises(ValueError, match=r"max_work = 2,000 .*log_partition_ais"):
+        log_partition_exact(rbm, max_work=2000)
+    with pytest.raises(ValueError, match="max_work"):
+        log_likelihood_gradient_exact(rbm, data, max_work=2000)
+    with pytest.raises(ValueError, match="max_work"):
+        log_likelihood_exact(rbm, data, max_work=2000)
+    assert torch.isfinite(log_partition_exact(rbm, max_work=2560))  # exactly the work
+    # with log_z given nothing is enumerated, so no limit applies
+    log_likelihood_exact(rbm, data, log_z=log_partition_exact(rbm), max_work=1)
+    # the default refuses a 64 x 26 model (2**26 * 64 = 2**32 state-units, minutes) at once
+    with pytest.raises(ValueError, match=r"MAX_EXACT_WORK = 2,147,483,648.*log_partition_ais"):
+        log_partition_exact(BernoulliRBM(64, 26, seed=0))
+    # the largest sums in the book (64 x 20, chapter 6) stay allowed
+    assert exact_work(64, 20) <= MAX_EXACT_WORK
+    with pytest.raises(TypeError, match="max_work"):
+        log_partition_exact(rbm, max_work=1.5)
+
+
+def test_log_z_argument_is_checked(random_rbm):
+    rbm = random_rbm(4, 3)
+    data = binary_states(4)[:6]
+    with torch.no_grad():
+        log_z = log_partition_exact(rbm)
+        expected = log_likelihood_exact(rbm, data)
+    torch.testing.assert_close(log_likelihood_exact(rbm, data, log_z=log_z), expected)
+    torch.testing.assert_close(log_likelihood_exact(rbm, data, log_z=float(log_z)), expected)
+    for bad, error in [
+        (torch.zeros(2, dtype=torch.float64), ValueError),
+        (torch.tensor(1), ValueError),
+        (torch.tensor(float("nan"), dtype=torch.float64), ValueError),
+        (float("inf"), ValueError),
+        ("3.0", TypeError),
+        (np.float32, TypeError),
+    ]:
+        with pytest.raises(error, match="log_z must be"):
+            log_likelihood_exact(rbm, data, log_z=bad)
+
+
+def test_energy_refuses_batches_of_different_sizes(random_rbm):
+    rbm = random_rbm(4, 3)
+    with pytest.raises(
+        ValueError, match=r"x and h must have the same batch shape.*\(3, 4\).*\(2, 3\)"
+    ):
+        rbm.energy(binary_states(4)[:3], binary_states(3)[:2])
+    with pytest.raises(ValueError, match="same batch shape"):
+        rbm.energy(binary_states(4)[:3], binary_states(3)[0])
+    # matching batches and single vectors still work
+    assert rbm.energy(binary_states(4)[:2], binary_states(3)[:2]).shape == (2,)
+    assert rbm.energy(binary_states(4)[1], binary_states(3)[1]).shape == ()
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu(random_rbm):
     rbm = random_rbm(10, 8, seed=2)
     gpu = BernoulliRBM.from_parameters(rbm.W.cuda(), rbm.a.cuda(), rbm.b.cuda())
     data = binary_states(10)[::7]
@@ -274,7 +383,7 @@ def test_bad_parameters():
         BernoulliRBM.from_parameters(np.zeros((0, 2)), np.zeros(0), np.zeros(2))
 
 
-def test_bad_data():
+def test_bad_data(random_rbm):
     rbm = random_rbm(3, 2)
     with pytest.raises(ValueError, match=r"data must be binary .*Got the value 0.5"):
         log_likelihood_exact(rbm, [[0, 0.5, 1]])
@@ -298,7 +407,7 @@ def test_bad_data():
         rbm.free_energy(np.zeros((2, 2, 3)))
 
 
-def test_nan_parameters_and_too_large_layers_are_rejected():
+def test_nan_parameters_and_too_large_layers_are_rejected(random_rbm):
     rbm = random_rbm(3, 2)
     with torch.no_grad():
         rbm.W[0, 0] = float("nan")
@@ -311,3 +420,13 @@ def test_nan_parameters_and_too_large_layers_are_rejected():
         log_partition_exact("not a model")
     with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
         log_partition_exact(random_rbm(3, 2), chunk_size=0)
+
+
+def test_initial_weights_follow_the_one_seeding_rule():
+    one = BernoulliRBM(5, 3, seed=4)
+    two = BernoulliRBM(5, 3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(one.W, two.W)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        BernoulliRBM(5, 3)  # before: silently seeded from the operating system
+    with pytest.raises(ValueError, match="seed must be None when a generator is given"):
+        BernoulliRBM(5, 3, seed=1, generator=torch.Generator())

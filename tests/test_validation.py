@@ -9,10 +9,12 @@ import torch
 from genphys._validation import (
     as_tensor,
     check_binary,
+    check_float_dtype,
     check_positive_float,
     check_positive_int,
     check_probability,
     check_same_placement,
+    float_dtype_of,
 )
 
 
@@ -61,3 +63,13 @@ def test_binary_and_placement():
     ref = torch.zeros(2, dtype=torch.float64)
     with pytest.raises(TypeError, match=r"a must have the dtype of W \(torch.float64\)"):
         check_same_placement("W", ref, a=torch.zeros(2, dtype=torch.float32))
+
+
+def test_check_float_dtype_and_float_dtype_of():
+    assert check_float_dtype("dtype", torch.float32) is torch.float32
+    for bad in (torch.int64, "float64", np.float64, None):
+        with pytest.raises(TypeError, match="dtype must be a floating torch.dtype. Got"):
+            check_float_dtype("dtype", bad)
+    assert float_dtype_of(torch.zeros(2, dtype=torch.float32)) is torch.float32
+    assert float_dtype_of(torch.zeros(2, dtype=torch.int64)) is None
+    assert float_dtype_of(np.zeros(2)) is None

@@ -17,12 +17,14 @@ __all__ = [
     "as_tensor",
     "check_binary",
     "check_finite",
+    "check_float_dtype",
     "check_generator",
     "check_positive_float",
     "check_positive_int",
     "check_probability",
     "check_same_placement",
     "describe",
+    "float_dtype_of",
 ]
 
 
@@ -57,6 +59,20 @@ def check_positive_float(name: str, value: object, *, allow_zero: bool = False) 
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}. Got {value} instead.")
     return value
+
+
+def check_float_dtype(name: str, value: object) -> torch.dtype:
+    """Return ``value`` if it is a floating ``torch.dtype`` (e.g. ``torch.float64``), else raise."""
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise TypeError(f"{name} must be a floating torch.dtype. Got {describe(value)} instead.")
+    return value
+
+
+def float_dtype_of(value: object) -> torch.dtype | None:
+    """The dtype of a floating tensor, else ``None`` (so :func:`as_tensor` converts to float64)."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.dtype
+    return None
 
 
 def check_probability(name: str, value: object) -> float:

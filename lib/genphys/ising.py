@@ -34,14 +34,17 @@ from ._validation import (
     check_positive_float,
     check_positive_int,
     describe,
+    float_dtype_of,
 )
 from .enumeration import binary_states
+from .seeding import make_generator
 
 __all__ = [
     "BETA_CRITICAL",
     "MAX_EXACT_L",
     "OBSERVABLE_KEYS",
     "T_CRITICAL",
+    "bonds",
     "energy",
     "energy_change",
     "exact_observables",
@@ -72,8 +75,7 @@ OBSERVABLE_KEYS = (
 # ---------------------------------------------------------------------- checks
 def _check_spins(name: str, spins: object, *, batched: bool) -> torch.Tensor:
     """Return ``spins`` as a floating tensor of ±1 of shape (n, L, L) (or (L, L) if allowed)."""
-    dtype = spins.dtype if isinstance(spins, torch.Tensor) and spins.is_floating_point() else None
-    s = as_tensor(name, spins, ndim=3 if batched else (2, 3), dtype=dtype)
+    s = as_tensor(name, spins, ndim=3 if batched else (2, 3), dtype=float_dtype_of(spins))
     if s.shape[-1] != s.shape[-2]:
         raise ValueError(
             f"{name} must hold square L x L lattices, shape (n, L, L). "
@@ -105,9 +107,7 @@ def _check_T(T: object) -> float:
 def _check_beta(beta: object, s: torch.Tensor) -> torch.Tensor:
     """``beta`` as a tensor of shape (n, 1, 1): one inverse temperature per chain."""
     if isinstance(beta, torch.Tensor):
-        b = as_tensor(
-            "beta", beta, ndim=(0, 1), dtype=None if not beta.is_floating_point() else beta.dtype
-        )
+        b = as_tensor("beta", beta, ndim=(0, 1), dtype=float_dtype_of(beta))
         b = b.to(dtype=s.dtype, device=s.device)
         if b.ndim == 1 and b.shape[0] != s.shape[0]:
             raise ValueError(
@@ -128,12 +128,35 @@ def _neighbour_sum(s: torch.Tensor) -> torch.Tensor:
     return s.roll(1, -1) + s.roll(-1, -1) + s.roll(1, -2) + s.roll(-1, -2)
 
 
-def _energy(s: torch.Tensor) -> torch.Tensor:
-    return -(s * (s.roll(-1, -1) + s.roll(-1, -2))).sum((-2, -1))
+@lru_cache(maxsize=32)
+def bonds(L: int) -> torch.Tensor:
+    """The :math:`2L^2` nearest-neighbour bonds :math:`\\langle ij \\rangle` of the periodic lattice.
+
+    Site :math:`(r, c)` has index :math:`i = rL + c`; its bonds go to its right neighbour
+    :math:`(r, c + 1 \\bmod L)` and its lower neighbour :math:`(r + 1 \\bmod L, c)`, in that
+    order, site by site. For ``L = 2`` the right and left neighbours coincide, so each pair
+    of neighbours appears twice. :func:`energy` sums over exactly these bonds.
+
+    Parameters
+    ----------
+    L : int
+        Linear size, ``L >= 2``.
+
+    Returns
+    -------
+    Tensor of shape (2 * L * L, 2), dtype int64
+        Row ``2 i`` is ``(i, right(i))``, row ``2 i + 1`` is ``(i, down(i))``.
+    """
+    L = _check_L(L)
+    site = torch.arange(L * L).reshape(L, L)
+    right, down = site.roll(-1, 1), site.roll(-1, 0)  # (L, L) each
+    partners = torch.stack([right, down], dim=-1).reshape(-1, 2)  # (L*L, 2)
+    first = torch.arange(L * L).repeat_interleave(2)  # (2 L^2,)
+    return torch.stack([first, partners.reshape(-1)], dim=1)  # (2 L^2, 2)
 
 
 def energy(spins: torch.Tensor, *, per_spin: bool = False) -> torch.Tensor:
-    """:math:`E(s) = -\\sum_{\\langle ij \\rangle} s_i s_j` over the :math:`2L^2` periodic bonds.
+    """:math:`E(s) = -\\sum_{\\langle ij \\rangle} s_i s_j` over the :math:`2L^2` periodic bonds of :func:`bonds`.
 
     Parameters
     ----------
@@ -147,7 +170,7 @@ def energy(spins: torch.Tensor, *, per_spin: bool = False) -> torch.Tensor:
     Tensor of shape (n,) or ()
     """
     s = _check_spins("spins", spins, batched=False)
-    e = _energy(s)
+    e = -(s * (s.roll(-1, -1) + s.roll(-1, -2))).sum((-2, -1))  # (n,): right and lower bonds
     return e / s.shape[-1] ** 2 if per_spin else e
 
 
@@ -206,25 +229,6 @@ def _colour_classes(L: int) -> tuple[torch.Tensor, ...]:
     return tuple(colour == c for c in range(n_colours))
 
 
-def _metropolis_sweep(s: torch.Tensor, beta: torch.Tensor, generator: torch.Generator):
-    # Half the energy change, s_i * sum_j s_j, is one of -4, -2, 0, 2, 4. Only flips that
-    # raise the energy (Delta E = 4 or 8) need an exponential, computed once per chain.
-    p4, p8 = torch.exp(-4.0 * beta), torch.exp(-8.0 * beta)  # (n, 1, 1) each
-    # one uniform per site serves every sublattice: each site is visited once per sweep
-    u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device=s.device)  # (n, L, L)
-    for mask in _colour_classes(s.shape[-1]):
-        mask = mask.to(s.device)
-        half_delta_e = s * _neighbour_sum(s)  # (n, L, L)
-        p_accept = torch.where(
-            half_delta_e > 3.0,
-            p8,
-            torch.where(half_delta_e > 1.0, p4, torch.where(half_delta_e > -1.0, 0.5, 1.0)),
-        )
-        flip = (u < p_accept) & mask  # (n, L, L)
-        s = torch.where(flip, -s, s)
-    return s
-
-
 def metropolis_sweep(
     spins: torch.Tensor, beta: float | torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
@@ -259,41 +263,24 @@ def metropolis_sweep(
     Tensor of shape (n_chains, L, L)
     """
     s = _check_spins("spins", spins, batched=True)
-    b = _check_beta(beta, s)
+    beta = _check_beta(beta, s)  # (n, 1, 1)
     check_generator(generator, s.device, "spins")
-    return _metropolis_sweep(s, b, generator)
-
-
-@lru_cache(maxsize=32)
-def _bond_partners(L: int) -> np.ndarray:
-    """Site index of the right and lower neighbour of every site, shape (L*L, 2)."""
-    site = np.arange(L * L).reshape(L, L)
-    return np.stack([np.roll(site, -1, axis=1), np.roll(site, -1, axis=0)], axis=-1).reshape(-1, 2)
-
-
-def _wolff_step(s: torch.Tensor, beta: torch.Tensor, generator: torch.Generator):
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n, L, _ = s.shape
-    size = n * L * L
-    p_add = -torch.expm1(-2.0 * beta)  # (n, 1, 1), 1 - exp(-2 beta)
-    u = torch.rand((n, L, L, 2), generator=generator, dtype=s.dtype, device=s.device)
-    seed = torch.randint(L * L, (n,), generator=generator, device=s.device)  # (n,)
-    aligned = torch.stack([s == s.roll(-1, -1), s == s.roll(-1, -2)], dim=-1)  # (n, L, L, 2)
-    bonds = (aligned & (u < p_add[..., None])).reshape(size, 2).cpu().numpy()  # open bonds
-    offsets = (np.arange(n) * (L * L))[:, None, None]  # (n, 1, 1), first site of each chain
-    partners = (_bond_partners(L)[None] + offsets).reshape(size, 2)  # global site indices
-    indptr = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(bonds.sum(1), out=indptr[1:])
-    indices = partners[bonds]  # row-major: the open bonds of site 0, then site 1, ...
-    graph = csr_matrix(
-        (np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=(size, size)
-    )
-    _, labels = connected_components(graph, directed=False)  # Fortuin–Kasteleyn clusters
-    labels = torch.from_numpy(labels).reshape(n, L * L).to(s.device)  # (n, L*L)
-    cluster = labels == labels.gather(1, seed[:, None])  # (n, L*L), the seed's cluster
-    return torch.where(cluster.reshape(n, L, L), -s, s)
+    # Half the energy change, s_i * sum_j s_j, is one of -4, -2, 0, 2, 4. Only flips that
+    # raise the energy (Delta E = 4 or 8) need an exponential, computed once per chain.
+    p4, p8 = torch.exp(-4.0 * beta), torch.exp(-8.0 * beta)  # (n, 1, 1) each
+    # one uniform per site serves every sublattice: each site is visited once per sweep
+    u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device=s.device)  # (n, L, L)
+    for mask in _colour_classes(s.shape[-1]):
+        mask = mask.to(s.device)
+        half_delta_e = s * _neighbour_sum(s)  # (n, L, L)
+        p_accept = torch.where(
+            half_delta_e > 3.0,
+            p8,
+            torch.where(half_delta_e > 1.0, p4, torch.where(half_delta_e > -1.0, 0.5, 1.0)),
+        )
+        flip = (u < p_accept) & mask  # (n, L, L)
+        s = torch.where(flip, -s, s)
+    return s
 
 
 def wolff_step(
@@ -325,10 +312,32 @@ def wolff_step(
     Tensor of shape (n_chains, L, L)
         The spins with one cluster per chain flipped.
     """
+    from scipy.sparse import csr_matrix  # scipy is imported on first use, not with genphys
+    from scipy.sparse.csgraph import connected_components
+
     s = _check_spins("spins", spins, batched=True)
-    b = _check_beta(beta, s)
+    beta = _check_beta(beta, s)  # (n, 1, 1)
     check_generator(generator, s.device, "spins")
-    return _wolff_step(s, b, generator)
+    n, L, _ = s.shape
+    size = n * L * L
+    p_add = -torch.expm1(-2.0 * beta)  # (n, 1, 1), 1 - exp(-2 beta)
+    u = torch.rand((n, L, L, 2), generator=generator, dtype=s.dtype, device=s.device)
+    seed = torch.randint(L * L, (n,), generator=generator, device=s.device)  # (n,)
+    aligned = torch.stack([s == s.roll(-1, -1), s == s.roll(-1, -2)], dim=-1)  # (n, L, L, 2)
+    is_open = (aligned & (u < p_add[..., None])).reshape(size, 2).cpu().numpy()  # (n L^2, 2)
+    offsets = (np.arange(n) * (L * L))[:, None, None]  # (n, 1, 1), first site of each chain
+    neighbours = bonds(L)[:, 1].reshape(1, L * L, 2).numpy()  # right and lower neighbour
+    partners = (neighbours + offsets).reshape(size, 2)  # global site indices
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(is_open.sum(1), out=indptr[1:])
+    indices = partners[is_open]  # row-major: the open bonds of site 0, then site 1, ...
+    graph = csr_matrix(
+        (np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=(size, size)
+    )
+    _, labels = connected_components(graph, directed=False)  # Fortuin–Kasteleyn clusters
+    labels = torch.from_numpy(labels).reshape(n, L * L).to(s.device)  # (n, L*L)
+    cluster = labels == labels.gather(1, seed[:, None])  # (n, L*L), the seed's cluster
+    return torch.where(cluster.reshape(n, L, L), -s, s)
 
 
 # ----------------------------------------------------------------- sampling
@@ -337,7 +346,8 @@ def sample(
     T: float,
     n_samples: int,
     *,
-    seed: int,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
     burn_in: int = 100,
     thin: int = 5,
     n_chains: int | None = None,
@@ -369,8 +379,10 @@ def sample(
         Temperature, ``T > 0``.
     n_samples : int
         Number of configurations returned.
-    seed : int
+    seed : int, optional
         Seed of the ``torch.Generator`` that drives every random choice.
+    generator : torch.Generator, optional
+        Used instead of ``seed`` (give exactly one of them).
     burn_in : int
         Rounds before the first kept sample.
     thin : int
@@ -386,22 +398,21 @@ def sample(
     L = _check_L(L)
     T = _check_T(T)
     n_samples = check_positive_int("n_samples", n_samples)
-    seed = check_positive_int("seed", seed, minimum=0)
+    generator = make_generator(seed, generator)
     burn_in = check_positive_int("burn_in", burn_in, minimum=0)
     thin = check_positive_int("thin", thin)
     n_chains = min(n_samples, 64) if n_chains is None else check_positive_int("n_chains", n_chains)
     n_chains = min(n_chains, n_samples)
     per_chain = -(-n_samples // n_chains)  # ceil
 
-    generator = torch.Generator().manual_seed(seed)
     if T >= T_CRITICAL:
         s = 2.0 * torch.randint(2, (n_chains, L, L), generator=generator).to(torch.float64) - 1.0
     else:
         s = torch.ones(n_chains, L, L, dtype=torch.float64)
-    beta = torch.full((n_chains, 1, 1), 1.0 / T, dtype=torch.float64)
+    beta = torch.full((n_chains,), 1.0 / T, dtype=torch.float64)
 
     def round_(s: torch.Tensor) -> torch.Tensor:
-        return _wolff_step(_metropolis_sweep(s, beta, generator), beta, generator)
+        return wolff_step(metropolis_sweep(s, beta, generator), beta, generator)
 
     for _ in range(burn_in):
         s = round_(s)
@@ -463,7 +474,7 @@ def observables(spins: torch.Tensor, T: float, *, n_blocks: int = 50) -> dict[st
         )
     n_blocks = min(n_blocks, s.shape[0])
     beta, N = 1.0 / T, s.shape[-1] ** 2
-    e = (_energy(s) / N).double().cpu().numpy()  # (n,)
+    e = (energy(s) / N).double().cpu().numpy()  # (n,)
     m = (s.sum((-2, -1)) / N).double().cpu().numpy()  # (n,)
     values = np.stack([e, np.abs(m), m**2], axis=1)  # (n, 3)
     estimators = {
@@ -483,7 +494,7 @@ def _density_of_states(L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (E, |M|) pairs of all :math:`2^{L^2}` configurations and how many have each."""
     n_sites = L * L
     s = 2.0 * binary_states(n_sites).reshape(-1, L, L) - 1.0  # (2**N, L, L), all states
-    e = _energy(s).round().to(torch.int64)  # (2**N,), in [-2N, 2N]
+    e = energy(s).round().to(torch.int64)  # (2**N,), in [-2N, 2N]
     m = s.sum((-2, -1)).abs().round().to(torch.int64)  # (2**N,), in [0, N]
     code = (e + 2 * n_sites) * (n_sites + 1) + m  # one integer per (E, |M|) pair
     codes, counts = torch.unique(code, return_counts=True)
@@ -532,43 +543,42 @@ def exact_observables(L: int, T: float) -> dict[str, float]:
         )
     T = _check_T(T)
     e_levels, m_levels, counts = _density_of_states(L)
-    beta, N = 1.0 / T, L * L
-    log_w = np.log(counts) - beta * e_levels  # (K,)
+    N = L * L
+    e_ground = float(e_levels.min())  # -2N
+    if not math.isfinite(-e_ground / T):
+        raise ValueError(
+            f"T must be large enough for log Z ~ {-e_ground:g}/T to be a finite float. "
+            f"Got T={T!r} instead."
+        )
+    # energies above the ground state, divided by T: no overflow, and for tiny T every
+    # excited level gets weight exp(-inf) = 0, the ground-state limit
+    log_w = np.log(counts) - (e_levels - e_ground) / T  # (K,)
     top = log_w.max()
     w = np.exp(log_w - top)
-    log_z = float(top + np.log(w.sum()))
+    log_z = float(top + np.log(w.sum()) - e_ground / T)
     p = w / w.sum()  # (K,)
     e, m = e_levels / N, m_levels / N
-    e_mean, m_mean = float(p @ e), float(p @ m)
+    e_mean, var_e = _mean_and_variance(p, e)
+    m_mean, var_m = _mean_and_variance(p, m)
     return {
         "log_z": log_z,
         "energy_per_spin": e_mean,
         "abs_magnetization_per_spin": m_mean,
-        "specific_heat_per_spin": beta**2 * N * float(p @ (e - e_mean) ** 2),
-        "susceptibility_per_spin": beta * N * (float(p @ m**2) - m_mean**2),
+        # beta^2 N var(e) and beta N (<m^2> - <|m|>^2), with beta = 1/T taken inside so that
+        # a vanishing variance times a huge beta gives 0, not OverflowError or NaN
+        "specific_heat_per_spin": N * (math.sqrt(var_e) / T) ** 2,
+        "susceptibility_per_spin": N * (var_m / T),
     }
 
 
+def _mean_and_variance(p: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Mean and variance of ``x`` under ``p``, about the most probable level (no cancellation)."""
+    d = x - x[np.argmax(p)]  # (K,), exactly 0 at the most probable level
+    shift = float(p @ d)
+    return float(x[np.argmax(p)]) + shift, max(float(p @ d**2) - shift**2, 0.0)
+
+
 # ------------------------------------------------------------------- Onsager
-def _ellipk_agm(m: np.ndarray) -> np.ndarray:
-    """:math:`K(m) = \\frac{\\pi}{2\\, \\mathrm{AGM}(1, \\sqrt{1 - m})}` for parameter ``0 <= m < 1``."""
-    a = np.ones_like(m)
-    g = np.sqrt(1.0 - m)
-    for _ in range(64):
-        a, g = 0.5 * (a + g), np.sqrt(a * g)
-        if np.all(np.abs(a - g) <= 1e-16 * a):
-            break
-    return np.pi / (2.0 * a)
-
-
-def _ellipk(m: np.ndarray) -> np.ndarray:
-    try:
-        from scipy.special import ellipk
-    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
-        return _ellipk_agm(m)
-    return ellipk(m)
-
-
 def _temperatures(T: object) -> tuple[np.ndarray, bool]:
     if isinstance(T, torch.Tensor):
         T = T.detach().cpu().numpy()
@@ -600,13 +610,15 @@ def onsager_energy_per_spin(T: float | np.ndarray) -> float | np.ndarray:
     -------
     float or ndarray
     """
+    from scipy.special import ellipk
+
     T, scalar = _temperatures(T)
     two_beta = 2.0 / T
     k = 2.0 * np.sinh(two_beta) / np.cosh(two_beta) ** 2
     m = np.minimum(k * k, 1.0)
     prefactor = 2.0 * np.tanh(two_beta) ** 2 - 1.0  # the complementary modulus, -> 0 at T_c
     with np.errstate(invalid="ignore", divide="ignore"):
-        term = np.where(m < 1.0, prefactor * _ellipk(np.where(m < 1.0, m, 0.0)), 0.0)
+        term = np.where(m < 1.0, prefactor * ellipk(np.where(m < 1.0, m, 0.0)), 0.0)
     u = -(1.0 / np.tanh(two_beta)) * (1.0 + (2.0 / np.pi) * term)
     return float(u) if scalar else u
 

@@ -6,24 +6,31 @@ run in parallel as one tensor operation. Randomness comes only from the
 ``torch.Generator`` passed in.
 
 * :func:`metropolis_hastings_step` / :func:`metropolis_hastings` -- any
-  log-probability, any proposal (:func:`flip_one_bit` for binary vectors,
-  :func:`gaussian_random_walk` for real vectors);
+  log-probability, any proposal (:func:`flip_one_bit` for 0/1 vectors,
+  :func:`flip_one_spin` for ±1 spins, :func:`gaussian_random_walk` for real vectors);
 * :func:`metropolis_hastings_matrix` -- the exact Metropolis–Hastings kernel on a
   finite state space, to check detailed balance;
 * :func:`gibbs_step` / :func:`gibbs_chain` / :func:`gibbs_sample` -- block Gibbs
   sampling for :class:`genphys.rbm.BernoulliRBM`;
 * :func:`autocorrelation`, :func:`integrated_autocorrelation_time`,
   :func:`effective_sample_size`, :func:`standard_error` -- how many independent
-  samples a correlated chain is worth.
+  samples a correlated chain is worth;
+* :func:`split_rhat` -- whether several chains agree (Vehtari et al. 2021).
+
+The diagnostics take a series of shape (n_chains, n_steps) by default; pass
+``layout="steps_first"`` for (n_steps, n_chains), the layout of emcee and of a list of
+states stacked along time. Without an explicit layout, an input with more chains than
+steps looks transposed and gets a :class:`ChainLayoutWarning`. Explained in
+{ref}`sec-mcmc` and {ref}`sec-mcmc-rhat`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ._validation import (
@@ -32,15 +39,20 @@ from ._validation import (
     check_positive_float,
     check_positive_int,
     describe,
+    float_dtype_of,
 )
 from .rbm import BernoulliRBM, check_batch, check_rbm
 
 __all__ = [
+    "RHAT_THRESHOLD",
+    "ChainLayoutWarning",
     "MCMCResult",
     "Proposal",
+    "RHatWarning",
     "autocorrelation",
     "effective_sample_size",
     "flip_one_bit",
+    "flip_one_spin",
     "gaussian_random_walk",
     "gibbs_chain",
     "gibbs_sample",
@@ -49,8 +61,22 @@ __all__ = [
     "metropolis_hastings",
     "metropolis_hastings_matrix",
     "metropolis_hastings_step",
+    "split_rhat",
     "standard_error",
 ]
+
+#: Split R-hat above this means the chains disagree (Vehtari et al. 2021, sec. 4: use the
+#: samples only if R-hat < 1.01).
+RHAT_THRESHOLD = 1.01
+
+
+class ChainLayoutWarning(UserWarning):
+    """A series given to a diagnostic has more chains than steps: it is probably transposed."""
+
+
+class RHatWarning(UserWarning):
+    """Split R-hat exceeds :data:`RHAT_THRESHOLD`: the chains have not mixed."""
+
 
 #: A proposal maps ``(x, generator)`` to ``(x_proposed, log_q_ratio)`` with
 #: ``log_q_ratio = log q(x | x_proposed) - log q(x_proposed | x)``, shape (n_chains,).
@@ -58,13 +84,6 @@ Proposal = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.T
 
 
 # ---------------------------------------------------------------------- checks
-def _own_float_dtype(value: object) -> torch.dtype | None:
-    """Keep the dtype of a floating tensor; anything else becomes float64."""
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.dtype
-    return None
-
-
 def _check_callable(name: str, value: object) -> None:
     if not callable(value):
         raise TypeError(f"{name} must be callable. Got {describe(value)} instead.")
@@ -95,7 +114,9 @@ def flip_one_bit(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Ten
     Parameters
     ----------
     x : Tensor of shape (n_chains, n)
-        Binary states (0/1).
+        Binary states (0/1); for ±1 spins use :func:`flip_one_spin`. The values at the
+        chosen sites are checked (``n_chains`` numbers per call, not the whole state):
+        a ValueError is raised as soon as a value other than 0 or 1 would be flipped.
     generator : torch.Generator
 
     Returns
@@ -108,7 +129,45 @@ def flip_one_bit(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Ten
     site = torch.randint(n, (n_chains,), generator=generator, device=x.device)  # (B,)
     flat = x.reshape(n_chains, n).clone()  # (B, n)
     rows = torch.arange(n_chains, device=x.device)
-    flat[rows, site] = 1 - flat[rows, site]
+    old = flat[rows, site]  # (B,): the values about to be flipped, checked (cheaply) here
+    if bool(((old != 0) & (old != 1)).any()):
+        bad = old[(old != 0) & (old != 1)][0].item()
+        raise ValueError(
+            "x must hold bits 0 and 1 for flip_one_bit (x -> 1 - x). Got the value "
+            f"{bad!r} instead. For spins +1/-1 use the proposal genphys.mcmc.flip_one_spin."
+        )
+    flat[rows, site] = 1 - old
+    return flat.reshape(x.shape), torch.zeros(n_chains, dtype=x.dtype, device=x.device)
+
+
+def flip_one_spin(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric proposal :math:`x' = x` with one uniformly chosen spin reversed, :math:`x'_i = -x_i`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_chains, ...)
+        Spins +1/-1 (e.g. Ising lattices of shape (n_chains, L, L)); a ValueError is
+        raised as soon as a value other than ±1 would be reversed.
+    generator : torch.Generator
+
+    Returns
+    -------
+    x_proposed : Tensor of the shape of ``x``
+    log_q_ratio : Tensor of shape (n_chains,)
+        Zero: every site is chosen with probability :math:`1/n` either way.
+    """
+    n_chains, n = x.shape[0], x[0].numel()
+    site = torch.randint(n, (n_chains,), generator=generator, device=x.device)  # (B,)
+    flat = x.reshape(n_chains, n).clone()  # (B, n)
+    rows = torch.arange(n_chains, device=x.device)
+    old = flat[rows, site]  # (B,): the values about to be reversed, checked here
+    if bool((old.abs() != 1).any()):
+        bad = old[old.abs() != 1][0].item()
+        raise ValueError(
+            "x must hold spins +1 and -1 for flip_one_spin (x -> -x). Got the value "
+            f"{bad!r} instead. For bits 0/1 use the proposal genphys.mcmc.flip_one_bit."
+        )
+    flat[rows, site] = -old
     return flat.reshape(x.shape), torch.zeros(n_chains, dtype=x.dtype, device=x.device)
 
 
@@ -168,7 +227,7 @@ def metropolis_hastings_step(
     log_p_next : Tensor of shape (n_chains,)
     accepted : Tensor of shape (n_chains,), dtype bool
     """
-    x = as_tensor("x", x, dtype=_own_float_dtype(x))
+    x = as_tensor("x", x, dtype=float_dtype_of(x))
     if x.ndim < 1:
         raise ValueError(
             f"x must have a leading chain dimension. Got shape {tuple(x.shape)} instead."
@@ -178,10 +237,6 @@ def metropolis_hastings_step(
     check_generator(generator, x.device)
     if log_p is None:
         log_p = _evaluate_log_prob(log_prob, x, initial=True)
-    return _mh_step(x, log_prob, proposal, generator, log_p)
-
-
-def _mh_step(x, log_prob, proposal, generator, log_p):
     x_prop, log_q_ratio = proposal(x, generator)  # (B, ...), (B,)
     if x_prop.shape != x.shape or log_q_ratio.shape != x.shape[:1]:
         raise ValueError(
@@ -243,8 +298,8 @@ def metropolis_hastings(
         States kept per chain.
     generator : torch.Generator
     proposal : callable
-        :func:`flip_one_bit` (default, binary vectors) or e.g.
-        ``gaussian_random_walk(0.5)``.
+        :func:`flip_one_bit` (default, 0/1 vectors), :func:`flip_one_spin` (±1 spins)
+        or e.g. ``gaussian_random_walk(0.5)``.
     burn_in : int
         Steps discarded first.
     thin : int
@@ -256,7 +311,7 @@ def metropolis_hastings(
         ``samples`` of shape (n_chains, n_samples, ...), ``log_prob`` and the
         per-chain ``acceptance_rate``.
     """
-    x0 = as_tensor("x0", x0, dtype=_own_float_dtype(x0))
+    x0 = as_tensor("x0", x0, dtype=float_dtype_of(x0))
     if x0.ndim < 1:
         raise ValueError(
             f"x0 must have a leading chain dimension. Got shape {tuple(x0.shape)} instead."
@@ -273,7 +328,9 @@ def metropolis_hastings(
     n_accepted = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
     samples, log_probs = [], []
     for step in range(burn_in + n_samples * thin):
-        x, log_p, accepted = _mh_step(x, log_prob, proposal, generator, log_p)
+        x, log_p, accepted = metropolis_hastings_step(
+            x, log_prob, proposal, generator=generator, log_p=log_p
+        )
         n_accepted += accepted
         if step >= burn_in and (step - burn_in + 1) % thin == 0:
             samples.append(x)
@@ -440,7 +497,19 @@ def gibbs_sample(
 
 
 # ------------------------------------------------------------- autocorrelation
-def _as_series(series: object) -> torch.Tensor:
+#: The two layouts a series of several chains can have.
+LAYOUTS = ("chains_first", "steps_first")
+
+
+def _as_series(series: object, layout: str | None = None) -> torch.Tensor:
+    """``series`` as a float64 tensor of shape (n_chains, n_steps); warn if it looks transposed.
+
+    The warning is only given for the default ``layout=None``; an explicit layout is trusted.
+    """
+    explicit = layout is not None
+    layout = "chains_first" if layout is None else layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}. Got {layout!r} instead.")
     if isinstance(series, torch.Tensor):
         s = series.detach().to(torch.float64)
     else:
@@ -448,9 +517,22 @@ def _as_series(series: object) -> torch.Tensor:
     s = as_tensor("series", s, ndim=(1, 2))
     if s.ndim == 1:
         s = s[None, :]  # (1, n)
+    elif layout == "steps_first":
+        s = s.T  # (C, n)
     if s.shape[1] < 2:
         raise ValueError(
-            f"series must have at least 2 steps per chain. Got shape {tuple(s.shape)} instead."
+            f"series must have at least 2 steps per chain. Got {s.shape[0]} chains of "
+            f"{s.shape[1]} step (layout={layout!r}) instead."
+        )
+    if s.shape[0] > s.shape[1] and not explicit:
+        other = "steps_first" if layout == "chains_first" else "chains_first"
+        warnings.warn(
+            f"series has {s.shape[0]} chains of only {s.shape[1]} steps with "
+            "the default layout (chains first); it looks transposed. If its rows are "
+            f"steps, pass layout={other!r}; if they really are chains, pass "
+            f"layout={layout!r}.",
+            ChainLayoutWarning,
+            stacklevel=3,
         )
     return s  # (C, n)
 
@@ -465,7 +547,9 @@ def _autocovariance(s: torch.Tensor) -> torch.Tensor:
     return acov.mean(dim=0)  # (n,)
 
 
-def autocorrelation(series: object, max_lag: int | None = None) -> torch.Tensor:
+def autocorrelation(
+    series: object, max_lag: int | None = None, *, layout: str | None = None
+) -> torch.Tensor:
     """Normalised autocorrelation :math:`\\rho(t) = C(t)/C(0)`, eq. {eq}`eq-autocorrelation`.
 
     :math:`C(t) = \\frac1n \\sum_{s=0}^{n-1-t} (f_s - \\bar f)(f_{s+t} - \\bar f)` is computed
@@ -478,6 +562,12 @@ def autocorrelation(series: object, max_lag: int | None = None) -> torch.Tensor:
         A scalar observable along each chain.
     max_lag : int, optional
         Largest lag returned; default ``n_steps - 1``.
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
+        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
@@ -489,7 +579,7 @@ def autocorrelation(series: object, max_lag: int | None = None) -> torch.Tensor:
     ValueError
         If every chain is constant (the autocorrelation is undefined).
     """
-    s = _as_series(series)
+    s = _as_series(series, layout)
     n = s.shape[1]
     if max_lag is None:
         max_lag = n - 1
@@ -505,7 +595,9 @@ def autocorrelation(series: object, max_lag: int | None = None) -> torch.Tensor:
     return acov[: max_lag + 1] / acov[0]
 
 
-def integrated_autocorrelation_time(series: object, *, c: float = 5.0) -> float:
+def integrated_autocorrelation_time(
+    series: object, *, c: float = 5.0, layout: str | None = None
+) -> float:
     """:math:`\\tau_{\\mathrm{int}} = 1 + 2 \\sum_{t=1}^{M} \\rho(t)` with Sokal's automatic window.
 
     Eq. {eq}`eq-tau-int`. The window :math:`M` is the smallest lag with
@@ -524,6 +616,12 @@ def integrated_autocorrelation_time(series: object, *, c: float = 5.0) -> float:
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant, 5 by default.
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
+        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
@@ -532,7 +630,7 @@ def integrated_autocorrelation_time(series: object, *, c: float = 5.0) -> float:
         for anticorrelated chains.
     """
     c = check_positive_float("c", c)
-    rho = autocorrelation(series)  # (n,)
+    rho = autocorrelation(_as_series(series, layout), layout="chains_first")  # (n,)
     taus = 2.0 * torch.cumsum(rho, dim=0) - 1.0  # taus[M] = 1 + 2 sum_{t=1}^{M} rho(t)
     lags = torch.arange(rho.shape[0], dtype=rho.dtype, device=rho.device)
     ok = lags >= c * taus
@@ -540,42 +638,159 @@ def integrated_autocorrelation_time(series: object, *, c: float = 5.0) -> float:
     return float(taus[window])
 
 
-def effective_sample_size(series: object, *, c: float = 5.0) -> float:
-    """:math:`n_{\\mathrm{eff}} = n_{\\mathrm{chains}}\\, n_{\\mathrm{steps}} / \\tau_{\\mathrm{int}}`.
+def effective_sample_size(series: object, *, c: float = 5.0, layout: str | None = None) -> float:
+    """:math:`n_{\\mathrm{eff}} = n_{\\mathrm{chains}}\\, n_{\\mathrm{steps}} / \\max(\\tau_{\\mathrm{int}}, 1)`.
+
+    Never more than the number of draws: anticorrelated chains (:math:`\\tau_{\\mathrm{int}} < 1`)
+    can in principle beat independent sampling, but :math:`\\hat\\tau_{\\mathrm{int}} < 1` is
+    as often noise, and an effective sample size above the number of draws would make
+    error bars narrower than those of independent draws; we report at most the draws.
 
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
+        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
 
     Returns
     -------
     float
+        Between 1 and ``n_chains * n_steps``.
     """
-    s = _as_series(series)
-    return s.numel() / integrated_autocorrelation_time(s, c=c)
+    s = _as_series(series, layout)
+    tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+    return s.numel() / max(tau, 1.0)
 
 
-def standard_error(series: object, *, c: float = 5.0) -> float:
-    """Standard error of the overall mean, :math:`\\sqrt{\\sigma^2 \\tau_{\\mathrm{int}} / (n_{\\mathrm{chains}} n_{\\mathrm{steps}})}`.
+def split_rhat(series: object, *, layout: str | None = None, rank_normalize: bool = True) -> float:
+    """Split :math:`\\hat R = \\sqrt{\\widehat{\\mathrm{var}}^+ / W}` of Vehtari et al. (2021).
 
-    :math:`\\sigma^2` is the variance of the series about each chain's mean, averaged
-    over chains.
+    Every chain is cut into two halves (the middle step dropped if ``n_steps`` is odd),
+    so that a chain that drifts disagrees with itself. With :math:`m` half-chains of
+    :math:`n` steps, :math:`W` the mean within-half variance and :math:`B/n` the
+    variance of the half-chain means,
+    :math:`\\widehat{\\mathrm{var}}^+ = \\frac{n - 1}{n} W + \\frac{B}{n}` and
+    :math:`\\hat R = \\sqrt{\\widehat{\\mathrm{var}}^+ / W}`, which tends to 1 when all
+    chains sample the same distribution. With ``rank_normalize`` (default) the draws are
+    first replaced by the normal quantiles of their pooled ranks, and the result is the
+    larger of that "bulk" :math:`\\hat R` and the one of the folded draws
+    :math:`|x - \\mathrm{median}|` ("tail"), as the paper recommends. Trust the chains
+    only if :math:`\\hat R <` :data:`RHAT_THRESHOLD` = 1.01 (Vehtari et al. 2021).
+
+    Parameters
+    ----------
+    series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        At least 4 steps per chain.
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
+        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
+    rank_normalize : bool
+        Rank-normalise (bulk and tail) as in the paper; ``False`` gives the classic
+        split :math:`\\hat R` of the raw draws.
+
+    Returns
+    -------
+    float
+        ``inf`` when every half-chain is constant but their values differ; 1 when all
+        draws are equal.
+    """
+    s = _as_series(series, layout)
+    n = s.shape[1] // 2
+    if n < 2:
+        raise ValueError(
+            f"series must have at least 4 steps per chain for split R-hat. Got {s.shape[1]} "
+            "instead."
+        )
+    halves = torch.cat([s[:, :n], s[:, -n:]], dim=0)  # (2C, n)
+    if not rank_normalize:
+        return _rhat(halves)
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    def normal_scores(x: torch.Tensor) -> torch.Tensor:
+        ranks = rankdata(x.cpu().numpy(), method="average").reshape(x.shape)  # pooled ranks
+        return torch.from_numpy(ndtri((ranks - 0.375) / (x.numel() + 0.25)))  # (2C, n)
+
+    bulk = _rhat(normal_scores(halves))
+    tail = _rhat(normal_scores((halves - halves.median()).abs()))
+    return max(bulk, tail)
+
+
+def _rhat(halves: torch.Tensor) -> float:
+    """:math:`\\sqrt{((n-1)/n\\, W + B/n) / W}` for half-chains of shape (m, n)."""
+    n = halves.shape[1]
+    within = float(halves.var(dim=1, correction=1).mean())  # W
+    between_over_n = float(halves.mean(dim=1).var(correction=1))  # B / n
+    if within == 0.0:
+        return 1.0 if between_over_n == 0.0 else math.inf
+    return math.sqrt(((n - 1) / n * within + between_over_n) / within)
+
+
+def standard_error(
+    series: object, *, c: float = 5.0, layout: str | None = None, warn: bool = True
+) -> float:
+    """Standard error of the overall mean, :math:`\\max\\big(\\sqrt{\\sigma^2 \\tau_{\\mathrm{int}} / N},\\ s_{\\bar f} / \\sqrt{C}\\big)`.
+
+    Two estimates of the same error, the larger one reported:
+
+    * within chains: :math:`\\sigma^2` the variance about each chain's mean, averaged over
+      the :math:`C` chains, times :math:`\\tau_{\\mathrm{int}}` over the :math:`N` draws;
+    * between chains: :math:`s_{\\bar f}` the standard deviation of the :math:`C` chain
+      means. Independent chains give independent means, so :math:`s_{\\bar f}/\\sqrt C`
+      is the error of their average whatever the mixing; it is what catches chains
+      stuck in different modes (an Ising model below :math:`T_c`), where the
+      within-chain estimate is far too small.
+
+    With a single chain only the first is available. If :func:`split_rhat` exceeds
+    :data:`RHAT_THRESHOLD` an :class:`RHatWarning` says that the chains have not mixed
+    and that the error bar is then only as good as the between-chain spread of a few
+    chains.
 
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
+    layout : {"chains_first", "steps_first"}, optional
+        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
+        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
+        one chain per column (emcee's layout). The default reads chains first and
+        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
+        explicit layout is trusted.
+    warn : bool
+        Check split R-hat (for at least 4 steps) and warn above the threshold.
 
     Returns
     -------
     float
     """
-    s = _as_series(series)
+    s = _as_series(series, layout)
+    n_chains = s.shape[0]
     var = float(s.var(dim=1, correction=0).mean())
-    if var == 0.0:
-        return 0.0
-    tau = max(integrated_autocorrelation_time(s, c=c), 1.0 / s.shape[1])
-    return float(np.sqrt(var * tau / s.numel()))
+    within = 0.0
+    if var > 0.0:
+        tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+        tau = max(tau, 1.0 / s.shape[1])
+        within = var * tau / s.numel()
+    between = float(s.mean(dim=1).var(correction=1)) / n_chains if n_chains > 1 else 0.0
+    if warn and s.shape[1] >= 4:
+        rhat = split_rhat(s, layout="chains_first")
+        if rhat > RHAT_THRESHOLD:
+            warnings.warn(
+                f"split R-hat = {rhat:.3g} > {RHAT_THRESHOLD} (Vehtari et al. 2021): the "
+                f"{n_chains} chains have not mixed. The standard error includes the spread "
+                "of the chain means, but run longer chains (or a better sampler) before "
+                "trusting it.",
+                RHatWarning,
+                stacklevel=2,
+            )
+    return math.sqrt(max(within, between))

@@ -15,10 +15,21 @@ The exact functions here (``log_partition_exact``, ``log_likelihood_exact``,
 ``log_likelihood_gradient_exact``) enumerate the *smaller* layer and sum the other
 one out analytically, {ref}`sec-free-energy`. Their sampled counterparts live in
 :mod:`genphys.ais` and :mod:`genphys.training`.
+
+Precision: every exact routine computes in float64, whatever the model's dtype, and
+returns the model's dtype. A float32 model therefore gets its float64 answer rounded
+once to float32 (relative error below :math:`2^{-24}`), instead of a sum over
+:math:`2^n` states accumulated in float32, which loses several nats or underflows to NaN
+for weights of order 3 or more.
+
+Cost: the exact routines refuse models whose work, :math:`2^{n} \\times m` (states of
+the smaller layer times units of the larger one), exceeds ``MAX_EXACT_WORK``; pass
+``max_work=`` to go further, or estimate with :func:`genphys.ais.log_partition_ais`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,24 +40,32 @@ from torch import nn
 from ._validation import (
     as_tensor,
     check_binary,
+    check_float_dtype,
     check_positive_int,
     check_same_placement,
     describe,
 )
 from .enumeration import StreamingLogSumExp, binary_states
+from .seeding import make_generator
 
 __all__ = [
     "MAX_EXACT_UNITS",
+    "MAX_EXACT_WORK",
     "BernoulliRBM",
     "LogLikelihoodGradient",
     "RBMParameters",
+    "exact_work",
     "log_likelihood_exact",
     "log_likelihood_gradient_exact",
     "log_partition_exact",
 ]
 
-#: Largest smaller layer that the exact functions enumerate (2**30 states).
+#: Largest smaller layer that the exact functions can enumerate at all (2**30 states).
 MAX_EXACT_UNITS = 30
+#: Default limit on :func:`exact_work`, :math:`2^{31}` state-units, e.g. a 64 x 25 model.
+#: Measured on one core: ``log_partition_exact`` of a 64 x 20 model (:math:`2^{26}`) takes
+#: 0.6-0.8 s, so the limit is about half a minute for log Z and more for the gradient.
+MAX_EXACT_WORK = 2**31
 
 
 def _softplus(z: torch.Tensor) -> torch.Tensor:
@@ -71,6 +90,10 @@ class BernoulliRBM(nn.Module):
     seed : int, optional
         Seed for the initial weights. Following Hinton (2010, sec. 8) the weights
         are drawn from :math:`\\mathcal N(0, \\mathrm{scale}^2)` and both biases are zero.
+    generator : torch.Generator, optional
+        A CPU generator used instead of ``seed`` (give exactly one of them,
+        :func:`genphys.seeding.make_generator`); the weights are drawn in float64 on the
+        CPU and then cast, so a seed gives the same model on every device.
     weight_scale : float
         Standard deviation of the initial weights (0.01 by default).
     dtype : torch.dtype
@@ -92,6 +115,7 @@ class BernoulliRBM(nn.Module):
         n_hidden: int,
         *,
         seed: int | None = None,
+        generator: torch.Generator | None = None,
         weight_scale: float = 0.01,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
@@ -99,13 +123,8 @@ class BernoulliRBM(nn.Module):
         super().__init__()
         n_visible = check_positive_int("n_visible", n_visible)
         n_hidden = check_positive_int("n_hidden", n_hidden)
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(check_positive_int("seed", seed, minimum=0))
+        check_float_dtype("dtype", dtype)
+        generator = make_generator(seed, generator)
         W = torch.randn(n_visible, n_hidden, generator=generator, dtype=torch.float64)
         self.W = nn.Parameter((weight_scale * W).to(dtype=dtype, device=device))
         self.a = nn.Parameter(torch.zeros(n_visible, dtype=dtype, device=device))
@@ -176,6 +195,11 @@ class BernoulliRBM(nn.Module):
         """
         x = self._layer("x", x, self.n_visible, binary=True)
         h = self._layer("h", h, self.n_hidden, binary=True)
+        if x.shape[:-1] != h.shape[:-1]:
+            raise ValueError(
+                "x and h must have the same batch shape (one h per x). Got x of shape "
+                f"{tuple(x.shape)} and h of shape {tuple(h.shape)} instead."
+            )
         return -(x @ self.a) - (h @ self.b) - ((x @ self.W) * h).sum(-1)
 
     def free_energy(self, x: object) -> torch.Tensor:
@@ -192,21 +216,27 @@ class BernoulliRBM(nn.Module):
         Tensor of shape (batch,) or ()
         """
         x = self._layer("x", x, self.n_visible, binary=True)
-        return self._free_energy(x)
+        return -(x @ self.a) - _softplus(x @ self.W + self.b).sum(-1)  # (B,)
 
     def _free_energy(self, x: torch.Tensor) -> torch.Tensor:
-        return -(x @ self.a) - _softplus(x @ self.W + self.b).sum(-1)
+        # kept for callers outside this module (genphys.thermodynamics); use free_energy
+        return self.free_energy(x)
 
     def hidden_free_energy(self, h: object) -> torch.Tensor:
         """Hidden free energy :math:`F(h) = -b^\\top h - \\sum_i \\log(1 + e^{a_i + (W h)_i})`.
 
         It satisfies :math:`p(h) = e^{-F(h)} / Z`.
+
+        Parameters
+        ----------
+        h : Tensor of shape (batch, n_hidden) or (n_hidden,)
+
+        Returns
+        -------
+        Tensor of shape (batch,) or ()
         """
         h = self._layer("h", h, self.n_hidden, binary=True)
-        return self._hidden_free_energy(h)
-
-    def _hidden_free_energy(self, h: torch.Tensor) -> torch.Tensor:
-        return -(h @ self.b) - _softplus(h @ self.W.T + self.a).sum(-1)
+        return -(h @ self.b) - _softplus(h @ self.W.T + self.a).sum(-1)  # (B,)
 
     # ------------------------------------------------------------ conditionals
     def prob_h_given_x(self, x: object) -> torch.Tensor:
@@ -284,7 +314,18 @@ def check_batch(rbm: BernoulliRBM, name: str, data: object, rows: str = "n_sampl
     return x
 
 
-def _check_enumerable(rbm: BernoulliRBM) -> None:
+def exact_work(n_visible: int, n_hidden: int) -> int:
+    """Work of an exact sum, :math:`2^{\\min(M, N)} \\times \\max(M, N)` state-units.
+
+    The exact routines enumerate the :math:`2^n` states of the smaller layer and, for each,
+    sum out the :math:`m` units of the larger one; their time is proportional to this.
+    """
+    n_visible = check_positive_int("n_visible", n_visible)
+    n_hidden = check_positive_int("n_hidden", n_hidden)
+    return 2 ** min(n_visible, n_hidden) * max(n_visible, n_hidden)
+
+
+def _check_enumerable(rbm: BernoulliRBM, max_work: int | None) -> None:
     check_rbm(rbm)
     smaller = min(rbm.n_visible, rbm.n_hidden)
     if smaller > MAX_EXACT_UNITS:
@@ -294,6 +335,31 @@ def _check_enumerable(rbm: BernoulliRBM) -> None:
             f"n_visible={rbm.n_visible}, n_hidden={rbm.n_hidden} instead. Estimate log Z "
             "with annealed importance sampling: genphys.ais.log_partition_ais."
         )
+    limit = MAX_EXACT_WORK if max_work is None else check_positive_int("max_work", max_work)
+    work = exact_work(rbm.n_visible, rbm.n_hidden)
+    if work > limit:
+        raise ValueError(
+            f"rbm must need at most max_work = {limit:,} state-units for an exact sum "
+            f"(2**min(M, N) * max(M, N); the default, MAX_EXACT_WORK = {MAX_EXACT_WORK:,}, "
+            "is about half a minute of one core for log Z). Got n_visible="
+            f"{rbm.n_visible}, n_hidden={rbm.n_hidden}, work {work:,} "
+            f"({work / MAX_EXACT_WORK:.3g} times the default) instead. Estimate log Z with "
+            "annealed importance sampling, genphys.ais.log_partition_ais, or pass a larger "
+            "max_work= if you really want the exact sum."
+        )
+
+
+def _float64_twin(rbm: BernoulliRBM) -> BernoulliRBM:
+    """``rbm`` itself if it is float64, else an RBM whose W, a, b are float64 casts of its own.
+
+    The casts are differentiable, so autograd through the twin reaches ``rbm``'s parameters.
+    """
+    if rbm.W.dtype == torch.float64:
+        return rbm
+    twin = BernoulliRBM.__new__(BernoulliRBM)
+    nn.Module.__init__(twin)
+    twin.W, twin.a, twin.b = (p.to(torch.float64) for p in (rbm.W, rbm.a, rbm.b))
+    return twin
 
 
 def _smaller_layer_chunks(
@@ -331,30 +397,46 @@ def _smaller_layer_chunks(
         yield states, log_weight, field
 
 
-def log_partition_exact(rbm: BernoulliRBM, *, chunk_size: int = 2**14) -> torch.Tensor:
+def log_partition_exact(
+    rbm: BernoulliRBM, *, chunk_size: int = 2**14, max_work: int | None = None
+) -> torch.Tensor:
     """Exact :math:`\\log Z`, eq. {eq}`eq-partition-function`, by summing over the smaller layer.
 
     With the hidden layer the smaller one,
     :math:`\\log Z = \\log \\sum_h \\exp\\big(b^\\top h + \\sum_i \\log(1 + e^{a_i + (W h)_i})\\big)`,
     a streaming log-sum-exp over :math:`2^N` states in chunks of ``chunk_size``.
-    Differentiable with respect to the RBM's parameters.
+    Differentiable with respect to the RBM's parameters. Computed in float64 and
+    returned in the model's dtype.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+    chunk_size : int
+        States per chunk; memory is proportional to ``chunk_size`` times the larger layer.
+    max_work : int, optional
+        Refuse models whose :func:`exact_work` exceeds this; ``MAX_EXACT_WORK`` by default.
+
+    Returns
+    -------
+    Tensor of shape ()
 
     Raises
     ------
     ValueError
-        If both layers have more than ``MAX_EXACT_UNITS`` units; use
-        :func:`genphys.ais.log_partition_ais` then.
+        If the work exceeds ``max_work`` or both layers have more than
+        ``MAX_EXACT_UNITS`` units; use :func:`genphys.ais.log_partition_ais` then.
     """
-    _check_enumerable(rbm)
+    _check_enumerable(rbm, max_work)
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    if torch.is_grad_enabled() and any(p.requires_grad for p in rbm.parameters()):
+    exact = _float64_twin(rbm)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in (rbm.W, rbm.a, rbm.b)):
         # autograd path: plain chunked log-sum-exp keeps the graph simple
-        parts = [lw for _, lw, _ in _smaller_layer_chunks(rbm, chunk_size)]
-        return torch.logsumexp(torch.cat(parts), dim=0)
+        parts = [lw for _, lw, _ in _smaller_layer_chunks(exact, chunk_size)]
+        return torch.logsumexp(torch.cat(parts), dim=0).to(rbm.W.dtype)
     acc = StreamingLogSumExp()
-    for log_weight in _log_weight_chunks_fast(rbm, chunk_size):
+    for log_weight in _log_weight_chunks_fast(exact, chunk_size):
         acc.add(log_weight)
-    return acc.value
+    return acc.value.to(rbm.W.dtype)
 
 
 @torch.no_grad()
@@ -376,9 +458,12 @@ def _log_weight_chunks_fast(
     Every factor lies in :math:`(e^{-c_i}, 2]`, so a product over ``group`` units
     neither overflows nor (while :math:`\\sum c_i < 600`) underflows; the exponentials
     are taken once per high or low part instead of once per state and unit. Chunks
-    whose fields are too large for that guarantee fall back to ``softplus``.
+    whose fields are too large for that guarantee fall back to ``softplus``. The bound
+    600 is a float64 one (:math:`e^{-600} \\approx 10^{-261}`); callers pass a float64 model.
     """
     W, a, b = rbm.W.detach(), rbm.a.detach(), rbm.b.detach()
+    if W.dtype != torch.float64:
+        raise TypeError(f"rbm must be float64 here. Got dtype {W.dtype} instead.")
     if rbm.n_hidden <= rbm.n_visible:
         weights, own_bias, other_bias = W.T, b, a  # (n, m): enumerate h
     else:
@@ -418,32 +503,64 @@ def _log_weight_chunks_fast(
 
 
 def log_likelihood_exact(
-    rbm: BernoulliRBM, data: object, *, log_z: torch.Tensor | None = None
+    rbm: BernoulliRBM,
+    data: object,
+    *,
+    log_z: torch.Tensor | float | None = None,
+    max_work: int | None = None,
 ) -> torch.Tensor:
     """Mean exact log-likelihood :math:`\\frac1n \\sum_k \\log p(x_k) = -\\overline{F(x)} - \\log Z`.
+
+    Computed in float64 and returned in the model's dtype.
 
     Parameters
     ----------
     rbm : BernoulliRBM
     data : Tensor of shape (n_samples, n_visible)
         Binary data.
-    log_z : Tensor, optional
-        A precomputed :func:`log_partition_exact`, to avoid recomputing it.
+    log_z : Tensor of shape () or float, optional
+        A precomputed :func:`log_partition_exact` (or an estimate), to avoid recomputing
+        it; then nothing is enumerated.
+    max_work : int, optional
+        Passed to :func:`log_partition_exact` when ``log_z`` is not given.
 
     Returns
     -------
     Tensor of shape ()
     """
-    _check_enumerable(rbm)
+    check_rbm(rbm)
     x = check_batch(rbm, "data", data)
+    exact = _float64_twin(rbm)
     if log_z is None:
-        log_z = log_partition_exact(rbm)
-    return -rbm._free_energy(x).mean() - log_z
+        log_z = log_partition_exact(exact, max_work=max_work)  # float64
+    elif isinstance(log_z, torch.Tensor):
+        if log_z.numel() != 1 or not log_z.is_floating_point():
+            raise ValueError(
+                "log_z must be a floating tensor of shape () (one number, e.g. from "
+                f"log_partition_exact). Got {describe(log_z)} instead."
+            )
+        if log_z.device != rbm.W.device:
+            raise ValueError(
+                f"log_z must be on the model's device ({rbm.W.device}). "
+                f"Got device {log_z.device} instead."
+            )
+        if not bool(torch.isfinite(log_z).all()):
+            raise ValueError(f"log_z must be finite. Got {log_z.item()} instead.")
+        log_z = log_z.reshape(())
+    else:
+        if isinstance(log_z, bool) or not isinstance(log_z, (int, float)):
+            raise TypeError(
+                f"log_z must be a number or a tensor of shape (). Got {describe(log_z)} instead."
+            )
+        if not math.isfinite(log_z):
+            raise ValueError(f"log_z must be finite. Got {log_z} instead.")
+    mean_free_energy = exact.free_energy(x.to(torch.float64)).mean()  # float64
+    return (-mean_free_energy - log_z).to(rbm.W.dtype)
 
 
 @torch.no_grad()
 def log_likelihood_gradient_exact(
-    rbm: BernoulliRBM, data: object, *, chunk_size: int = 2**16
+    rbm: BernoulliRBM, data: object, *, chunk_size: int = 2**16, max_work: int | None = None
 ) -> LogLikelihoodGradient:
     """Exact gradient of the mean log-likelihood, as positive phase minus negative phase.
 
@@ -455,15 +572,28 @@ def log_likelihood_gradient_exact(
 
     and likewise :math:`\\langle x_i \\rangle` for ``a`` and :math:`\\langle h_j \\rangle` for
     ``b``, eq. {eq}`eq-two-phases`. The negative phase is an exact sum over the smaller
-    layer (the other one marginalised), accumulated with a running maximum.
+    layer (the other one marginalised), accumulated with a running maximum. Computed in
+    float64; the returned tensors have the model's dtype.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+    data : Tensor of shape (n_samples, n_visible)
+        Binary data.
+    chunk_size : int
+        States per chunk of the enumeration.
+    max_work : int, optional
+        Refuse models whose :func:`exact_work` exceeds this; ``MAX_EXACT_WORK`` by default.
 
     Returns
     -------
     LogLikelihoodGradient
         ``.positive``, ``.negative`` and ``.gradient``, each an :class:`RBMParameters`.
     """
-    _check_enumerable(rbm)
-    x = check_batch(rbm, "data", data)
+    _check_enumerable(rbm, max_work)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
+    x = check_batch(rbm, "data", data).to(torch.float64)  # (n, M)
+    dtype, rbm = rbm.W.dtype, _float64_twin(rbm)
     ph = torch.sigmoid(x @ rbm.W + rbm.b)  # (n, N)
     positive = RBMParameters(x.T @ ph / x.shape[0], x.mean(0), ph.mean(0))
 
@@ -489,4 +619,7 @@ def log_likelihood_gradient_exact(
         ex = ex + w @ xs
         eh = eh + w @ hs
     negative = RBMParameters(xh / total, ex / total, eh / total)
-    return LogLikelihoodGradient(positive=positive, negative=negative)
+    return LogLikelihoodGradient(
+        positive=RBMParameters(*(p.to(dtype) for p in positive)),
+        negative=RBMParameters(*(p.to(dtype) for p in negative)),
+    )
