@@ -40,7 +40,7 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("m", "n"), [(1, 1), (3, 2), (4, 3), (12, 5)])
+@pytest.mark.parametrize(("m", "n"), [(1, 1), (3, 2), (4, 3), (16, 5)])
 def test_rbm_is_complete_bipartite(m, n):
     fig = plotting.draw_rbm(m, n)
     names = plotting.named_artists(fig)
@@ -142,6 +142,14 @@ def test_diffusion_chain_has_both_directions(k):
     assert f0 < f1 and r0 > r1
 
 
+def test_latent_variable_model_two_directions():
+    names = plotting.named_artists(plotting.draw_latent_variable_model())
+    assert {"node:h", "node:x", "arrow:h->x", "arrow:x->h"} <= set(names)
+    assert names["arrow:x->h"].get_linestyle() == "--"  # inference is dashed
+    assert "decoder" in names["arrowlabel:h->x"].get_text()
+    assert "encoder" in names["arrowlabel:x->h"].get_text()
+
+
 def test_gan_two_players():
     names = plotting.named_artists(plotting.draw_gan())
     arrows = {g.removeprefix("arrow:") for g in names if g.startswith("arrow:")}
@@ -166,6 +174,7 @@ DRAWERS = [
     lambda: plotting.draw_ising_lattice(4),
     lambda: plotting.draw_autoencoder(),
     plotting.draw_vae_graph,
+    plotting.draw_latent_variable_model,
     lambda: plotting.draw_diffusion_chain(3),
     plotting.draw_gan,
     plotting.draw_langevin,
@@ -190,7 +199,7 @@ def test_draws_on_a_given_axes():
     ("call", "message"),
     [
         (lambda: plotting.draw_rbm(0, 2), "n_visible must be an integer >= 1. Got 0 instead."),
-        (lambda: plotting.draw_rbm(2, 13), "n_hidden must be an integer between 1 and 12"),
+        (lambda: plotting.draw_rbm(2, 17), "n_hidden must be an integer between 1 and 16"),
         (lambda: plotting.draw_rbm(2, 2, given="z"), "given must be None, 'x' or 'h'. Got"),
         (lambda: plotting.draw_rbm(2, 2, ax="axes"), "ax must be a matplotlib Axes or None"),
         (lambda: plotting.draw_gibbs_chain(2.5), "n_steps must be an integer >= 1. Got"),

@@ -32,6 +32,7 @@ __all__ = [
     "draw_gibbs_chain",
     "draw_ising_lattice",
     "draw_langevin",
+    "draw_latent_variable_model",
     "draw_rbm",
     "draw_spins",
     "draw_vae_graph",
@@ -178,7 +179,7 @@ def draw_rbm(
     Parameters
     ----------
     n_visible, n_hidden : int
-        Number of visible (M) and hidden (N) units, between 1 and 12.
+        Number of visible (M) and hidden (N) units, between 1 and 16.
     given : {None, "x", "h"}
         Shade this layer grey, to show a conditional ``p(h | x)`` or ``p(x | h)``.
     show_biases : bool
@@ -193,13 +194,14 @@ def draw_rbm(
 
     Explained in {ref}`sec-partition-function`.
     """
-    m = _check_count("n_visible", n_visible, 12)
-    n = _check_count("n_hidden", n_hidden, 12)
+    m = _check_count("n_visible", n_visible, 16)
+    n = _check_count("n_hidden", n_hidden, 16)
     if given not in (None, "x", "h"):
         raise ValueError(f"given must be None, 'x' or 'h'. Got {describe(given)} instead.")
     width = max(m, n)
-    fig, ax = _axes(ax, (max(4.0, 0.9 * width + 2.4), 3.2))
-    xs, hs = _row(m, 0.0), _row(n, 2.0)
+    top = max(2.0, 0.3 * width)  # height of the hidden layer: wide machines get taller
+    fig, ax = _axes(ax, (max(4.0, 0.9 * width + 2.4), 1.6 + 0.8 * top))
+    xs, hs = _row(m, 0.0), _row(n, top)
     for i, p in enumerate(xs, 1):
         for j, q in enumerate(hs, 1):
             _edge(ax, p, q, f"x{i}-h{j}", lw=0.9, alpha=0.7)
@@ -214,16 +216,16 @@ def draw_rbm(
             ax.text(q[0], q[1] + 0.5, f"$b_{{{j}}}$", ha="center", va="center", fontsize=9,
                     color=_INK, gid=f"bias:b{j}")  # fmt: skip
     left = -(width - 1) / 2 - 0.8
-    ax.text(left, 2.0, "hidden $h$", ha="right", va="center", fontsize=10, color=_INK)
+    ax.text(left, top, "hidden $h$", ha="right", va="center", fontsize=10, color=_INK)
     ax.text(left, 0.0, "visible $x$", ha="right", va="center", fontsize=10, color=_INK)
     right = (width - 1) / 2 + 0.6
-    ax.text(right, 1.0, f"$W$: {m} × {n}\ncouplings $W_{{ij}}$", ha="left", va="center",
+    ax.text(right, top / 2, f"$W$: {m} × {n}\ncouplings $W_{{ij}}$", ha="left", va="center",
             fontsize=9, color=_INK)  # fmt: skip
     if given is not None:
-        ax.text(0, -0.95 if given == "x" else 2.95, f"given {given} (grey)", ha="center",
+        ax.text(0, -0.95 if given == "x" else top + 0.95, f"given {given} (grey)", ha="center",
                 va="center", fontsize=9, color=_INK)  # fmt: skip
     ax.set_xlim(left - 1.6, right + 1.8)
-    ax.set_ylim(-1.2, 3.2)
+    ax.set_ylim(-1.2, top + 1.2)
     return fig
 
 
@@ -426,6 +428,42 @@ def draw_autoencoder(
             fontsize=10, color=_INK)  # fmt: skip
     ax.set_xlim(-0.8, 1.5 * (len(sizes) - 1) + 0.8)
     ax.set_ylim(-top - 0.7, top + 0.7)
+    return fig
+
+
+def draw_latent_variable_model(*, ax: Axes | None = None) -> Figure:
+    """Draw a latent-variable model p(x) = integral of p(x | h) p(h) dh with its encoder q(h | x).
+
+    The generative direction (solid) draws h from the prior and x from the decoder; the
+    inference direction (dashed) is the encoder, an approximation of the posterior p(h | x).
+
+    Parameters
+    ----------
+    ax : Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    Figure
+        Nodes ``node:h``, ``node:x``; arrows ``arrow:h->x`` (decoder) and ``arrow:x->h``
+        (encoder).
+
+    Explained in {ref}`sec-vae`.
+    """
+    fig, ax = _axes(ax, (7.0, 2.8))
+    _node(ax, (0.0, 0.0), "$h$", "h", _HIDDEN, radius=0.42)
+    _node(ax, (4.0, 0.0), "$x$", "x", _VISIBLE, radius=0.42)
+    _arrow(ax, (0.0, 0.0), (4.0, 0.0), "h->x", shrink=(0.45, 0.45), rad=-0.35,
+           label=r"decoder $p(x \mid h)$", label_offset=(0.0, 0.72))  # fmt: skip
+    _arrow(ax, (4.0, 0.0), (0.0, 0.0), "x->h", shrink=(0.45, 0.45), rad=-0.35, ls="--",
+           color=_GRADIENT, label=r"encoder $q(h \mid x) \approx p(h \mid x)$",
+           label_offset=(0.0, -0.72))  # fmt: skip
+    ax.text(0.0, -0.6, "latent\n" r"$h \sim p(h) = \mathcal{N}(0, I)$", ha="center", va="top",
+            fontsize=9, color=_INK)  # fmt: skip
+    ax.text(4.0, -0.6, "data\n" r"$p(x) = \int p(x \mid h)\, p(h)\, dh$", ha="center",
+            va="top", fontsize=9, color=_INK)  # fmt: skip
+    ax.set_xlim(-1.6, 5.8)
+    ax.set_ylim(-1.5, 1.3)
     return fig
 
 
