@@ -118,15 +118,15 @@ def test_autoencoder_layers_and_bottleneck():
 
 def test_vae_graph_noise_enters_outside_the_gradient_path():
     names = plotting.named_artists(plotting.draw_vae_graph())
-    for node in ["x", "encoder", "mu", "sigma", "eps", "h", "decoder", "recon", "kl", "elbo"]:
+    for node in ["x", "encoder", "mean", "std", "eps", "h", "decoder", "recon", "kl", "elbo"]:
         assert f"node:{node}" in names
     forward = {g.removeprefix("arrow:") for g in names if g.startswith("arrow:")}
     grads = {g.removeprefix("grad:") for g in names if g.startswith("grad:")}
     assert not any(a.endswith("->eps") for a in forward)  # nothing computes eps
     assert "eps->h" in forward
     assert not any("eps" in g for g in grads)  # no gradient into the noise
-    # the gradient reaches the encoder through h, mu and sigma
-    for edge in ["decoder->h", "h->mu", "h->sigma", "mu->encoder", "sigma->encoder"]:
+    # the gradient reaches the encoder through h, the mean and the standard deviation
+    for edge in ["decoder->h", "h->mean", "h->std", "mean->encoder", "std->encoder"]:
         assert edge in grads
 
 

@@ -468,10 +468,10 @@ def draw_latent_variable_model(*, ax: Axes | None = None) -> Figure:
 
 
 def draw_vae_graph(*, ax: Axes | None = None) -> Figure:
-    """Draw the VAE's computational graph with the reparameterisation h = mu + sigma * eps.
+    """Draw the VAE's computational graph with the reparameterisation h = m + s * eps.
 
     The noise eps ~ N(0, I) enters from the side; h is a deterministic function of the
-    encoder's outputs and eps, so gradients of the ELBO (dashed red) flow back through h into
+    encoder's outputs m(x), s(x) = exp(l(x) / 2) and eps, so gradients of the ELBO (dashed red) flow back through h into
     the encoder, and none flows into eps.
 
     Parameters
@@ -482,7 +482,7 @@ def draw_vae_graph(*, ax: Axes | None = None) -> Figure:
     Returns
     -------
     Figure
-        Nodes ``node:x``, ``node:encoder``, ``node:mu``, ``node:sigma``, ``node:eps``,
+        Nodes ``node:x``, ``node:encoder``, ``node:mean``, ``node:std``, ``node:eps``,
         ``node:h``, ``node:decoder``, ``node:recon``, ``node:kl``, ``node:elbo``; forward
         arrows ``arrow:a->b``; gradient arrows ``grad:a->b``.
 
@@ -490,38 +490,38 @@ def draw_vae_graph(*, ax: Axes | None = None) -> Figure:
     """
     fig, ax = _axes(ax, (10.0, 3.8))
     pos = {
-        "x": (0.0, 1.0), "encoder": (1.9, 1.0), "mu": (3.8, 1.6), "sigma": (3.8, 0.4),
+        "x": (0.0, 1.0), "encoder": (1.9, 1.0), "mean": (3.8, 1.6), "std": (3.8, 0.4),
         "eps": (5.6, -0.9), "h": (5.6, 1.0), "decoder": (7.4, 1.0), "recon": (9.4, 1.0),
         "kl": (5.6, 2.7), "elbo": (9.4, 2.7),
     }  # fmt: skip
     _node(ax, pos["x"], "$x$", "x", _VISIBLE, radius=0.35)
     _box(ax, pos["encoder"], "encoder\n" + r"$q(h \mid x)$", "encoder", width=1.5, height=0.9)
-    _node(ax, pos["mu"], r"$\mu$", "mu", _BOX, radius=0.33)
-    _node(ax, pos["sigma"], r"$\sigma$", "sigma", _BOX, radius=0.33)
-    _node(ax, pos["eps"], r"$\epsilon$", "eps", _NOISE, radius=0.35)
-    _box(ax, pos["h"], r"$h = \mu + \sigma \odot \epsilon$", "h", width=1.9, height=0.6)
+    _node(ax, pos["mean"], "$m$", "mean", _BOX, radius=0.33)
+    _node(ax, pos["std"], "$s$", "std", _BOX, radius=0.33)
+    _node(ax, pos["eps"], r"$\varepsilon$", "eps", _NOISE, radius=0.35)
+    _box(ax, pos["h"], r"$h = m + s \odot \varepsilon$", "h", width=1.9, height=0.6)
     _box(ax, pos["decoder"], "decoder\n" + r"$p(x \mid h)$", "decoder", width=1.5, height=0.9)
     _box(ax, pos["recon"], r"$\log p(x \mid h)$", "recon", width=1.6, height=0.6)
     _box(ax, pos["kl"], r"$-\mathrm{KL}(q(h \mid x)\,\|\,p(h))$", "kl", width=2.8, height=0.6)
     _box(ax, pos["elbo"], r"ELBO $\mathcal{L}(x)$", "elbo", width=1.6, height=0.6,
          color=_HIDDEN)  # fmt: skip
     forward = [
-        ("x", "encoder", (0.36, 0.76)), ("encoder", "mu", (0.8, 0.35)),
-        ("encoder", "sigma", (0.8, 0.35)), ("mu", "h", (0.35, 0.95)),
-        ("sigma", "h", (0.35, 0.95)), ("eps", "h", (0.37, 0.32)),
+        ("x", "encoder", (0.36, 0.76)), ("encoder", "mean", (0.8, 0.35)),
+        ("encoder", "std", (0.8, 0.35)), ("mean", "h", (0.35, 0.95)),
+        ("std", "h", (0.35, 0.95)), ("eps", "h", (0.37, 0.32)),
         ("h", "decoder", (0.95, 0.76)), ("decoder", "recon", (0.76, 0.8)),
-        ("mu", "kl", (0.35, 0.55)), ("sigma", "kl", (0.35, 0.7)),
+        ("mean", "kl", (0.35, 0.55)), ("std", "kl", (0.35, 0.7)),
         ("recon", "elbo", (0.3, 0.3)), ("kl", "elbo", (1.4, 0.8)),
     ]  # fmt: skip
     for a, b, shrink in forward:
         _arrow(ax, pos[a], pos[b], f"{a}->{b}", shrink=shrink)
-    ax.text(pos["eps"][0] + 0.5, pos["eps"][1], r"$\epsilon \sim \mathcal{N}(0, I)$"
+    ax.text(pos["eps"][0] + 0.5, pos["eps"][1], r"$\varepsilon \sim \mathcal{N}(0, I)$"
             "\nnoise enters here,\nno gradient needed", ha="left", va="center", fontsize=9,
             color=_INK)  # fmt: skip
     offset = np.array([0.0, -0.22])
     backward = [("recon", "decoder", (0.8, 0.76)), ("decoder", "h", (0.76, 0.95)),
-                ("h", "mu", (0.95, 0.35)), ("h", "sigma", (0.95, 0.35)),
-                ("mu", "encoder", (0.35, 0.8)), ("sigma", "encoder", (0.35, 0.8))]  # fmt: skip
+                ("h", "mean", (0.95, 0.35)), ("h", "std", (0.95, 0.35)),
+                ("mean", "encoder", (0.35, 0.8)), ("std", "encoder", (0.35, 0.8))]  # fmt: skip
     for a, b, shrink in backward:
         _arrow(ax, np.add(pos[a], offset), np.add(pos[b], offset), f"{a}->{b}", kind="grad",
                color=_GRADIENT, ls="--", shrink=shrink, rad=0.0)  # fmt: skip
