@@ -92,6 +92,8 @@ def test_ising_lattice_bond_count_and_checkerboard(L, periodic):
         if L % 2 == 0 or not gid.endswith(":wrap"):
             assert names[f"node:{i},{j}"].get_facecolor() != names[f"node:{k},{m}"].get_facecolor()
     assert sum(g.endswith(":wrap") for g in bonds) == (2 * L if periodic and L > 2 else 0)
+    texts = " ".join(text.get_text() for text in fig.axes[0].texts)
+    assert ("no bond inside one colour" in texts) == (L % 2 == 0 or not periodic)
 
 
 def test_spins_black_is_up():

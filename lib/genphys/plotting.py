@@ -278,8 +278,10 @@ def draw_ising_lattice(
 ) -> Figure:
     """Draw the L x L Ising lattice: spins s_k on sites, couplings J on nearest-neighbour bonds.
 
-    With ``checkerboard`` the two sublattices (i + j even / odd) have two colours: no bond joins
-    two sites of the same colour, so all sites of one colour can be updated at once. With
+    With ``checkerboard`` the two sublattices (i + j even / odd) have two colours: for even L,
+    or open boundaries, no bond joins two sites of the same colour, so all sites of one colour
+    can be updated at once (odd periodic lattices need three colours; the wrapping bonds then
+    join equal colours, and the note under the drawing is left out). With
     ``periodic`` the bonds that wrap around are drawn as dashed stubs leaving the edge.
 
     Parameters
@@ -333,7 +335,7 @@ def draw_ising_lattice(
     ax.text(0.5, size - 1 + 0.22, "$J$", ha="center", va="bottom", fontsize=11, color=_INK,
             gid="label:J")  # fmt: skip
     note = "sites: spins $s_k = \\pm 1$; bonds: coupling $J$"
-    if checkerboard:
+    if checkerboard and (size % 2 == 0 or not periodic):
         note += "\ntwo sublattices: no bond inside one colour"
     ax.text((size - 1) / 2, -0.75, note, ha="center", va="top", fontsize=9, color=_INK)
     ax.set_xlim(-0.9, size - 0.1)
