@@ -3,6 +3,7 @@ and a scan of every page of the book: each figure has a caption and alt text."""
 
 from __future__ import annotations
 
+import ast
 import io
 import itertools
 import re
@@ -247,6 +248,13 @@ def test_every_figure_has_caption_and_alt_text(page):
         assert len(caption.split()) >= 5, f"{where}: figure without a caption"
         assert len(alt.split()) >= 5, f"{where}: figure without alt text"
         assert meta.get("figure", {}).get("name", "").startswith("fig-"), f"{where}: no fig- name"
+        # One output per figure cell: a trailing expression (a Figure, a Text from set_title)
+        # would be displayed as a second output under the same figure name.
+        last = ast.parse(cell.source).body[-1]
+        if isinstance(last, ast.Expr):
+            assert ast.unparse(last) in ("fig.tight_layout()", "plt.show()"), (
+                f"{where}: the last line {ast.unparse(last)!r} adds a second output"
+            )
     text = page.read_text()
     for match in re.finditer(r"!\[([^\]]*)\]\(", text):  # Markdown images
         assert match.group(1).strip(), f"{page.name}: image without alt text"
