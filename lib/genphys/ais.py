@@ -2,17 +2,21 @@
 
 Explained in {ref}`sec-training-rbms`. Following Neal (2001) and Salakhutdinov &
 Murray (2008), AIS moves particles from a base distribution :math:`p_0` with known
-normaliser :math:`Z_0` to the RBM :math:`p_1` through the geometric path
+normaliser :math:`Z_0` to the RBM :math:`p_1` through the geometric path between the
+*joint* distributions, with the hidden units summed out,
 
 .. math::
 
-    p^*_\\beta(x) = p^*_0(x)^{1 - \\beta}\\, p^*_1(x)^{\\beta}
+    p^*_\\beta(x) = \\sum_h p^*_0(x, h)^{1 - \\beta}\\, p^*_1(x, h)^{\\beta}
     = e^{((1-\\beta) a_0 + \\beta a)^\\top x} \\prod_{j} \\big(1 + e^{\\beta (b_j + (x^\\top W)_j)}\\big),
     \\qquad 0 = \\beta_0 < \\beta_1 < \\dots < \\beta_{K-1} = 1,
 
-where :math:`p^*_\\beta` is the unnormalised visible marginal of an RBM with weights
+with :math:`p^*_0(x, h) = e^{a_0^\\top x}` and :math:`p^*_1(x, h) = e^{-E(x, h)}`, so that
+:math:`p^*_\\beta` is the unnormalised visible marginal of an RBM with weights
 :math:`\\beta W`, hidden bias :math:`\\beta b` and visible bias
-:math:`(1-\\beta) a_0 + \\beta a` (the hidden units are summed out analytically). The
+:math:`(1-\\beta) a_0 + \\beta a`. (The geometric average of the *marginals*,
+:math:`p^*_0(x)^{1-\\beta} p^*_1(x)^\\beta`, is a different path whose intermediate
+distributions are not RBMs.) The
 base :math:`p^*_0(x) = 2^{N} e^{a_0^\\top x}` is an RBM with :math:`W = 0`, so
 :math:`\\log Z_0 = N \\log 2 + \\sum_i \\log(1 + e^{a_{0,i}})` and exact samples are
 independent Bernoulli bits. By default :math:`a_0 = a`, the RBM's own visible bias.

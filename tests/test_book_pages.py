@@ -1,0 +1,58 @@
+"""The book's cross-references that a single-page build cannot check: every {term} is in the
+glossary, every {cite} key is in references.bib, and every page is in the table of contents."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(
+    [*ROOT.glob("chapters/*.md"), *ROOT.glob("exercises/*.md")]
+    + [ROOT / name for name in ("intro.md", "notation.md", "glossary.md", "instructors.md")]
+)
+
+
+def _glossary_list() -> list[str]:
+    text = (ROOT / "glossary.md").read_text()
+    body = text.split("```{glossary}", 1)[1].split("\n```", 1)[0]
+    return [line.strip().lower() for line in body.splitlines() if line and not line[0].isspace()]
+
+
+def _glossary_terms() -> set[str]:
+    return set(_glossary_list())
+
+
+def test_glossary_is_sorted_and_nonempty():
+    terms = _glossary_list()
+    assert len(terms) >= 20
+    assert terms == sorted(terms), "keep the glossary in alphabetical order"
+    assert len(set(terms)) == len(terms)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_terms_are_in_the_glossary(page):
+    terms = _glossary_terms()
+    for match in re.finditer(r"\{term\}`([^`]*)`", page.read_text()):
+        target = match.group(1)
+        target = re.search(r"<([^>]*)>\s*$", target).group(1) if "<" in target else target
+        assert target.strip().lower() in terms, f"{page.name}: {{term}}`{target}` not in glossary"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_citations_are_in_the_bibliography(page):
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M))
+    for match in re.finditer(r"\{cite(?::\w+)?\}`([^`]*)`", page.read_text()):
+        for key in match.group(1).split(","):
+            assert key.strip() in keys, f"{page.name}: citation {key.strip()} not in references.bib"
+
+
+def test_every_page_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    for page in PAGES:
+        if page.name == "intro.md":
+            continue
+        stem = page.relative_to(ROOT).with_suffix("").as_posix()
+        assert f"file: {stem}\n" in toc, f"{stem} is not in _toc.yml"
