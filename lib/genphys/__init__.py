@@ -22,6 +22,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.gan` -- GANs: generator and discriminator, losses from logits, D*, the game's value (chapter 14);
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
+* :mod:`genphys.plotting` -- schematics of every model, figures only, no maths (all chapters);
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 
 Submodules are imported on first use, so ``import genphys`` stays fast.

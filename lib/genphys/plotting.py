@@ -576,7 +576,7 @@ def draw_diffusion_chain(n_steps: int = 4, *, ax: Axes | None = None) -> Figure:
 
 
 def draw_gan(*, ax: Axes | None = None) -> Figure:
-    """Draw a GAN's two players: generator G(h) against discriminator D(x) in (0, 1).
+    """Draw a GAN's two players: generator G(z) against discriminator D(x) in (0, 1).
 
     Parameters
     ----------
@@ -594,10 +594,10 @@ def draw_gan(*, ax: Axes | None = None) -> Figure:
         "noise": (0.0, 0.0), "generator": (2.0, 0.0), "fake": (4.0, 0.0),
         "data": (4.0, 2.0), "discriminator": (6.0, 1.0), "output": (8.0, 1.0),
     }  # fmt: skip
-    _node(ax, pos["noise"], "$h$", "noise", _NOISE, radius=0.35)
-    _box(ax, pos["generator"], "generator\n$G(h)$", "generator", width=1.4, height=0.9,
+    _node(ax, pos["noise"], "$z$", "noise", _NOISE, radius=0.35)
+    _box(ax, pos["generator"], "generator\n$G(z)$", "generator", width=1.4, height=0.9,
          color=_HIDDEN)  # fmt: skip
-    _box(ax, pos["fake"], r"$\tilde x = G(h)$", "fake", width=1.5, height=0.6)
+    _box(ax, pos["fake"], r"$\tilde x = G(z)$", "fake", width=1.5, height=0.6)
     _box(ax, pos["data"], r"$x \sim p_{\mathrm{data}}$", "data", width=1.5, height=0.6,
          color=_VISIBLE)  # fmt: skip
     _box(ax, pos["discriminator"], "discriminator\n$D(x)$", "discriminator", width=1.7,
@@ -608,7 +608,7 @@ def draw_gan(*, ax: Axes | None = None) -> Figure:
                          ("data", "discriminator", (0.6, 1.05)),
                          ("discriminator", "output", (0.87, 0.67))]:  # fmt: skip
         _arrow(ax, pos[a], pos[b], f"{a}->{b}", shrink=shrink)
-    ax.text(0.0, -0.6, r"$h \sim p(h)$", ha="center", va="top", fontsize=9, color=_INK)
+    ax.text(0.0, -0.6, r"$z \sim p(z)$", ha="center", va="top", fontsize=9, color=_INK)
     ax.text(2.0, -0.75, "minimises: fool D", ha="center", va="top", fontsize=9, color=_INK)
     ax.text(6.0, 0.3, "maximises: tell real\nfrom generated", ha="center", va="top",
             fontsize=9, color=_INK)  # fmt: skip
@@ -649,16 +649,16 @@ def draw_langevin(*, ax: Axes | None = None) -> Figure:
     ax.plot([x0], [e0 + 0.08], "o", ms=13, mfc=_HIDDEN, mec=_INK, zorder=3, gid="node:particle")
     step = -0.5 * np.sign(slope)
     _arrow(ax, (x0, e0 + 0.28), (x0 + step, e0 + 0.28), "drift", color=_INK,
-           label=r"drift $-\epsilon\,\nabla E(x)$", label_offset=(0.0, 0.2))  # fmt: skip
+           label=r"drift $-\eta\,\nabla E(x)$", label_offset=(0.0, 0.2))  # fmt: skip
     from matplotlib.patches import FancyArrowPatch
 
     ax.add_patch(
         FancyArrowPatch((x0 - 0.35, e0 - 0.35), (x0 + 0.35, e0 - 0.35), arrowstyle="<|-|>",
                         mutation_scale=10, color=_GRADIENT, lw=1.2, gid="arrow:noise")
     )  # fmt: skip
-    ax.text(x0, e0 - 0.55, r"noise $\sqrt{2\epsilon}\,\xi$", ha="center", va="center",
+    ax.text(x0, e0 - 0.55, r"noise $\sqrt{2\eta}\,\xi$", ha="center", va="center",
             fontsize=9, color=_GRADIENT)  # fmt: skip
-    ax.text(1.05, 1.75, r"$x' = x - \epsilon \nabla E(x) + \sqrt{2\epsilon}\,\xi$"
+    ax.text(1.05, 1.75, r"$x' = x - \eta \nabla E(x) + \sqrt{2\eta}\,\xi$"
             "\n" r"$\xi \sim \mathcal{N}(0, I)$", ha="center", va="center", fontsize=10,
             color=_INK)  # fmt: skip
     ax.text(1.9, -0.75, r"$\propto e^{-E(x)}$", ha="right", va="bottom", fontsize=9,
