@@ -467,3 +467,13 @@ def test_everything_follows_the_device_of_the_inputs():
         model, b, (8, 2), n_steps=5, dtype=torch.float32, device="cuda", seed=0
     )
     assert out.device.type == "cuda"
+
+
+def test_one_minus_alpha_bar_has_no_cancellation_for_tiny_betas():
+    # 1 - prod(1 - beta) in float64 loses about 1e-16 / beta of relative precision; the
+    # library sums log1p and uses expm1, so it matches the exact t * beta (1 + O(beta)).
+    b = torch.full((5,), 1e-12, dtype=F64)
+    _, var = D.forward_marginal(torch.zeros(1, 1, dtype=F64), 5, b)
+    assert float(var) == pytest.approx(5e-12, rel=1e-10)
+    _, tilde = D.forward_posterior(torch.zeros(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64), 5, b)
+    assert float(tilde) == pytest.approx(4 / 5 * 1e-12, rel=1e-10)

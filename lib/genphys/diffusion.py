@@ -218,6 +218,19 @@ def cosine_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.
     return b
 
 
+def _alpha_bars(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:math:`\\bar\\alpha_t` and :math:`1 - \\bar\\alpha_t` from :math:`\\sum_s \\log(1 - \\beta_s)`, without cancellation."""
+    log_ab = torch.cumsum(torch.log1p(-b), 0)  # (T,)
+    return torch.exp(log_ab), -torch.expm1(log_ab)
+
+
+def _previous(ab: torch.Tensor, one_minus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:math:`\\bar\\alpha_{t-1}` and :math:`1 - \\bar\\alpha_{t-1}` with :math:`\\bar\\alpha_0 = 1`."""
+    return torch.cat([torch.ones_like(ab[:1]), ab[:-1]]), torch.cat(
+        [torch.zeros_like(ab[:1]), one_minus[:-1]]
+    )
+
+
 def alpha_bar(betas: object) -> torch.Tensor:
     """:math:`\\bar\\alpha_t = \\prod_{s=1}^{t} (1 - \\beta_s)`; entry ``t - 1`` is step ``t``.
 
@@ -229,7 +242,7 @@ def alpha_bar(betas: object) -> torch.Tensor:
     -------
     Tensor of shape (T,), float64
     """
-    return torch.cumprod(1.0 - _betas(betas), dim=0)
+    return _alpha_bars(_betas(betas))[0]
 
 
 # --------------------------------------------------------------------- forward process
@@ -290,8 +303,8 @@ def forward_marginal(
     b = _betas(betas)
     x0 = _data("x_0", x_0)
     t = _step(t, b.shape[0], x0.shape[0])
-    ab = _per_row(torch.cumprod(1.0 - b, 0), t, x0)
-    return torch.sqrt(ab) * x0, 1.0 - ab
+    ab, one_minus = _alpha_bars(b)
+    return torch.sqrt(_per_row(ab, t, x0)) * x0, _per_row(one_minus, t, x0)
 
 
 def diffuse(
@@ -359,11 +372,11 @@ def forward_posterior(
             f"x_0 must have the shape of x_t {tuple(xt.shape)}. Got shape {tuple(x0.shape)} instead."
         )
     t = _step(t, b.shape[0], xt.shape[0], minimum=2)
-    ab = torch.cumprod(1.0 - b, 0)  # (T,)
-    ab_prev = torch.cat([torch.ones(1, dtype=b.dtype), ab[:-1]])  # (T,), ab_0 = 1
-    coef_x0 = torch.sqrt(ab_prev) * b / (1.0 - ab)
-    coef_xt = torch.sqrt(1.0 - b) * (1.0 - ab_prev) / (1.0 - ab)
-    var = (1.0 - ab_prev) / (1.0 - ab) * b
+    ab, one_minus = _alpha_bars(b)  # (T,), (T,)
+    ab_prev, one_minus_prev = _previous(ab, one_minus)  # ab_0 = 1
+    coef_x0 = torch.sqrt(ab_prev) * b / one_minus
+    coef_xt = torch.sqrt(1.0 - b) * one_minus_prev / one_minus
+    var = one_minus_prev / one_minus * b
     mean = _per_row(coef_x0, t, x0) * x0 + _per_row(coef_xt, t, xt) * xt
     return mean, _per_row(var, t, xt)
 
@@ -380,9 +393,9 @@ def reverse_variances(betas: object) -> torch.Tensor:
     Tensor of shape (T,), float64
     """
     b = _betas(betas)
-    ab = torch.cumprod(1.0 - b, 0)
-    ab_prev = torch.cat([torch.ones(1, dtype=b.dtype), ab[:-1]])
-    var = (1.0 - ab_prev) / (1.0 - ab) * b
+    ab, one_minus = _alpha_bars(b)
+    _, one_minus_prev = _previous(ab, one_minus)
+    var = one_minus_prev / one_minus * b
     var[0] = b[0]
     return var
 
@@ -408,11 +421,11 @@ def exact_reverse_variances(betas: object, data_variance: float) -> torch.Tensor
     """
     b = _betas(betas)
     s2 = check_positive_float("data_variance", data_variance)
-    ab = torch.cumprod(1.0 - b, 0)
-    ab_prev = torch.cat([torch.ones(1, dtype=b.dtype), ab[:-1]])
-    tilde = (1.0 - ab_prev) / (1.0 - ab) * b
-    c = torch.sqrt(ab_prev) * b / (1.0 - ab)
-    var_x0 = s2 * (1.0 - ab) / (ab * s2 + 1.0 - ab)
+    ab, one_minus = _alpha_bars(b)
+    ab_prev, one_minus_prev = _previous(ab, one_minus)
+    tilde = one_minus_prev / one_minus * b
+    c = torch.sqrt(ab_prev) * b / one_minus
+    var_x0 = s2 * one_minus / (ab * s2 + one_minus)
     return tilde + c**2 * var_x0
 
 
@@ -434,8 +447,8 @@ def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, beta
     """
     b = _betas(betas)
     t = _step(t, b.shape[0], x_t.shape[0])
-    ab = _per_row(torch.cumprod(1.0 - b, 0), t, x_t)
-    return (x_t - torch.sqrt(1.0 - ab) * eps) / torch.sqrt(ab)
+    ab, one_minus = _alpha_bars(b)
+    return (x_t - torch.sqrt(_per_row(one_minus, t, x_t)) * eps) / torch.sqrt(_per_row(ab, t, x_t))
 
 
 def reverse_mean(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, betas: object):
@@ -457,8 +470,8 @@ def reverse_mean(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, be
     b = _betas(betas)
     t = _step(t, b.shape[0], x_t.shape[0])
     beta = _per_row(b, t, x_t)
-    ab = _per_row(torch.cumprod(1.0 - b, 0), t, x_t)
-    return (x_t - beta / torch.sqrt(1.0 - ab) * eps) / torch.sqrt(1.0 - beta)
+    one_minus = _per_row(_alpha_bars(b)[1], t, x_t)
+    return (x_t - beta / torch.sqrt(one_minus) * eps) / torch.sqrt(1.0 - beta)
 
 
 def _eps(eps_model: EpsModel, x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
@@ -560,7 +573,7 @@ def diffusion_elbo(
     g = make_generator(seed, generator, device=x0.device)
     n = x0.shape[0]
     D = x0[0].numel()
-    ab = torch.cumprod(1.0 - b, 0)
+    ab, one_minus = _alpha_bars(b)
     x0_rep = x0.repeat(S, *([1] * (x0.dim() - 1)))  # (S n, ...)
 
     def mean_over_samples(v: torch.Tensor) -> torch.Tensor:  # (S n,) -> (n,)
@@ -576,7 +589,7 @@ def diffusion_elbo(
 
     # prior matching: KL(N(sqrt(ab_T) x_0, (1 - ab_T) I) || N(0, I))
     flat = x0.reshape(n, -1)
-    log_var = torch.full_like(flat, math.log(1.0 - float(ab[-1])))
+    log_var = torch.full_like(flat, math.log(float(one_minus[-1])))
     prior = kl_diagonal_gaussian_standard_normal(math.sqrt(float(ab[-1])) * flat, log_var)
 
     # consistency terms, t = 2 ... T
@@ -614,8 +627,8 @@ def elbo_weights(betas: object, variances: object | None = None) -> torch.Tensor
     """
     b = _betas(betas)
     var = _variances(variances, b)
-    ab = torch.cumprod(1.0 - b, 0)
-    return b**2 / (2.0 * var * (1.0 - b) * (1.0 - ab))
+    one_minus = _alpha_bars(b)[1]
+    return b**2 / (2.0 * var * (1.0 - b) * one_minus)
 
 
 def simple_loss(
@@ -705,11 +718,11 @@ def eps_from_score(score: Callable, betas: object) -> Callable:
             f"score must be a callable (x, t) -> Tensor. Got {describe(score)} instead."
         )
     b = _betas(betas)
-    ab = torch.cumprod(1.0 - b, 0)
+    one_minus = _alpha_bars(b)[1]
 
     def eps(x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         t = _step(t, b.shape[0], x.shape[0])
-        return -torch.sqrt(1.0 - _per_row(ab, t, x)) * score(x, t)
+        return -torch.sqrt(_per_row(one_minus, t, x)) * score(x, t)
 
     return eps
 
@@ -726,11 +739,11 @@ def score_from_eps(eps_model: EpsModel, betas: object) -> Callable:
             f"eps_model must be a callable (x, t) -> Tensor. Got {describe(eps_model)} instead."
         )
     b = _betas(betas)
-    ab = torch.cumprod(1.0 - b, 0)
+    one_minus = _alpha_bars(b)[1]
 
     def score(x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         t = _step(t, b.shape[0], x.shape[0])
-        return -eps_model(x, t) / torch.sqrt(1.0 - _per_row(ab, t, x))
+        return -eps_model(x, t) / torch.sqrt(_per_row(one_minus, t, x))
 
     return score
 
