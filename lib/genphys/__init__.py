@@ -16,6 +16,8 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
 * :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
+* :mod:`genphys.diffusion` -- diffusion models: schedules, forward process, ELBO, noise prediction, training;
+  :mod:`genphys.diffusion_samplers` -- DDPM, DDIM and probability-flow samplers (chapters 12-13);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
 * :mod:`genphys.grid` -- quadrature on a 1D/2D grid: exact log Z, KL and JSD of continuous densities;
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
