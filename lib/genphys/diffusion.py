@@ -672,8 +672,9 @@ def simple_loss(
 def mixture_score(mixture: GaussianMixture, betas: object) -> Callable:
     """The exact score :math:`\\nabla_x \\log q_t(x)` of a noised mixture as a callable ``score(x, t)``.
 
-    Wraps :meth:`GaussianMixture.score` so that ``t`` may also be an int64 tensor of shape
-    (n,), one step per row (the rows are grouped by step). Explained in
+    For an int ``t`` this is :meth:`GaussianMixture.score`; ``t`` may also be an int64 tensor of
+    shape (n,), one step per row, where the same responsibilities-weighted formula is
+    evaluated with each row's noised components (for training losses). Explained in
     {ref}`sec-diffusion-score`.
 
     Returns
@@ -685,15 +686,25 @@ def mixture_score(mixture: GaussianMixture, betas: object) -> Callable:
     b = _betas(betas)
     T = b.shape[0]
 
+    ab_all = _alpha_bars(b)[0]  # (T,)
+
     def score(x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         t = _step(t, T, x.shape[0])
         if isinstance(t, int):
             return mixture.score(x, t, b)
-        out = torch.empty_like(x)
-        for s in torch.unique(t).tolist():
-            rows = t == s
-            out[rows] = mixture.score(x[rows], int(s), b)
-        return out
+        # one noise level per row: component k of q_t is N(sqrt(ab) mu_k, (ab s_k^2 + 1 - ab) I)
+        x = mixture._points(x)
+        ab = ab_all.to(x.device)[t.to(x.device) - 1].to(x.dtype)[:, None]  # (n, 1)
+        mu = torch.sqrt(ab)[:, :, None] * mixture.means.to(x.device)[None]  # (n, K, dim)
+        var = ab * mixture.stds.to(x.device) ** 2 + 1.0 - ab  # (n, K)
+        diff = mu - x[:, None, :]  # (n, K, dim)
+        log_r = (
+            torch.log(mixture.weights.to(x.device))
+            - 0.5 * mixture.dim * torch.log(var)
+            - 0.5 * (diff**2).sum(-1) / var
+        )  # (n, K)
+        r = torch.softmax(log_r, dim=1)
+        return (r[:, :, None] * diff / var[:, :, None]).sum(1)
 
     return score
 
@@ -856,9 +867,9 @@ class MLPNoisePredictor(nn.Module):
         dim: int,
         T: int,
         *,
-        hidden: int = 128,
+        hidden: int = 64,
         n_layers: int = 3,
-        embedding_dim: int = 32,
+        embedding_dim: int = 16,
         seed: int | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
