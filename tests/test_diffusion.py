@@ -445,6 +445,10 @@ def test_same_seed_same_draws_and_one_source_of_randomness():
             lambda b, x: D.denoising_score_matching_loss(lambda z: z, x, -1.0, seed=0),
             "sigma must be",
         ),
+        (lambda b, x: D.reverse_mean(x, x[:, :1], 2, b), "eps must have the shape of x_t"),
+        (lambda b, x: D.predict_x0([[0.0]], x, 2, b), "x_t must be a floating tensor"),
+        (lambda b, x: D.sinusoidal_embedding(torch.ones(3), 10, 5), "dim must be even"),
+        (lambda b, x: D.MLPNoisePredictor(2, 10, seed=0)(x[:, :1], 1), r"x must have shape"),
     ],
 )
 def test_bad_input_gives_a_clear_error(call, message):

@@ -429,6 +429,18 @@ def exact_reverse_variances(betas: object, data_variance: float) -> torch.Tensor
     return tilde + c**2 * var_x0
 
 
+def _pair(x_t: object, eps: object) -> None:
+    for name, v in (("x_t", x_t), ("eps", eps)):
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 2:
+            raise TypeError(
+                f"{name} must be a floating tensor of shape (n, ...). Got {describe(v)} instead."
+            )
+    if eps.shape != x_t.shape:
+        raise ValueError(
+            f"eps must have the shape of x_t {tuple(x_t.shape)}. Got shape {tuple(eps.shape)} instead."
+        )
+
+
 def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, betas: object):
     """:math:`\\hat x_0 = (x_t - \\sqrt{1 - \\bar\\alpha_t}\\, \\varepsilon) / \\sqrt{\\bar\\alpha_t}`.
 
@@ -445,6 +457,7 @@ def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, beta
     -------
     Tensor of the shape of ``x_t``
     """
+    _pair(x_t, eps)
     b = _betas(betas)
     t = _step(t, b.shape[0], x_t.shape[0])
     ab, one_minus = _alpha_bars(b)
@@ -467,6 +480,7 @@ def reverse_mean(x_t: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor, be
     -------
     Tensor of the shape of ``x_t``
     """
+    _pair(x_t, eps)
     b = _betas(betas)
     t = _step(t, b.shape[0], x_t.shape[0])
     beta = _per_row(b, t, x_t)
@@ -814,6 +828,12 @@ def sinusoidal_embedding(t: torch.Tensor, T: int, dim: int) -> torch.Tensor:
     -------
     Tensor of shape (n, dim), float32 on the device of ``t``
     """
+    if not isinstance(t, torch.Tensor) or t.dim() != 1:
+        raise TypeError(f"t must be a tensor of shape (n,). Got {describe(t)} instead.")
+    T = check_positive_int("T", T)
+    dim = check_positive_int("dim", dim, minimum=2)
+    if dim % 2:
+        raise ValueError(f"dim must be even. Got {dim} instead.")
     half = dim // 2
     freq = 1000.0 ** (torch.arange(half, device=t.device, dtype=torch.float32) / half)  # (dim/2,)
     angle = (t.to(torch.float32) / T)[:, None] * freq[None, :]  # (n, dim/2)
