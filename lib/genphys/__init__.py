@@ -17,6 +17,8 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 8);
 * :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
+* :mod:`genphys.diffusion` -- diffusion models: schedules, forward process, ELBO, noise prediction, training;
+  :mod:`genphys.diffusion_samplers` -- DDPM, DDIM and probability-flow samplers (chapters 12-13);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
 * :mod:`genphys.grid` -- quadrature on a 1D/2D grid: exact log Z, KL and JSD of continuous densities;
 * :mod:`genphys.gan` -- GANs: generator and discriminator, losses from logits, D*, the game's value (chapter 14);

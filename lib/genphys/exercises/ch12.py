@@ -1,0 +1,270 @@
+"""Exercises for chapter 12, {ref}`sec-diffusion`: the forward marginal, its posterior, the noise-parameterised mean."""
+
+from __future__ import annotations
+
+import torch
+
+from ._feedback import Exercise, Mistake
+
+__all__ = [
+    "EXERCISES",
+    "check_forward_sample",
+    "check_posterior_mean_variance",
+    "check_reverse_mean_from_eps",
+    "forward_sample",
+    "posterior_mean_variance",
+    "reverse_mean_from_eps",
+]
+
+F64 = torch.float64
+
+
+def _course_schedule_float32(T: int = 300) -> torch.Tensor:
+    """The course's linear schedule (1e-4 to 0.02) in float32: 1 - ᾱ_t cancels if computed naively."""
+    return torch.linspace(1e-4, 0.02, T, dtype=torch.float32)
+
+
+def _log_alpha_bar(betas):
+    return torch.cumsum(torch.log1p(-betas), dim=0)  # (T,)
+
+
+# ------------------------------------------------------------------ forward marginal
+def forward_sample(x0, t, betas, eps):
+    """x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε with ᾱ_t = Π_{s ≤ t} (1 - β_s), t 1-based."""
+    log_ab = _log_alpha_bar(betas)[t - 1]  # log ᾱ_t
+    return torch.exp(0.5 * log_ab) * x0 + torch.sqrt(-torch.expm1(log_ab)) * eps
+
+
+def _forward_cases():
+    g = torch.Generator().manual_seed(120)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+    cases = []
+    for t, n in [(1, 3), (10, 4), (500, 2), (1000, 5)]:
+        x0 = torch.randn(n, 2, generator=g, dtype=F64)
+        cases.append((x0, t, betas, torch.randn(n, 2, generator=g, dtype=F64)))
+    cosine = torch.tensor([0.1, 0.3, 0.5, 0.2], dtype=F64)
+    cases.append(
+        (torch.randn(3, 2, generator=g, dtype=F64), 3, cosine, torch.ones(3, 2, dtype=F64))
+    )
+    # float32, first steps, x_0 = 0: only the noise scale sqrt(1 - ᾱ_t) is left to check
+    b32 = _course_schedule_float32()
+    noise = torch.randn(4, 2, generator=g).to(torch.float32)
+    cases.append((torch.zeros(4, 2, dtype=torch.float32), 2, b32, noise))
+    return cases
+
+
+FORWARD = Exercise(
+    name="forward_sample",
+    solution=forward_sample,
+    cases=_forward_cases,
+    rtol=1e-5,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(1 - betas[t - 1]) * x0 + torch.sqrt(betas[t - 1]) * eps
+            ),
+            "that is one step of the chain, q(x_t | x_{t-1}). The jump from x_0 needs the "
+            "product ᾱ_t = (1 - β_1)(1 - β_2)···(1 - β_t): torch.cumprod, or the exp of a "
+            "cumulative sum of log(1 - β).",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                (
+                    torch.sqrt(torch.cumprod(1 - betas, 0)[t]) * x0
+                    + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t]) * eps
+                )
+                if t < betas.shape[0]
+                else x0 * 0
+            ),
+            "t is 1-based: ᾱ_t is entry t - 1 of the cumulative product (entry 0 is ᾱ_1).",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
+                + (1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
+            ),
+            "1 - ᾱ_t is the VARIANCE of the noise; multiply ε by its square root.",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
+                + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
+            ),
+            "correct in exact arithmetic, but 1 - ᾱ_t loses its digits when ᾱ_t is close to 1: "
+            "with the course's schedule in float32, 1 - (1 - 10⁻⁴) is off by about 10⁻³ "
+            "relative. Compute log ᾱ_t = Σ log1p(-β_s) and 1 - ᾱ_t = -expm1(log ᾱ_t), or work "
+            "in float64.",
+        ),
+    ),
+)
+check_forward_sample = FORWARD.check
+
+
+# ------------------------------------------------------------------ forward posterior
+def posterior_mean_variance(x_t, x0, t, betas):
+    """μ̃_t = √ᾱ_{t-1} β_t/(1-ᾱ_t) x_0 + √α_t (1-ᾱ_{t-1})/(1-ᾱ_t) x_t, β̃_t = (1-ᾱ_{t-1})/(1-ᾱ_t) β_t, t ≥ 2."""
+    log_ab = _log_alpha_bar(betas)
+    ab_prev = torch.exp(log_ab[t - 2])
+    one_minus, one_minus_prev = -torch.expm1(log_ab[t - 1]), -torch.expm1(log_ab[t - 2])
+    beta = betas[t - 1]
+    mean = (
+        torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * one_minus_prev * x_t
+    ) / one_minus
+    return mean, one_minus_prev / one_minus * beta
+
+
+def _posterior_cases():
+    g = torch.Generator().manual_seed(121)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+    cases = []
+    for t, n in [(2, 3), (50, 4), (999, 2)]:
+        cases.append(
+            (
+                torch.randn(n, 3, generator=g, dtype=F64),
+                torch.randn(n, 3, generator=g, dtype=F64),
+                t,
+                betas,
+            )
+        )
+    b32 = _course_schedule_float32()
+    x = torch.randn(2, 2, generator=g).to(torch.float32)
+    cases.append((x, x.flip(0), 2, b32))
+    return cases
+
+
+def _posterior_naive(x_t, x0, t, betas):
+    ab = torch.cumprod(1 - betas, 0)
+    ab_t, ab_prev, beta = ab[t - 1], ab[t - 2], betas[t - 1]
+    mean = (torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * (1 - ab_prev) * x_t) / (
+        1 - ab_t
+    )
+    return mean, (1 - ab_prev) / (1 - ab_t) * beta
+
+
+def _posterior_swapped(x_t, x0, t, betas):
+    _, var = posterior_mean_variance(x_t, x0, t, betas)
+    return posterior_mean_variance(x0, x_t, t, betas)[0], var
+
+
+def _posterior_beta(x_t, x0, t, betas):
+    mean, _ = posterior_mean_variance(x_t, x0, t, betas)
+    return mean, betas[t - 1] * torch.ones_like(mean[..., 0, 0])
+
+
+def _posterior_shifted(x_t, x0, t, betas):
+    log_ab = _log_alpha_bar(betas)
+    ab, one_minus = torch.exp(log_ab[t - 1]), -torch.expm1(log_ab[t - 1])
+    beta = betas[t - 1]  # ᾱ_t used where ᾱ_{t-1} belongs
+    mean = (torch.sqrt(ab) * beta * x0 + torch.sqrt(1 - beta) * one_minus * x_t) / one_minus
+    return mean, beta * torch.ones_like(one_minus)
+
+
+POSTERIOR = Exercise(
+    name="posterior_mean_variance",
+    solution=posterior_mean_variance,
+    cases=_posterior_cases,
+    rtol=1e-5,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            _posterior_swapped,
+            "the coefficients of x_0 and x_t are swapped: x_0 is multiplied by "
+            "√ᾱ_{t-1} β_t / (1 - ᾱ_t), x_t by √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t).",
+        ),
+        Mistake(
+            _posterior_beta,
+            "the variance of q(x_{t-1} | x_t, x_0) is not β_t: knowing x_0 as well makes it "
+            "smaller, β̃_t = β_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t). Add the precisions α_t/β_t and "
+            "1/(1 - ᾱ_{t-1}).",
+        ),
+        Mistake(
+            _posterior_shifted,
+            "ᾱ_{t-1} is needed, not ᾱ_t, in the coefficient of x_0 and in 1 - ᾱ_{t-1}: with "
+            "1-based t it is entry t - 2 of the cumulative product.",
+        ),
+        Mistake(
+            _posterior_naive,
+            "correct in exact arithmetic, but 1 - ᾱ_t and 1 - ᾱ_{t-1} lose their digits when "
+            "ᾱ is close to 1 (the first steps, in float32). Use -expm1 of the cumulative sum "
+            "of log1p(-β), or compute in float64.",
+        ),
+    ),
+)
+check_posterior_mean_variance = POSTERIOR.check
+
+
+# ------------------------------------------------------------------ noise-parameterised mean
+def reverse_mean_from_eps(x_t, eps, t, betas):
+    """μ_θ(x_t, t) = (x_t - β_t ε_θ / sqrt(1 - ᾱ_t)) / sqrt(α_t), t 1-based."""
+    one_minus = -torch.expm1(_log_alpha_bar(betas)[t - 1])
+    beta = betas[t - 1]
+    return (x_t - beta / torch.sqrt(one_minus) * eps) / torch.sqrt(1 - beta)
+
+
+def _reverse_cases():
+    g = torch.Generator().manual_seed(122)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+    cases = []
+    for t, n in [(1, 2), (2, 3), (300, 4), (1000, 2)]:
+        cases.append(
+            (
+                torch.randn(n, 2, generator=g, dtype=F64),
+                torch.randn(n, 2, generator=g, dtype=F64),
+                t,
+                betas,
+            )
+        )
+    return cases
+
+
+def _reverse_ab(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return (x_t - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)
+
+
+def _reverse_no_scale(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return x_t - betas[t - 1] / torch.sqrt(1 - ab) * eps
+
+
+def _reverse_sign(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return (x_t + betas[t - 1] / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - betas[t - 1])
+
+
+def _reverse_sqrt_beta(x_t, eps, t, betas):
+    return (x_t - torch.sqrt(betas[t - 1]) * eps) / torch.sqrt(1 - betas[t - 1])
+
+
+REVERSE = Exercise(
+    name="reverse_mean_from_eps",
+    solution=reverse_mean_from_eps,
+    cases=_reverse_cases,
+    rtol=1e-10,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            _reverse_ab,
+            "that is the prediction of x_0, (x_t - √(1-ᾱ_t) ε)/√ᾱ_t, a jump to the end. The "
+            "reverse step goes to x_{t-1} only: μ_θ = (x_t - β_t ε / √(1-ᾱ_t)) / √α_t.",
+        ),
+        Mistake(
+            _reverse_no_scale,
+            "the division by √α_t = √(1 - β_t) is missing: every forward step shrinks x by "
+            "√α_t, so the reverse step expands it again.",
+        ),
+        Mistake(
+            _reverse_sign,
+            "the sign: the predicted noise is removed from x_t, not added.",
+        ),
+        Mistake(
+            _reverse_sqrt_beta,
+            "the noise coefficient is β_t / √(1 - ᾱ_t), not √β_t: write μ̃_t in terms of x_t and "
+            "ε by substituting x_0 = (x_t - √(1-ᾱ_t) ε)/√ᾱ_t.",
+        ),
+    ),
+)
+check_reverse_mean_from_eps = REVERSE.check
+
+EXERCISES = [FORWARD, POSTERIOR, REVERSE]
