@@ -19,16 +19,12 @@ import torch.nn.functional as F
 from genphys.autoencoder import (
     ACTIVATIONS,
     Autoencoder,
-    AutoencoderHistory,
-    PCAResult,
     bce_reconstruction_error,
     mse_reconstruction_error,
-    pca,
-    principal_angles,
-    subspace_distance,
     train_autoencoder,
 )
-from genphys.training import TrainingDivergedError
+from genphys.fitting import History, TrainingDivergedError
+from genphys.pca import PCAResult, pca, principal_angles, subspace_distance
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -244,14 +240,19 @@ def test_training_lowers_the_loss_and_records_history():
         seed=1,
         progress=False,
     )
-    assert isinstance(history, AutoencoderHistory) and history.loss_name == "mse"
-    assert history.epoch == list(range(1, 31))
-    assert len(history.train_loss) == len(history.test_loss) == len(history.seconds) == 30
-    assert all(s > 0 for s in history.seconds)
-    assert history.train_loss[-1] < 0.5 * before
-    np.testing.assert_allclose(history.train_loss[-1], ae.reconstruction_error(x).item())
-    np.testing.assert_allclose(history.test_loss[-1], ae.reconstruction_error(x_test).item())
-    assert not ae.training
+    assert isinstance(history, History) and history.extras["loss_name"] == "mse"
+    assert list(history["epoch"]) == list(range(1, 31))
+    assert history["train_loss"].shape == history["test_loss"].shape == (30,)
+    assert bool((history["seconds"] > 0).all())
+    assert history["train_loss"][-1] < 0.5 * before
+    # the recorded losses are the returned model's, recomputed independently
+    np.testing.assert_allclose(
+        history["train_loss"][-1], ae.reconstruction_error(x).item(), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        history["test_loss"][-1], ae.reconstruction_error(x_test).item(), rtol=1e-14
+    )
+    assert np.all(np.isfinite(history["batch_loss"]))
 
 
 def test_training_is_reproducible_and_shuffling_depends_on_the_seed():
@@ -279,6 +280,20 @@ def test_training_is_reproducible_and_shuffling_depends_on_the_seed():
     assert torch.equal(ae.encoder[0].weight.detach(), runs[0])
 
 
+def test_same_seed_same_history_and_global_rng_untouched():
+    x = _binary(40, 6, seed=3)
+    state = torch.get_rng_state()
+    histories = [
+        train_autoencoder(
+            Autoencoder((6, 3), output="sigmoid", seed=0), x, x_test=x, n_epochs=3, seed=1
+        )
+        for _ in range(2)
+    ]
+    for name in ("batch_loss", "train_loss", "test_loss"):
+        assert list(histories[0][name]) == list(histories[1][name])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_training_with_sgd_and_a_progress_bar(capsys):
     x = _gaussian_data([2.0, 1.0, 0.5], 60, seed=1)
     ae = Autoencoder((3, 1), activation="linear", seed=0)
@@ -292,7 +307,7 @@ def test_training_with_sgd_and_a_progress_bar(capsys):
         seed=0,
         progress=True,
     )
-    assert history.train_loss[-1] < history.train_loss[0]
+    assert history["train_loss"][-1] < history["train_loss"][0]
     assert "autoencoder" in capsys.readouterr().err
 
 
@@ -318,8 +333,8 @@ def test_divergence_stops_with_the_epoch_and_keeps_finite_parameters():
     assert f"epoch {error.epoch}" in str(error) and "learning_rate" in str(error)
     assert "nan" in str(error) or "inf" in str(error)
     # the history holds exactly the epochs completed before the divergence
-    assert isinstance(error.history, AutoencoderHistory)
-    assert error.history.epoch == list(range(1, error.epoch))
+    assert isinstance(error.history, History)
+    assert len(error.history) == error.epoch - 1
     assert all(bool(torch.isfinite(p).all()) for p in ae.parameters())
     assert math.isfinite(ae.reconstruction_error(x).item())
 
@@ -445,7 +460,7 @@ def test_trained_linear_autoencoder_spans_the_principal_subspace():
         seed=0,
         progress=False,
     )
-    excess = history.train_loss[-1] - res.discarded_variance.item()
+    excess = history["train_loss"][-1] - res.discarded_variance.item()
     # (1) no linear autoencoder beats PCA (up to rounding of sums of ~1e3 terms)
     assert excess > -1e-12
     # (2) training converged: the excess error is small next to the discarded 1.6
@@ -639,8 +654,8 @@ def test_training_and_pca_on_cuda():
     )
     res = pca(x, 2)
     assert res.components.device.type == "cuda"
-    assert history.train_loss[-1] < 1.1 * res.discarded_variance.item()
-    with pytest.raises(ValueError, match="generator must live on the device of the data"):
+    assert history["train_loss"][-1] < 1.1 * res.discarded_variance.item()
+    with pytest.raises(ValueError, match="generator must live on the device"):
         train_autoencoder(ae, x, n_epochs=1, generator=torch.Generator(), progress=False)
     with pytest.raises(ValueError, match="x must be on device"):
         ae.encode(torch.zeros(1, 8, dtype=torch.float64))

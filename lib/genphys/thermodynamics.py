@@ -577,8 +577,8 @@ def fit_rbm_exact_negative(
     Raises
     ------
     genphys.fitting.TrainingDivergedError
-        If a parameter becomes NaN or infinite, naming the record (``record_every`` Adam
-        steps count as one epoch of :func:`genphys.fitting.fit`) and the mini-batch.
+        If a parameter becomes NaN or infinite, naming the record in which it happened
+        (``record_every`` Adam steps count as one epoch of :func:`genphys.fitting.fit`).
     """
     single = not isinstance(data, (list, tuple))
     datasets = _as_list("data", data, None)
