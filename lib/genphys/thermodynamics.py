@@ -40,6 +40,7 @@ from ._validation import (
 )
 from .enumeration import binary_states
 from .fitting import History, fit
+from .optim import Adam
 from .rbm import BernoulliRBM, check_rbm
 from .seeding import make_generator
 
@@ -639,8 +640,8 @@ def fit_rbm_exact_negative(
     t_all = 2 * binary_states(N, **kw) - 1  # (H, N), every hidden state, H = 2^N
     params = {"U": U, "alpha": alpha, "gamma": gamma}
     masks = {"U": mask[:, None, :], "alpha": None, "gamma": mask}
-    optimizer = torch.optim.Adam(list(params.values()), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_steps)
+    optimizer = Adam(list(params.values()), lr=learning_rate)  # torch.optim.Adam's update
+    done = [0]  # Adam steps taken
     offsets = (torch.arange(K, device=device) * s_data.shape[1])[:, None]  # (K, 1)
     s_flat = s_data.reshape(-1, M)  # (K * n_max, M)
 
@@ -670,8 +671,12 @@ def fit_rbm_exact_negative(
             if masks[name] is not None:
                 g = g * masks[name]  # padded units get no gradient at all
             p.grad = -g  # Adam minimises the negative log-likelihood
+        # cosine schedule from learning_rate down to 0 over n_steps (as CosineAnnealingLR)
+        optimizer.param_groups[0]["lr"] = (
+            learning_rate * 0.5 * (1 + math.cos(math.pi * done[0] / n_steps))
+        )
         optimizer.step()
-        schedule.step()  # cosine from learning_rate down to 0 over n_steps
+        done[0] += 1
         return {}
 
     before = {"epoch": 0.0, **monitor(0)}  # record 0: before training

@@ -15,7 +15,8 @@ estimated, so each method is a small *negative phase* object with
 * :class:`ExactNegative` -- the exact model expectation (small models).
 
 :func:`rbm_step` subtracts the negative from the positive phase and hands the result to
-a ``torch.optim`` optimiser (SGD with momentum and weight decay, Hinton 2010);
+an optimiser with ``torch.optim``'s SGD update (momentum and weight decay, Hinton 2010;
+:func:`rbm_optimizer`);
 :func:`train_rbm` runs it on :func:`genphys.fitting.fit`, which owns the history, the
 progress bar and the divergence stop, and monitors the exact or AIS log-likelihood.
 :func:`cd_gradient_exact` computes the *expected* CD-k update exactly for tiny models, and
@@ -41,6 +42,7 @@ from .ais import DEFAULT_CHAINS, DEFAULT_TEMPERATURES, log_partition_ais
 from .enumeration import binary_states
 from .fitting import History, TrainingDivergedError, fit, minibatches
 from .mcmc import _gibbs_step
+from .optim import SGD
 from .rbm import (
     BernoulliRBM,
     LogLikelihoodGradient,
@@ -301,12 +303,12 @@ def rbm_step(
     rbm: BernoulliRBM,
     batch: torch.Tensor,
     negative_phase: Callable[[BernoulliRBM, torch.Tensor, torch.Generator], RBMParameters],
-    optimizer: torch.optim.Optimizer,
+    optimizer: SGD | torch.optim.Optimizer,
     generator: torch.Generator,
 ) -> None:
     """One update: the gradient estimate :math:`\\hat g` = positive phase - negative phase, then ``optimizer.step()``.
 
-    ``torch.optim`` minimises, so each parameter's ``.grad`` is set to :math:`-\\hat g`
+    Optimisers minimise, so each parameter's ``.grad`` is set to :math:`-\\hat g`
     (the gradient of the negative mean log-likelihood). Explained in
     {ref}`sec-training-rbms`, eqs. {eq}`eq-two-phases` and {eq}`eq-momentum`.
 
@@ -316,7 +318,7 @@ def rbm_step(
         Updated in place.
     batch : Tensor of shape (B, n_visible)
     negative_phase : CD, PCD or ExactNegative
-    optimizer : torch.optim.Optimizer
+    optimizer : genphys.optim.SGD or torch.optim.Optimizer
         Over ``rbm.W``, ``rbm.a``, ``rbm.b`` (see :func:`rbm_optimizer`).
     generator : torch.Generator
     """
@@ -329,16 +331,17 @@ def rbm_step(
 
 def rbm_optimizer(
     rbm: BernoulliRBM, *, learning_rate: float, momentum: float = 0.0, weight_decay: float = 0.0
-) -> torch.optim.SGD:
+) -> SGD:
     """SGD with momentum and weight decay on ``W`` only: eq. {eq}`eq-momentum`, :math:`v \\leftarrow \\mu v + \\epsilon(\\hat g - \\lambda W)`, :math:`\\Theta \\leftarrow \\Theta + v`.
 
-    ``torch.optim.SGD`` keeps :math:`u = -v/\\epsilon`, so with a constant learning rate the
-    two updates are the same. Its ``momentum`` can be changed between epochs (the
-    ``param_groups``), which is how :func:`train_rbm` switches from 0.5 to 0.9.
+    The update of ``torch.optim.SGD`` (through :class:`genphys.optim.SGD`), which keeps
+    :math:`u = -v/\\epsilon`, so with a constant learning rate the two updates are the same.
+    Its ``momentum`` can be changed between epochs (``param_groups``), which is how
+    :func:`train_rbm` switches from 0.5 to 0.9.
 
     Returns
     -------
-    torch.optim.SGD
+    genphys.optim.SGD
         Two parameter groups: ``W`` with ``weight_decay``, then the biases without.
         Explained in {ref}`sec-training-rbms`.
     """
@@ -346,7 +349,7 @@ def rbm_optimizer(
     if check_probability("momentum", momentum) >= 1.0:
         raise ValueError(f"momentum must be in [0, 1). Got {momentum} instead.")
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
-    return torch.optim.SGD(
+    return SGD(
         [
             {"params": [rbm.W], "weight_decay": weight_decay},
             {"params": [rbm.a, rbm.b], "weight_decay": 0.0},
@@ -540,7 +543,7 @@ def _gibbs_from_hidden(
 
 
 class _FastContrastive:
-    """CD-k or PCD-k on the augmented matrix, one ``torch.optim.SGD`` over Θ."""
+    """CD-k or PCD-k on the augmented matrix, one :class:`genphys.optim.SGD` over Θ."""
 
     def __init__(self, rbm, phase, x, dtype, learning_rate, momentum, weight_decay, generator):
         self.k, self.g, self.weight_decay = phase.k, generator, weight_decay
@@ -548,7 +551,7 @@ class _FastContrastive:
         self.theta = _augmented(rbm, dtype)  # (M+1, N+1)
         self.theta_T = self.theta.T  # a view: follows the in-place updates
         self.x_all = _with_bias_unit(x.to(dtype))  # (n, M+1)
-        self.optimizer = torch.optim.SGD([self.theta], lr=learning_rate, momentum=momentum)
+        self.optimizer = SGD([self.theta], lr=learning_rate, momentum=momentum)
         self.chains = None
         if isinstance(phase, PCD):  # chains started at random training vectors
             start = torch.randint(
