@@ -57,6 +57,17 @@ class _Optimizer:
     def _with_grad(group: dict[str, object]) -> list[torch.Tensor]:
         return [p for p in group["params"] if p.grad is not None]
 
+    def step(self) -> None:
+        """One update of every parameter that has a ``.grad``."""
+        if torch.is_grad_enabled():  # the guard costs more than a small update: only if needed
+            with torch.no_grad():
+                self._update()
+        else:
+            self._update()
+
+    def _update(self) -> None:
+        raise NotImplementedError
+
 
 class SGD(_Optimizer):
     """SGD with momentum and weight decay: :math:`u \\leftarrow \\mu u + (g + \\lambda \\theta)`, :math:`\\theta \\leftarrow \\theta - \\epsilon u`.
@@ -85,9 +96,7 @@ class SGD(_Optimizer):
         self.param_groups = _groups(params, defaults)
         self.state = {}
 
-    @torch.no_grad()
-    def step(self) -> None:
-        """One update of every parameter that has a ``.grad``."""
+    def _update(self) -> None:
         for group in self.param_groups:
             params = self._with_grad(group)
             buffers = [self.state.get(p, {}).get("momentum_buffer") for p in params]
@@ -137,9 +146,7 @@ class Adam(_Optimizer):
         self.param_groups = _groups(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
         self.state = {}
 
-    @torch.no_grad()
-    def step(self) -> None:
-        """One update of every parameter that has a ``.grad``."""
+    def _update(self) -> None:
         for group in self.param_groups:
             params = self._with_grad(group)
             states = []

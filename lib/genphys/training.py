@@ -562,23 +562,26 @@ class _FastContrastive:
     def parameters(self) -> dict[str, torch.Tensor]:
         return dict(zip(("W", "a", "b"), _split(self.theta), strict=True))
 
-    @torch.no_grad()
     def step(self, x0: torch.Tensor) -> dict[str, float]:
-        theta, k = self.theta, self.k
+        # no tensor here requires grad, so no autograd bookkeeping (and no no_grad guard)
+        theta, k, N = self.theta, self.k, self.N
         ph0 = torch.mm(x0, theta).sigmoid_()  # (B, N+1)
         if self.chains is None:  # CD: chains start at the data
             start_ph = ph0
         else:  # PCD: the chains continue under the current Θ
             start_ph = torch.mm(self.chains, theta).sigmoid_()  # (C, N+1)
-        width, kw = start_ph.shape[0], {"dtype": theta.dtype, "device": theta.device}
-        u_h = torch.rand(k, width, self.N + 1, generator=self.g, **kw)  # (k, B, N+1)
-        l_x = torch.rand(k, width, self.M + 1, generator=self.g, **kw).logit_()  # logistic
+        width = start_ph.shape[0]
+        noise = torch.rand(
+            k, width, N + self.M + 2, generator=self.g, dtype=theta.dtype, device=theta.device
+        )  # (k, B, N+1 + M+1): uniform for h, then logistic for x
+        u_h, l_x = noise[..., : N + 1], noise[..., N + 1 :].logit_()
         xk, phk = _gibbs_from_hidden(start_ph, theta, self.theta_T, u_h.unbind(0), l_x.unbind(0))
         if self.chains is not None:
             self.chains = xk
         # minus (positive - negative) for all parameters at once; the corner is 1 - 1 = 0
-        grad = torch.mm(xk.T, phk).div_(width)
-        grad.addmm_(x0.T, ph0, alpha=-1.0 / x0.shape[0])
+        grad = torch.addmm(
+            torch.mm(x0.T, ph0), xk.T, phk, beta=-1.0 / x0.shape[0], alpha=1.0 / width
+        )  # (M+1, N+1)
         if self.weight_decay > 0.0:
             grad[:-1, :-1].add_(theta[:-1, :-1], alpha=self.weight_decay)  # on W only
         theta.grad = grad
