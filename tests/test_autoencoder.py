@@ -637,6 +637,7 @@ def test_pca_and_angles_reject_bad_input():
 
 
 # ============================================================================ devices
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_training_and_pca_on_cuda():
     device = torch.device("cuda")

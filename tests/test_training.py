@@ -661,6 +661,7 @@ def test_rbm_optimizer_bad_input():
         rbm_optimizer(random_rbm(0), learning_rate=-0.1)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("phase", [CD(), PCD(), ExactNegative()], ids=repr)
 def test_training_on_cuda_raises_the_log_likelihood(phase):

@@ -790,6 +790,7 @@ def test_bad_input_linear_model_methods(method, error, name):
 
 
 # ---------------------------------------------------------------------- accelerator
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_everything_runs_on_cuda_and_agrees_with_cpu():
     model = random_linear_model(device="cuda")
