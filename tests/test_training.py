@@ -497,7 +497,8 @@ def test_divergence_raises_and_keeps_the_last_finite_parameters(phase):
             negative_phase=phase,
             batch_size=10,
             learning_rate=1e308,
-            momentum=0.0,
+            momentum=0.9,  # keeps pushing even where a saturated CD gradient vanishes
+            final_momentum=0.9,
             compute_dtype=None,
             seed=0,
         )
