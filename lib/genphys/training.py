@@ -18,7 +18,10 @@ estimated, so each method is a small *negative phase* object with
 an optimiser with ``torch.optim``'s SGD update (momentum and weight decay, Hinton 2010;
 :func:`rbm_optimizer`);
 :func:`train_rbm` runs it on :func:`genphys.fitting.fit`, which owns the history, the
-progress bar and the divergence stop, and monitors the exact or AIS log-likelihood.
+progress bar and the divergence stop, and monitors the exact or AIS log-likelihood. For
+CD and PCD, :func:`train_rbm` applies the same update through a faster kernel on one
+augmented parameter matrix (``_FastContrastive``); ``tests/test_training.py`` checks that
+its expected update equals that of :func:`rbm_step` and of :func:`cd_gradient_exact`.
 :func:`cd_gradient_exact` computes the *expected* CD-k update exactly for tiny models, and
 :func:`cd_gradient_sample` one sampled update with the code :class:`CD` uses.
 """
