@@ -762,10 +762,13 @@ def train_rbm(
         parameters = {"W": work.W, "a": work.a, "b": work.b}
 
         def step(batch: torch.Tensor) -> dict[str, float]:
-            for name, p in parameters.items():  # the exact sums refuse NaN: stop here
-                if not bool(torch.isfinite(p).all()):
-                    return {name: math.nan}
-            rbm_step(work, batch, negative_phase, optimizer, g)
+            try:
+                rbm_step(work, batch, negative_phase, optimizer, g)
+            except ValueError:  # the exact sums refuse non-finite parameters: name one
+                for name, p in parameters.items():
+                    if not bool(torch.isfinite(p).all()):
+                        return {name: math.nan}  # fit stops and restores the epoch start
+                raise
             return {}
 
         def sync() -> None:
