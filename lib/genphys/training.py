@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch.optim.sgd import sgd
 
 from ._validation import (
     as_tensor,
@@ -587,8 +588,23 @@ class _FastContrastive:
         )  # (M+1, N+1)
         if self.weight_decay > 0.0:
             grad[:-1, :-1].add_(theta[:-1, :-1], alpha=self.weight_decay)  # on W only
-        theta.grad = grad
-        self.optimizer.step()
+        # the update of genphys.optim.SGD (torch.optim's sgd), called without its per-step
+        # bookkeeping: one tensor, one group
+        group, state = self.optimizer.param_groups[0], self.optimizer.state.setdefault(theta, {})
+        buffers = [state.get("momentum_buffer")]
+        sgd(
+            [theta],
+            [grad],
+            buffers,
+            weight_decay=0.0,  # added above, on W only
+            momentum=group["momentum"],
+            lr=group["lr"],
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            foreach=False,
+        )
+        state["momentum_buffer"] = buffers[0]
         return {}
 
     def copy_to(self, rbm: BernoulliRBM) -> None:
