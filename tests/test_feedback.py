@@ -148,6 +148,78 @@ def test_an_unlisted_unstable_formula_is_told_what_the_stress_case_is():
     assert "Shift by the maximum" in feedback.message
 
 
+# answers that pass every fixed case of chapters 8 and 12 and fail only a stress case
+PASSES_FIXED_FAILS_STRESS = [
+    (
+        "ch08",
+        "ula_step",
+        "def ula_step(x, score, eta, g):\n"
+        "    xi = torch.randn(x.shape, generator=g, dtype=torch.float64)\n"
+        "    return x + eta * score(x) + math.sqrt(2 * eta) * xi\n",
+        "dtype=x.dtype",
+    ),
+    (
+        "ch08",
+        "replay_starts",
+        "def replay_starts(buffer, n, f, g):\n"
+        "    index = torch.randint(buffer.shape[0], (n,), generator=g)\n"
+        "    fresh = torch.rand(n, generator=g) < f\n"
+        "    noise = 2 * torch.rand(n, buffer.shape[1], generator=g, dtype=torch.float64) - 1\n"
+        "    return torch.where(fresh[:, None], noise, buffer[index])\n",
+        "dtype=buffer.dtype",
+    ),
+    (
+        "ch12",
+        "reverse_mean_from_eps",
+        "def reverse_mean_from_eps(x_t, eps, t, betas):\n"
+        "    ab = torch.cumprod(1 - betas, 0)[t - 1]\n"
+        "    beta = betas[t - 1]\n"
+        "    return (x_t - beta / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - beta)\n",
+        "expm1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("chapter", "name", "source", "hint"),
+    PASSES_FIXED_FAILS_STRESS,
+    ids=[f"{c}-{n}" for c, n, _, _ in PASSES_FIXED_FAILS_STRESS],
+)
+def test_careless_answers_of_the_later_chapters_fail_on_a_stress_case(chapter, name, source, hint):
+    student = _notebook(source)[name]
+    exercise = _exercise(chapter, name)
+    seeded_only = Exercise(exercise.name, exercise.solution, exercise.cases)
+    assert seeded_only.check(student).passed
+    feedback = getattr(checks(chapter), name)(student)
+    assert feedback.status == "incorrect"
+    assert "stress case" in feedback.message and hint in feedback.message, str(feedback)
+
+
+def test_stable_gan_losses_from_logsigmoid_pass_strictly():
+    student = _notebook(
+        "import torch.nn.functional as F\n"
+        "def discriminator_loss(r, f):\n"
+        "    return -F.logsigmoid(r).mean() - F.logsigmoid(-f).mean()\n"
+        "def generator_loss_non_saturating(f):\n"
+        "    return -F.logsigmoid(f).mean()\n"
+    )
+    for name in ("discriminator_loss", "generator_loss_non_saturating"):
+        feedback = getattr(checks("ch14"), name)(student[name])
+        assert feedback.passed, str(feedback)
+        assert "fresh random" in feedback.message and "stress" in feedback.message
+
+
+def test_the_statistical_ula_check_replays_with_its_seed():
+    student = _notebook(
+        "def ula_step(x, score, eta, g):\n"
+        "    xi = torch.randn(x.shape, generator=g, dtype=x.dtype)\n"
+        "    return x + eta * score(x) + math.sqrt(2 * eta) * xi\n"
+    )["ula_step"]
+    first = checks("ch08").ula_step(student, seed=7)
+    assert first.passed and "stationary variance" in first.message
+    assert checks("ch08").ula_step(student, seed=7) == first
+
+
 # ---------------------------------------------- lookup tables and the reference
 def _fingerprint(value) -> list:
     """An argument as float64 arrays, to compare inputs by value (what a lookup table does).
