@@ -45,8 +45,8 @@ EXPRESSION_MISTAKES = [
     for i in range(len(q.mistakes))
 ]
 
-# Chapters written before the robust checkers: every one of their exercises must have
-# fresh random and stress cases. Chapters added later may adopt them step by step.
+# Chapters on the robust checkers: every one of their exercises must have fresh random
+# and stress cases. A chapter added later joins this list once its exercises have them.
 ROBUST_CHAPTERS = (
     "ch02",
     "ch03",
