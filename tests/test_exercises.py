@@ -8,13 +8,14 @@ on inputs the checkers never use.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from genphys import ais, ising, mcmc
+from genphys import ais, diffusion, diffusion_samplers, ebm, gan, ising, langevin, mcmc
 from genphys.enumeration import binary_states
 from genphys.exercises import (
     Exercise,
@@ -27,9 +28,13 @@ from genphys.exercises import (
     ch05,
     ch06,
     ch07,
+    ch08,
     ch09,
     ch10,
     ch11,
+    ch12,
+    ch13,
+    ch14,
 )
 from genphys.rbm import log_likelihood_gradient_exact, log_partition_exact
 
@@ -353,6 +358,184 @@ def test_oracle_ch11(seed):
     _close(ch11.score_function_gradient(f, eps_s, lv), torch.stack(rows))
 
 
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch08(seed):
+    from torch.distributions import MultivariateNormal
+
+    from genphys.mixtures import ring
+
+    g = torch.Generator().manual_seed(seed)
+    target = ring()
+    # ULA: the library's step on the same generator stream draws the same noise
+    x = torch.randn(13, 2, generator=g, dtype=torch.float64)
+    state = langevin.init(target.log_prob, x)
+    lib = langevin.ula_step(state, target.log_prob, 0.03, torch.Generator().manual_seed(seed))
+    mine = ch08.ula_step(x, target.grad_log_prob, 0.03, torch.Generator().manual_seed(seed))
+    _close(mine, lib.position)
+    # MALA: the library's acceptance, and the full-constant Gaussian proposal densities
+    # N(x + eta grad, 2 eta I) of torch.distributions (their constants cancel in the ratio)
+    eta = 0.07
+    x, x_prop = (torch.randn(9, 3, generator=g, dtype=torch.float64) * 2 for _ in range(2))
+    grad, grad_prop = (torch.randn(9, 3, generator=g, dtype=torch.float64) * 5 for _ in range(2))
+    log_p, log_p_prop = (torch.randn(9, generator=g, dtype=torch.float64) * 3 for _ in range(2))
+    args = (x, x_prop, log_p, log_p_prop, grad, grad_prop, eta)
+    _close(ch08.mala_log_acceptance(*args), langevin.mala_log_acceptance(*args))
+    cov = 2 * eta * torch.eye(3, dtype=torch.float64)
+    forward = MultivariateNormal(x + eta * grad, cov).log_prob(x_prop)
+    backward = MultivariateNormal(x_prop + eta * grad_prop, cov).log_prob(x)
+    expected = torch.clamp(log_p_prop - log_p + backward - forward, max=0.0)
+    _close(ch08.mala_log_acceptance(*args), expected, rtol=1e-9, atol=1e-9)
+    # the EBM loss: the library's, and at alpha = 0 its gradient in the energies is
+    # +1/n for the data and -1/m for the samples (autograd)
+    e_real = torch.randn(11, generator=g, dtype=torch.float64, requires_grad=True)
+    e_fake = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    for alpha in (0.0, 0.37):
+        _close(
+            ch08.contrastive_loss(e_real, e_fake, alpha),
+            ebm.contrastive_loss(e_real, e_fake, alpha),
+        )
+    grads = torch.autograd.grad(ch08.contrastive_loss(e_real, e_fake, 0.0), (e_real, e_fake))
+    _close(grads[0], torch.full((11,), 1 / 11, dtype=torch.float64))
+    _close(grads[1], torch.full((5,), -1 / 5, dtype=torch.float64))
+    # replay starts: the library's ReplayBuffer.draw consumes the generator in the same order
+    buffer = ebm.ReplayBuffer(17, 4, seed=seed)
+    for f in (0.0, 0.4, 1.0):
+        x_init, _ = buffer.draw(23, f, torch.Generator().manual_seed(seed + 1))
+        mine = ch08.replay_starts(buffer.samples, 23, f, torch.Generator().manual_seed(seed + 1))
+        _close(mine, x_init, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch12(seed):
+    g = torch.Generator().manual_seed(seed)
+    betas = diffusion.cosine_schedule(40)
+    x0 = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    eps = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    for t in (1, 7, 40):
+        mean, variance = diffusion.forward_marginal(x0, t, betas)
+        _close(ch12.forward_sample(x0, t, betas, eps), mean + torch.sqrt(variance) * eps)
+        # composing t single steps x_s = sqrt(1 - beta_s) x_{s-1} + sqrt(beta_s) xi_s: the
+        # mean is the product of the sqrt(1 - beta_s), the variance sums the step variances
+        scale, var = 1.0, 0.0
+        for s in range(t):
+            scale, var = scale * math.sqrt(1 - betas[s]), (1 - betas[s]) * var + betas[s]
+        _close(ch12.forward_sample(x0, t, betas, eps), scale * x0 + math.sqrt(var) * eps)
+    # the posterior q(x_{t-1} | x_t, x_0): the library's, and Bayes' rule on a grid in one
+    # dimension, prior N(sqrt(ab_{t-1}) x0, 1 - ab_{t-1}) times likelihood q(x_t | x_{t-1})
+    ab = torch.cumprod(1 - betas, 0)
+    x_t = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    for t in (2, 15, 40):
+        mean, variance = ch12.posterior_mean_variance(x_t, x0, t, betas)
+        lib_mean, lib_var = diffusion.forward_posterior(x_t, x0, t, betas)
+        _close(mean, lib_mean)
+        _close(variance, lib_var)
+        grid = torch.linspace(-12, 12, 200_001, dtype=torch.float64)
+        a, b = float(x0[0, 0]), float(x_t[0, 0])
+        log_prior = -0.5 * (grid - math.sqrt(ab[t - 2]) * a) ** 2 / (1 - ab[t - 2])
+        log_like = -0.5 * (b - torch.sqrt(1 - betas[t - 1]) * grid) ** 2 / betas[t - 1]
+        w = torch.softmax(log_prior + log_like, 0)
+        grid_mean = float(w @ grid)
+        grid_var = float(w @ (grid - grid_mean) ** 2)
+        _close(mean[0, 0], grid_mean, rtol=1e-7, atol=1e-8)
+        _close(variance, grid_var, rtol=1e-6, atol=1e-9)
+    # the noise-parameterised mean is the posterior mean at x_0 = predict_x0(x_t, eps)
+    for t in (1, 2, 23, 40):
+        _close(
+            ch12.reverse_mean_from_eps(x_t, eps, t, betas),
+            diffusion.reverse_mean(x_t, eps, t, betas),
+        )
+        if t >= 2:
+            x0_hat = diffusion.predict_x0(x_t, eps, t, betas)
+            _close(
+                ch12.reverse_mean_from_eps(x_t, eps, t, betas),
+                diffusion.forward_posterior(x_t, x0_hat, t, betas)[0],
+            )
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch13(seed):
+    g = torch.Generator().manual_seed(seed)
+    betas = diffusion.linear_schedule(30, 1e-2, 0.4)
+    W = torch.randn(2, 2, generator=g, dtype=torch.float64)
+
+    def eps_model(x, t):  # a fixed non-linear stand-in for a network
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return torch.tanh(x @ W + t.reshape(-1, 1) / 30)
+
+    # the loss on the library's draws: simple_loss draws t and then eps from one generator
+    x0 = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    replay = torch.Generator().manual_seed(seed)
+    t = torch.randint(1, 31, (12,), generator=replay)
+    _, eps = diffusion.diffuse(x0, t, betas, generator=replay)
+    _close(
+        ch13.noise_prediction_loss(eps_model, x0, t, eps, betas),
+        diffusion.simple_loss(eps_model, x0, betas, seed=seed),
+    )
+    # T ancestral steps from the same x_T and noise stream are the library's DDPM sampler
+    x_T = torch.randn(7, 2, generator=g, dtype=torch.float64)
+    stream = torch.Generator().manual_seed(seed + 5)
+    x = x_T
+    for t in range(30, 0, -1):
+        z = torch.randn(x.shape, generator=stream, dtype=x.dtype) if t > 1 else torch.zeros_like(x)
+        x = ch13.ddpm_step(x, eps_model(x, t), z, t, betas)
+    lib = diffusion_samplers.ddpm_sample(
+        eps_model, betas, x_T=x_T, generator=torch.Generator().manual_seed(seed + 5)
+    )
+    _close(x, lib)
+    # DDIM steps along the library's subsequence are its deterministic sampler
+    ab = diffusion.alpha_bar(betas)
+    for n_steps in (1, 4, 30):
+        steps = [*diffusion_samplers.sampling_steps(30, n_steps).tolist(), 0]
+        x = x_T
+        for t, s in itertools.pairwise(steps):
+            ab_s = ab[s - 1] if s > 0 else torch.tensor(1.0, dtype=torch.float64)
+            x = ch13.ddim_step(x, eps_model(x, t), ab[t - 1], ab_s)
+        _close(x, diffusion_samplers.ddim_sample(eps_model, betas, n_steps=n_steps, x_T=x_T))
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch14(seed):
+    g = torch.Generator().manual_seed(seed)
+    real = torch.randn(9, generator=g, dtype=torch.float64) * 30
+    fake = torch.randn(4, generator=g, dtype=torch.float64) * 30
+    _close(ch14.discriminator_loss(real, fake), gan.discriminator_loss(real, fake))
+    _close(ch14.generator_loss_non_saturating(fake), gan.generator_loss_non_saturating(fake))
+    # brute force in float64 where nothing saturates: -mean log sigma, -mean log(1 - sigma)
+    small_real, small_fake = real / 30, fake / 30
+    sig_r, sig_f = torch.sigmoid(small_real), torch.sigmoid(small_fake)
+    _close(
+        ch14.discriminator_loss(small_real, small_fake),
+        -torch.log(sig_r).mean() - torch.log(1 - sig_f).mean(),
+    )
+    _close(ch14.generator_loss_non_saturating(small_fake), -torch.log(sig_f).mean())
+    # D* = p_data / (p_data + p_model) for two Gaussians on a grid, and the library's
+    # D* where both log-densities are near -800 (the densities themselves underflow)
+    from torch.distributions import Normal
+
+    x = torch.linspace(-4, 4, 33, dtype=torch.float64)
+    log_p_data = Normal(0.0, 1.0).log_prob(x)
+    log_p_model = Normal(float(torch.randn((), generator=g)), 0.7).log_prob(x)
+    p, q = torch.exp(log_p_data), torch.exp(log_p_model)
+    _close(ch14.optimal_discriminator(log_p_data, log_p_model), p / (p + q))
+    deep = log_p_data - 800.0, log_p_model - 800.0
+    _close(ch14.optimal_discriminator(*deep), gan.optimal_discriminator(*deep))
+    _close(ch14.optimal_discriminator(*deep), p / (p + q))
+
+
 def test_every_exercise_has_an_oracle():
-    covered = {"ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch09", "ch10", "ch11"}
+    covered = {
+        "ch02",
+        "ch03",
+        "ch04",
+        "ch05",
+        "ch06",
+        "ch07",
+        "ch08",
+        "ch09",
+        "ch10",
+        "ch11",
+        "ch12",
+        "ch13",
+        "ch14",
+    }
     assert set(all_exercises()) <= covered, set(all_exercises()) - covered

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._feedback import Exercise, Feedback, Mistake
+from ._feedback import Exercise, Feedback, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -35,11 +35,20 @@ class StatisticalExercise(Exercise):
 
     statistic: Callable[[Callable, int], str | None] | None = None
 
-    def check(self, student: Callable) -> Feedback:
-        feedback = super().check(student)
+    def check(
+        self,
+        student: Callable,
+        *,
+        strict: bool = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Feedback:
+        """The checks of :meth:`Exercise.check`, then the statistical test (same ``seed`` replays it)."""
+        feedback = super().check(student, strict=strict, seed=seed, generator=generator)
         if not feedback.passed or self.statistic is None:
             return feedback
-        seed = random.SystemRandom().randrange(2**62)  # fresh: not the seeded cases
+        if seed is None:  # fresh: not the seeded cases
+            seed = random.SystemRandom().randrange(2**62)
         try:
             problem = self.statistic(student, seed)
         except Exception as exc:  # the student's code may raise anything
@@ -51,9 +60,12 @@ class StatisticalExercise(Exercise):
         return Feedback(
             self.name,
             "passed",
-            "Your function agrees with the reference on every test case and samples the "
-            "exact stationary variance with fresh randomness.",
+            feedback.message.rstrip(".") + " and samples the exact stationary variance with "
+            "fresh randomness.",
         )
+
+
+F64 = torch.float64
 
 
 # ------------------------------------------------------------------------ ULA
@@ -90,6 +102,42 @@ def _ula_cases():
     return cases
 
 
+_SCORES = (_gaussian_score, _double_well_score, _ring_score)
+
+
+def _ula_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        k = draw_int(g, 0, 2)
+        dim = 2 if k == 2 else draw_int(g, 1, 5)
+        x = draw_float(g, 0.1, 3.0) * torch.randn(draw_int(g, 1, 20), dim, generator=g, dtype=F64)
+        eta = draw_float(g, 1e-3, 0.3)
+        cases.append((x, _SCORES[k], eta, torch.Generator().manual_seed(draw_int(g, 0, 2**30))))
+    return cases
+
+
+def _ula_stress():
+    g = torch.Generator().manual_seed(800)
+    far = 30.0 + torch.randn(6, 1, generator=g, dtype=F64)  # the double well's drift is ~2e5
+    many = torch.randn(20_000, 8, generator=g, dtype=F64)
+    single = torch.randn(5, 3, generator=g).to(torch.float32)
+    return [
+        Stress(
+            "far out on the double well, gradients of about 2·10⁵, eta = 10⁻⁶",
+            (far, _double_well_score, 1e-6, torch.Generator().manual_seed(801)),
+        ),
+        Stress(
+            "20000 chains in 8 dimensions",
+            (many, _gaussian_score, 0.05, torch.Generator().manual_seed(802)),
+        ),
+        Stress(
+            "float32 chains: the noise is drawn in the dtype of x",
+            (single, _gaussian_score, 0.1, torch.Generator().manual_seed(803)),
+            "Draw the noise as torch.randn(x.shape, generator=generator, dtype=x.dtype).",
+        ),
+    ]
+
+
 def _ula_variance_test(student, seed):
     """ULA on N(0, 1) with eta = 0.2 has stationary variance 1 / (1 - 0.1) = 1.111 (eq-ula-variance)."""
     g = torch.Generator().manual_seed(seed)
@@ -113,6 +161,8 @@ ULA_STEP = StatisticalExercise(
     name="ula_step",
     solution=ula_step,
     cases=_ula_cases,
+    random_cases=_ula_random,
+    stress_cases=_ula_stress,
     mistakes=(
         Mistake(
             lambda x, s, eta, g: (
@@ -186,6 +236,59 @@ def _mala_cases():
     return cases
 
 
+def _mala_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, dim = draw_int(g, 1, 15), draw_int(g, 1, 6)
+        scale, eta = draw_float(g, 0.1, 3.0), draw_float(g, 0.01, 1.0)
+        x, x_prop, grad, grad_prop = (
+            scale * torch.randn(n, dim, generator=g, dtype=F64) for _ in range(4)
+        )
+        log_p, log_p_prop = (
+            draw_float(g, 0.5, 20.0) * torch.randn(n, generator=g, dtype=F64) for _ in range(2)
+        )
+        cases.append((x, x_prop, log_p, log_p_prop, grad, grad_prop, eta))
+    return cases
+
+
+def _mala_stress():
+    g = torch.Generator().manual_seed(850)
+    n, dim = 8, 4
+    x = torch.randn(n, dim, generator=g, dtype=F64)
+    far = x + 1e3 * torch.randn(n, dim, generator=g, dtype=F64)  # proposals 1000 away
+    grad, grad_prop = (1e4 * torch.randn(n, dim, generator=g, dtype=F64) for _ in range(2))
+    log_p = torch.randn(n, generator=g, dtype=F64)
+    log_p_prop = -1e5 * torch.rand(n, generator=g, dtype=F64)
+    big = [torch.randn(50_000, 3, generator=g, dtype=F64) for _ in range(4)]
+    big_log = [torch.randn(50_000, generator=g, dtype=F64) for _ in range(2)]
+    # an uphill move that is far more likely than the current point: a log ratio of +1e4
+    up = torch.zeros(2, 2, dtype=F64)
+    return [
+        Stress(
+            "proposals 1000 away with gradients of 10⁴: log ratios of about -10⁸",
+            (x, far, log_p, log_p_prop, grad, grad_prop, 0.1),
+            "Stay in log space: exp of the log ratio underflows to 0, and log(0) = -inf.",
+        ),
+        Stress(
+            "a log ratio of +10⁴: exp overflows, the acceptance is exactly 1",
+            (
+                up,
+                up + 1.0,
+                torch.zeros(2, dtype=F64),
+                torch.full((2,), 1e4, dtype=F64),
+                up,
+                up,
+                0.5,
+            ),
+            "Clamp the log ratio at 0 rather than exponentiating it.",
+        ),
+        Stress(
+            "50000 chains in 3 dimensions",
+            (big[0], big[1], big_log[0], big_log[1], big[2], big[3], 0.2),
+        ),
+    ]
+
+
 def _log_q(x_to, x_from, grad_from, eta, variance):
     return -((x_to - x_from - eta * grad_from) ** 2).sum(1) / (2 * variance)
 
@@ -194,6 +297,8 @@ MALA_LOG_ACCEPTANCE = Exercise(
     name="mala_log_acceptance",
     solution=mala_log_acceptance,
     cases=_mala_cases,
+    random_cases=_mala_random,
+    stress_cases=_mala_stress,
     mistakes=(
         Mistake(
             lambda x, xp, lp, lpp, gr, grp, eta: torch.clamp(lpp - lp, max=0.0),
@@ -273,10 +378,50 @@ def _loss_cases():
     ]
 
 
+def _loss_random(g: torch.Generator):
+    return [
+        (
+            draw_float(g, 0.1, 5.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+            draw_float(g, -3.0, 3.0)
+            + draw_float(g, 0.1, 5.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+            draw_float(g, 0.0, 2.0),
+        )
+        for _ in range(3)
+    ]
+
+
+def _loss_stress():
+    g = torch.Generator().manual_seed(880)
+    return [
+        Stress(
+            "one data point against 5000 samples: each term is a mean over its own batch",
+            (torch.tensor([0.3], dtype=F64), 2 + torch.randn(5000, generator=g, dtype=F64), 0.5),
+        ),
+        Stress(
+            "energies of order 10⁶ that drifted (alpha = 10⁻³)",
+            (
+                1e6 + 1e3 * torch.randn(40, generator=g, dtype=F64),
+                -1e6 + 1e3 * torch.randn(60, generator=g, dtype=F64),
+                1e-3,
+            ),
+        ),
+        Stress(
+            "200000 energies in each batch",
+            (
+                torch.randn(200_000, generator=g, dtype=F64),
+                torch.randn(200_000, generator=g, dtype=F64) - 1,
+                0.1,
+            ),
+        ),
+    ]
+
+
 CONTRASTIVE_LOSS = Exercise(
     name="contrastive_loss",
     solution=contrastive_loss,
     cases=_loss_cases,
+    random_cases=_loss_random,
+    stress_cases=_loss_stress,
     mistakes=(
         Mistake(
             lambda er, ef, a: ef.mean() - er.mean() + a * ((er**2).mean() + (ef**2).mean()),
@@ -320,6 +465,47 @@ def _replay_cases():
     return cases
 
 
+def _replay_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        size, dim = draw_int(g, 1, 40), draw_int(g, 1, 10)
+        buffer = draw_float(g, -3.0, 3.0) + torch.randn(size, dim, generator=g, dtype=F64)
+        f = draw_float(g, 0.05, 0.95)
+        cases.append(
+            (buffer, draw_int(g, 1, 50), f, torch.Generator().manual_seed(draw_int(g, 0, 2**30)))
+        )
+    return cases
+
+
+def _replay_stress():
+    g = torch.Generator().manual_seed(890)
+    small = 5 + torch.randn(3, 2, generator=g, dtype=F64)
+    return [
+        Stress(
+            "reinit_fraction = 0: every start comes from the buffer",
+            (small, 20, 0.0, torch.Generator().manual_seed(891)),
+        ),
+        Stress(
+            "reinit_fraction = 1: every start is fresh noise",
+            (small, 20, 1.0, torch.Generator().manual_seed(892)),
+        ),
+        Stress(
+            "a float32 buffer: the noise has the buffer's dtype",
+            (small.to(torch.float32), 30, 0.5, torch.Generator().manual_seed(893)),
+            "Draw the noise with dtype=buffer.dtype.",
+        ),
+        Stress(
+            "5000 starts from a buffer of 3 rows in 64 dimensions",
+            (
+                5 + torch.randn(3, 64, generator=g, dtype=F64),
+                5000,
+                0.05,
+                torch.Generator().manual_seed(894),
+            ),
+        ),
+    ]
+
+
 def _replay_wrong(flip=False, gaussian=False):
     def answer(buffer, n, f, g):
         index = torch.randint(buffer.shape[0], (n,), generator=g)
@@ -338,6 +524,8 @@ REPLAY_STARTS = Exercise(
     name="replay_starts",
     solution=replay_starts,
     cases=_replay_cases,
+    random_cases=_replay_random,
+    stress_cases=_replay_stress,
     mistakes=(
         Mistake(
             _replay_wrong(flip=True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -26,6 +26,20 @@ def _course_schedule_float32(T: int = 300) -> torch.Tensor:
 
 def _log_alpha_bar(betas):
     return torch.cumsum(torch.log1p(-betas), dim=0)  # (T,)
+
+
+def _random_schedule(g: torch.Generator) -> torch.Tensor:
+    """A linear schedule of random length and end points, float64, for fresh test cases."""
+    T = draw_int(g, 2, 1000)
+    start = draw_float(g, 1e-5, 1e-3)
+    return torch.linspace(start, draw_float(g, 0.005, 0.05), T, dtype=F64)
+
+
+def _cosine_schedule(T: int = 200) -> torch.Tensor:
+    """The cosine schedule with its last β clipped at 0.999: ᾱ_T is about 10⁻¹⁰."""
+    from ..diffusion import cosine_schedule
+
+    return cosine_schedule(T)
 
 
 # ------------------------------------------------------------------ forward marginal
@@ -53,10 +67,55 @@ def _forward_cases():
     return cases
 
 
+def _forward_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 1, betas.shape[0])
+        x0 = draw_float(g, 0.1, 5.0) * torch.randn(n, d, generator=g, dtype=F64)
+        cases.append((x0, t, betas, torch.randn(n, d, generator=g, dtype=F64)))
+    return cases
+
+
+def _forward_stress():
+    g = torch.Generator().manual_seed(1200)
+    b32 = _course_schedule_float32()
+    cosine = _cosine_schedule()
+    x = torch.randn(4, 2, generator=g, dtype=F64)
+    noise = torch.randn(4, 2, generator=g, dtype=F64)
+    return [
+        Stress(
+            "t = 1 of the course's schedule in float32: 1 - ᾱ_1 = 10⁻⁴",
+            (torch.zeros(3, 2, dtype=torch.float32), 1, b32, noise[:3].to(torch.float32)),
+            "1 - ᾱ_t cancels in float32 when ᾱ_t is close to 1: use -expm1 of a sum of log1p(-β).",
+        ),
+        Stress(
+            "t = T of the cosine schedule: ᾱ_T is about 10⁻¹⁰",
+            (1e3 * x, cosine.shape[0], cosine, noise),
+        ),
+        Stress(
+            "a one-step schedule, T = 1",
+            (x, 1, torch.tensor([0.3], dtype=F64), noise),
+        ),
+        Stress(
+            "10000 points in 16 dimensions",
+            (
+                torch.randn(10_000, 16, generator=g, dtype=F64),
+                300,
+                torch.linspace(1e-4, 0.02, 1000, dtype=F64),
+                torch.randn(10_000, 16, generator=g, dtype=F64),
+            ),
+        ),
+    ]
+
+
 FORWARD = Exercise(
     name="forward_sample",
     solution=forward_sample,
     cases=_forward_cases,
+    random_cases=_forward_random,
+    stress_cases=_forward_stress,
     rtol=1e-5,
     atol=1e-12,
     mistakes=(
@@ -160,10 +219,44 @@ def _posterior_shifted(x_t, x0, t, betas):
     return mean, beta * torch.ones_like(one_minus)
 
 
+def _posterior_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 2, betas.shape[0])
+        x_t, x0 = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((x_t, draw_float(g, 0.1, 3.0) * x0, t, betas))
+    return cases
+
+
+def _posterior_stress():
+    g = torch.Generator().manual_seed(1210)
+    b32 = _course_schedule_float32()
+    cosine = _cosine_schedule()
+    x32 = torch.randn(3, 2, generator=g).to(torch.float32)
+    x, y = (torch.randn(5, 3, generator=g, dtype=F64) for _ in range(2))
+    return [
+        Stress(
+            "t = 3 of the course's schedule in float32: 1 - ᾱ_2 is about 3·10⁻⁴",
+            (x32, x32.flip(0), 3, b32),
+            "1 - ᾱ_t and 1 - ᾱ_{t-1} cancel in float32 when ᾱ is close to 1: use -expm1 of a "
+            "sum of log1p(-β).",
+        ),
+        Stress("t = T of the cosine schedule, β_T = 0.999", (x, y, cosine.shape[0], cosine)),
+        Stress(
+            "a two-step schedule at t = 2, T = 2",
+            (x, y, 2, torch.tensor([0.1, 0.5], dtype=F64)),
+        ),
+    ]
+
+
 POSTERIOR = Exercise(
     name="posterior_mean_variance",
     solution=posterior_mean_variance,
     cases=_posterior_cases,
+    random_cases=_posterior_random,
+    stress_cases=_posterior_stress,
     rtol=1e-5,
     atol=1e-12,
     mistakes=(
@@ -237,10 +330,39 @@ def _reverse_sqrt_beta(x_t, eps, t, betas):
     return (x_t - torch.sqrt(betas[t - 1]) * eps) / torch.sqrt(1 - betas[t - 1])
 
 
+def _reverse_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 1, betas.shape[0])
+        x_t, eps = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((draw_float(g, 0.1, 5.0) * x_t, eps, t, betas))
+    return cases
+
+
+def _reverse_stress():
+    g = torch.Generator().manual_seed(1220)
+    cosine = _cosine_schedule()
+    x, eps = (torch.randn(6, 2, generator=g, dtype=F64) for _ in range(2))
+    return [
+        Stress("t = T of the cosine schedule: β_T = 0.999, √α_T ≈ 0.03", (x, eps, 200, cosine)),
+        Stress(
+            "t = 1 of a schedule with β_1 = 10⁻¹⁴: 1 - ᾱ_1 = β_1",
+            (x, eps, 1, torch.linspace(1e-14, 0.02, 100, dtype=F64)),
+            "1 - ᾱ_1 = β_1 = 10⁻¹⁴ keeps only two digits when computed as 1 - (1 - β_1) in "
+            "float64; use -expm1 of a sum of log1p(-β).",
+        ),
+        Stress("a one-step schedule, T = 1", (x, eps, 1, torch.tensor([0.2], dtype=F64))),
+    ]
+
+
 REVERSE = Exercise(
     name="reverse_mean_from_eps",
     solution=reverse_mean_from_eps,
     cases=_reverse_cases,
+    random_cases=_reverse_random,
+    stress_cases=_reverse_stress,
     rtol=1e-10,
     atol=1e-12,
     mistakes=(

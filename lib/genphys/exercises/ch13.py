@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -37,6 +37,19 @@ class _ToyNoisePredictor:
         t = torch.as_tensor(t, dtype=F64)
         time = (t / self.T).reshape(-1, 1) if t.dim() == 1 else t / self.T
         return torch.tanh(x @ self.W + time * self.c)
+
+
+def _random_schedule(g: torch.Generator) -> torch.Tensor:
+    """A linear schedule of random length and end points, float64, for fresh test cases."""
+    T = draw_int(g, 2, 1000)
+    return torch.linspace(draw_float(g, 1e-5, 1e-3), draw_float(g, 0.005, 0.05), T, dtype=F64)
+
+
+def _cosine_schedule(T: int = 200) -> torch.Tensor:
+    """The cosine schedule with its last β clipped at 0.999: ᾱ_T is about 10⁻¹⁰."""
+    from ..diffusion import cosine_schedule
+
+    return cosine_schedule(T)
 
 
 # ------------------------------------------------------------------ the training loss
@@ -93,10 +106,59 @@ def _loss_index(eps_model, x0, t, eps, betas):
     return ((eps - eps_model(x_t, t)) ** 2).mean()
 
 
+def _loss_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        T = betas.shape[0]
+        n, d = draw_int(g, 1, 12), draw_int(g, 1, 5)
+        model = _ToyNoisePredictor(d, T, seed=draw_int(g, 0, 2**30))
+        t = torch.randint(1, T + 1, (n,), generator=g)
+        x0, eps = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((model, draw_float(g, 0.1, 3.0) * x0, t, eps, betas))
+    return cases
+
+
+def _loss_stress():
+    g = torch.Generator().manual_seed(1300)
+    cosine = _cosine_schedule()
+    edges = torch.tensor([1, 200, 1, 200, 2, 199])
+    x0, eps = (torch.randn(6, 3, generator=g, dtype=F64) for _ in range(2))
+    big = [torch.randn(4096, 16, generator=g, dtype=F64) for _ in range(2)]
+    return [
+        Stress(
+            "the edges t = 1 and t = T of the cosine schedule in one batch",
+            (_ToyNoisePredictor(3, 200, seed=1301), x0, edges, eps, cosine),
+        ),
+        Stress(
+            "4096 rows in 16 dimensions",
+            (
+                _ToyNoisePredictor(16, 1000, seed=1302),
+                big[0],
+                torch.randint(1, 1001, (4096,), generator=g),
+                big[1],
+                torch.linspace(1e-4, 0.02, 1000, dtype=F64),
+            ),
+        ),
+        Stress(
+            "a single row at t = T = 1",
+            (
+                _ToyNoisePredictor(2, 1, seed=1303),
+                x0[:1, :2],
+                torch.tensor([1]),
+                eps[:1, :2],
+                torch.tensor([0.5], dtype=F64),
+            ),
+        ),
+    ]
+
+
 LOSS = Exercise(
     name="noise_prediction_loss",
     solution=noise_prediction_loss,
     cases=_loss_cases,
+    random_cases=_loss_random,
+    stress_cases=_loss_stress,
     mistakes=(
         Mistake(
             _loss_on_x0,
@@ -180,10 +242,40 @@ def _ddpm_ddim(x_t, eps_hat, z, t, betas):
     return torch.sqrt(ab[t - 2]) * x0 + torch.sqrt(one_minus[t - 2]) * eps_hat
 
 
+def _ddpm_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        t = draw_int(g, 1, betas.shape[0])
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        x, e, z = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(3))
+        cases.append((draw_float(g, 0.1, 5.0) * x, e, z, t, betas))
+    return cases
+
+
+def _ddpm_stress():
+    g = torch.Generator().manual_seed(1320)
+    cosine = _cosine_schedule()
+    x, e, z = (torch.randn(5, 2, generator=g, dtype=F64) for _ in range(3))
+    return [
+        Stress("t = T of the cosine schedule, β_T = 0.999", (x, e, z, 200, cosine)),
+        Stress(
+            "t = 2, where β̃_2 = β_1 β_2 / (1 - ᾱ_2) is the smallest noise",
+            (x, e, z, 2, cosine),
+        ),
+        Stress(
+            "t = 1 of a one-step schedule: the output is the mean, no noise",
+            (x, e, z, 1, torch.tensor([0.3], dtype=F64)),
+        ),
+    ]
+
+
 DDPM = Exercise(
     name="ddpm_step",
     solution=ddpm_step,
     cases=_ddpm_cases,
+    random_cases=_ddpm_random,
+    stress_cases=_ddpm_stress,
     rtol=1e-10,
     atol=1e-12,
     mistakes=(
@@ -245,10 +337,51 @@ def _ddim_x0(x_t, eps_hat, alpha_bar_t, alpha_bar_s):
     return (x_t - torch.sqrt(1 - alpha_bar_t) * eps_hat) / torch.sqrt(alpha_bar_t)
 
 
+def _ddim_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        ab = torch.cumprod(1 - _random_schedule(g), 0)  # (T,)
+        T = ab.shape[0]
+        t = draw_int(g, 1, T)
+        s = draw_int(g, 0, t - 1)  # s = 0 is the last step, to ᾱ_0 = 1
+        ab_s = ab[s - 1] if s > 0 else torch.tensor(1.0, dtype=F64)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        x, e = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((x, e, ab[t - 1], ab_s))
+    return cases
+
+
+def _ddim_stress():
+    g = torch.Generator().manual_seed(1330)
+    x, e = (torch.randn(5, 3, generator=g, dtype=F64) for _ in range(2))
+    one = torch.tensor(1.0, dtype=F64)
+    return [
+        Stress(
+            "a jump from ᾱ_t = 10⁻⁶ (pure noise) to ᾱ_s = 1: x̂_0 is of order 10³",
+            (x, e, torch.tensor(1e-6, dtype=F64), one),
+        ),
+        Stress(
+            "ᾱ_s = ᾱ_t: a step of length zero returns x_t",
+            (x, e, torch.tensor(0.37, dtype=F64), torch.tensor(0.37, dtype=F64)),
+        ),
+        Stress(
+            "10000 points in 8 dimensions, from ᾱ_t = 0.01 to ᾱ_s = 0.5",
+            (
+                torch.randn(10_000, 8, generator=g, dtype=F64),
+                torch.randn(10_000, 8, generator=g, dtype=F64),
+                torch.tensor(0.01, dtype=F64),
+                torch.tensor(0.5, dtype=F64),
+            ),
+        ),
+    ]
+
+
 DDIM = Exercise(
     name="ddim_step",
     solution=ddim_step,
     cases=_ddim_cases,
+    random_cases=_ddim_random,
+    stress_cases=_ddim_stress,
     rtol=1e-10,
     atol=1e-12,
     mistakes=(

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._feedback import Exercise, Mistake
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -40,10 +40,48 @@ def _discriminator_cases():
     ]
 
 
+def _discriminator_random(g: torch.Generator):
+    return [
+        (
+            draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+            draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+        )
+        for _ in range(3)
+    ]
+
+
+def _discriminator_stress():
+    g = torch.Generator().manual_seed(1400)
+    return [
+        Stress(
+            "logits of ±100 in float32: σ(-100) and 1 - σ(100) are 0",
+            (
+                100 * torch.sign(torch.randn(50, generator=g)).to(F32),
+                100 * torch.sign(torch.randn(30, generator=g)).to(F32),
+            ),
+            "log σ(ℓ) = -softplus(-ℓ) and log(1 - σ(ℓ)) = -softplus(ℓ) are finite for every logit.",
+        ),
+        Stress(
+            "logits of ±10⁴ in float64: exp(10⁴) overflows",
+            (
+                torch.tensor([1e4, -1e4, 3.0], dtype=F64),
+                torch.tensor([-1e4, 1e4], dtype=F64),
+            ),
+            "log σ(ℓ) = -softplus(-ℓ) and log(1 - σ(ℓ)) = -softplus(ℓ) are finite for every logit.",
+        ),
+        Stress(
+            "one real logit against 100000 generated ones",
+            (torch.tensor([0.5], dtype=F64), torch.randn(100_000, generator=g, dtype=F64)),
+        ),
+    ]
+
+
 DISCRIMINATOR_LOSS = Exercise(
     name="discriminator_loss",
     solution=discriminator_loss,
     cases=_discriminator_cases,
+    random_cases=_discriminator_random,
+    stress_cases=_discriminator_stress,
     mistakes=(
         Mistake(
             lambda r, f: (
@@ -108,10 +146,43 @@ def _optimal_cases():
     ]
 
 
+def _optimal_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n = draw_int(g, 1, 20)
+        offset = draw_float(g, -50.0, 0.0)
+        log_p_data = offset + 3 * torch.randn(n, generator=g, dtype=F64)
+        cases.append((log_p_data, offset + 3 * torch.randn(n, generator=g, dtype=F64)))
+    return cases
+
+
+def _optimal_stress():
+    g = torch.Generator().manual_seed(1410)
+    deep = -800.0 + 5 * torch.randn(20, generator=g, dtype=F64)
+    return [
+        Stress(
+            "log-densities near -800: both densities are 0 in float64",
+            (deep, deep + torch.randn(20, generator=g, dtype=F64)),
+            "Work with the difference of the log-densities: D* = σ(log p_data - log p_model).",
+        ),
+        Stress(
+            "equal log-densities of -10⁴: D* = 1/2 exactly",
+            (torch.full((4,), -1e4, dtype=F64), torch.full((4,), -1e4, dtype=F64)),
+            "Work with the difference of the log-densities: D* = σ(log p_data - log p_model).",
+        ),
+        Stress(
+            "log-densities 1000 apart: D* is 0 or 1 to all digits",
+            (torch.tensor([0.0, -1000.0], dtype=F64), torch.tensor([-1000.0, 0.0], dtype=F64)),
+        ),
+    ]
+
+
 OPTIMAL_DISCRIMINATOR = Exercise(
     name="optimal_discriminator",
     solution=optimal_discriminator,
     cases=_optimal_cases,
+    random_cases=_optimal_random,
+    stress_cases=_optimal_stress,
     mistakes=(
         Mistake(
             lambda a, b: torch.exp(a) / (torch.exp(a) + torch.exp(b)),
@@ -154,10 +225,39 @@ def _generator_cases():
     ]
 
 
+def _generator_random(g: torch.Generator):
+    return [
+        (
+            draw_float(g, -10.0, 5.0)
+            + draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+        )
+        for _ in range(3)
+    ]
+
+
+def _generator_stress():
+    g = torch.Generator().manual_seed(1420)
+    return [
+        Stress(
+            "rejected samples, logits of -100 in float32: σ(-100) is 0",
+            ((-100 + torch.randn(40, generator=g)).to(F32),),
+            "Write -log σ(ℓ) = softplus(-ℓ), which is finite for every logit.",
+        ),
+        Stress(
+            "logits of -10⁴ and +10⁴ in float64: exp(10⁴) overflows",
+            (torch.tensor([-1e4, 1e4, 0.0], dtype=F64),),
+            "Write -log σ(ℓ) = softplus(-ℓ), which is finite for every logit.",
+        ),
+        Stress("100000 generated samples", (torch.randn(100_000, generator=g, dtype=F64),)),
+    ]
+
+
 GENERATOR_LOSS = Exercise(
     name="generator_loss_non_saturating",
     solution=generator_loss_non_saturating,
     cases=_generator_cases,
+    random_cases=_generator_random,
+    stress_cases=_generator_stress,
     mistakes=(
         Mistake(
             lambda f: -F.softplus(f).mean(),
