@@ -178,3 +178,21 @@ def test_format_table_layout():
         comparison.format_table([], "name")
     with pytest.raises(TypeError, match="rows must be"):
         comparison.format_table([1], ["name"])
+
+
+# ------------------------------------------- oracles for the exercises of chapter 15
+def test_exercise_solutions_agree_with_the_library():
+    from genphys.exercises import ch15
+    from genphys.grid import js_divergence
+
+    g = torch.Generator().manual_seed(5)
+    s = 2 * torch.randint(2, (50, 4, 4), generator=g).double() - 1
+    assert torch.equal(ch15.state_index(s), comparison.state_index(s))
+    p = boltzmann_log_prob_exact(4, 2.0).exp()
+    q = comparison.empirical_distribution(s)
+    assert math.isclose(float(ch15.js_divergence_tables(p, q)), js_divergence(p, q), rel_tol=1e-10)
+    spins = sample_boltzmann_exact(4, 2.0, 1000, seed=6)
+    c, se = ch15.jackknife_specific_heat(ising.energy(spins, per_spin=True), 2.0, 16, 20)
+    library = ising.observables(spins, 2.0, n_blocks=20)
+    assert math.isclose(c, library["specific_heat_per_spin"], rel_tol=1e-12)
+    assert math.isclose(se, library["specific_heat_per_spin_se"], rel_tol=1e-9)
