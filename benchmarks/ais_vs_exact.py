@@ -26,7 +26,7 @@ import torch
 from genphys.ais import DEFAULT_CHAINS, DEFAULT_TEMPERATURES, ais_run
 from genphys.data import load_digits_binary
 from genphys.rbm import log_likelihood_exact, log_partition_exact
-from genphys.training import initialize_rbm, train_rbm
+from genphys.training import CD, initialize_rbm, train_rbm
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         rbm,
         digits.x_train,
         n_epochs=args.epochs,
-        method="cd",
+        negative_phase=CD(k=1),
         batch_size=20,
         learning_rate=0.02,
         seed=0,

@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from genphys.data import load_digits_binary
 from genphys.rbm import BernoulliRBM, log_likelihood_exact
-from genphys.training import initialize_rbm, train_rbm
+from genphys.training import PCD, initialize_rbm, train_rbm
 
 N_HIDDEN = 16
 
@@ -68,17 +68,18 @@ def fit_sklearn(x: np.ndarray, batch_size: int, lr: float, epochs: int, seed: in
 def fit_ours(x: torch.Tensor, batch_size: int, lr: float, epochs: int, seed: int, same: bool):
     if same:
         rbm = BernoulliRBM(x.shape[1], N_HIDDEN, seed=seed)  # W ~ N(0, 0.01^2), biases 0
-        extra = {"momentum": 0.0, "final_momentum": 0.0, "n_chains": batch_size}
+        extra = {"momentum": 0.0, "final_momentum": 0.0}
+        phase = PCD(k=1, n_chains=batch_size)
     else:
         rbm = initialize_rbm(x, N_HIDDEN, seed=seed)
         extra = {}
+        phase = PCD(k=1, n_chains=max(batch_size, 100))
     began = time.perf_counter()
     train_rbm(
         rbm,
         x,
         n_epochs=epochs,
-        method="pcd",
-        k=1,
+        negative_phase=phase,
         batch_size=batch_size,
         learning_rate=lr,
         weight_decay=0.0,

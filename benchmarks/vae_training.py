@@ -28,7 +28,7 @@ from torch import nn
 
 from genphys.data import load_digits_binary
 from genphys.rbm import log_likelihood_exact
-from genphys.training import initialize_rbm, train_rbm
+from genphys.training import CD, initialize_rbm, train_rbm
 from genphys.vae import VAE, train_vae
 
 
@@ -116,11 +116,11 @@ def time_epochs(dtype, device, *, pairs, n_latent, width, batch_size):
     ours, plain = [], []
     for r in range(pairs + 1):
         history = train_vae(
-            model, x, x_test=x_test, epochs=1, batch_size=batch_size, learning_rate=1e-3, seed=r
+            model, x, x_test=x_test, n_epochs=1, batch_size=batch_size, learning_rate=1e-3, seed=r
         )
         times = plain_train(reference, x, epochs=1, batch_size=batch_size, lr=1e-3, seed=r)
         if r > 0:
-            ours.append(history.seconds[0])
+            ours.append(history["seconds"][0])
             plain.append(times[0])
     ratios = [a / b for a, b in zip(ours, plain, strict=True)]
     return statistics.median(ours), statistics.median(plain), statistics.median(ratios)
@@ -135,7 +135,7 @@ def log_likelihoods(device, *, vae_epochs, rbm_epochs, n_latent, width, n_hidden
     model = VAE(64, n_latent, (width,), seed=seed, device=device)
     start = time.perf_counter()
     history = train_vae(
-        model, x, x_test=x_test, epochs=vae_epochs, batch_size=64, learning_rate=1e-3, seed=seed
+        model, x, x_test=x_test, n_epochs=vae_epochs, batch_size=64, learning_rate=1e-3, seed=seed
     )
     vae_seconds = time.perf_counter() - start
     generator = torch.Generator(device=device).manual_seed(seed + 7)
@@ -146,12 +146,18 @@ def log_likelihoods(device, *, vae_epochs, rbm_epochs, n_latent, width, n_hidden
         start = time.perf_counter()
         bound = model.iwae_bound(x_test, k=k, generator=generator).mean().item()
         rows.append((f"VAE IWAE bound k = {k}", bound, time.perf_counter() - start))
-    rows.append(("VAE train ELBO (last epoch)", history.train_elbo[-1], float("nan")))
+    rows.append(("VAE train ELBO (last epoch)", history["train_elbo"][-1], float("nan")))
 
     rbm = initialize_rbm(x, n_hidden, seed=seed, device=device)
     start = time.perf_counter()
     train_rbm(
-        rbm, x, n_epochs=rbm_epochs, method="cd", batch_size=20, learning_rate=0.05, seed=seed
+        rbm,
+        x,
+        n_epochs=rbm_epochs,
+        negative_phase=CD(k=1),
+        batch_size=20,
+        learning_rate=0.05,
+        seed=seed,
     )
     rbm_seconds = time.perf_counter() - start
     with torch.no_grad():

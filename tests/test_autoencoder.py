@@ -1,4 +1,4 @@
-"""Tests for genphys.autoencoder: the model, the reconstruction errors, training and PCA.
+"""Tests for genphys.autoencoder: the model, the reconstruction errors, training, and the link to PCA.
 
 Oracles: hand-computed losses and ``torch.nn.functional``; float64 central finite
 differences; scikit-learn's PCA and SciPy's ``subspace_angles``; and the theorem that
@@ -12,23 +12,18 @@ import math
 
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 
 from genphys.autoencoder import (
     ACTIVATIONS,
     Autoencoder,
-    AutoencoderHistory,
-    PCAResult,
     bce_reconstruction_error,
     mse_reconstruction_error,
-    pca,
-    principal_angles,
-    subspace_distance,
     train_autoencoder,
 )
-from genphys.training import TrainingDivergedError
+from genphys.fitting import History, TrainingDivergedError
+from genphys.pca import pca, principal_angles, subspace_distance
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -244,14 +239,19 @@ def test_training_lowers_the_loss_and_records_history():
         seed=1,
         progress=False,
     )
-    assert isinstance(history, AutoencoderHistory) and history.loss_name == "mse"
-    assert history.epoch == list(range(1, 31))
-    assert len(history.train_loss) == len(history.test_loss) == len(history.seconds) == 30
-    assert all(s > 0 for s in history.seconds)
-    assert history.train_loss[-1] < 0.5 * before
-    np.testing.assert_allclose(history.train_loss[-1], ae.reconstruction_error(x).item())
-    np.testing.assert_allclose(history.test_loss[-1], ae.reconstruction_error(x_test).item())
-    assert not ae.training
+    assert isinstance(history, History) and history.extras["loss_name"] == "mse"
+    assert list(history["epoch"]) == list(range(1, 31))
+    assert history["train_loss"].shape == history["test_loss"].shape == (30,)
+    assert bool((history["seconds"] > 0).all())
+    assert history["train_loss"][-1] < 0.5 * before
+    # the recorded losses are the returned model's, recomputed independently
+    np.testing.assert_allclose(
+        history["train_loss"][-1], ae.reconstruction_error(x).item(), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        history["test_loss"][-1], ae.reconstruction_error(x_test).item(), rtol=1e-14
+    )
+    assert np.all(np.isfinite(history["batch_loss"]))
 
 
 def test_training_is_reproducible_and_shuffling_depends_on_the_seed():
@@ -279,6 +279,20 @@ def test_training_is_reproducible_and_shuffling_depends_on_the_seed():
     assert torch.equal(ae.encoder[0].weight.detach(), runs[0])
 
 
+def test_same_seed_same_history_and_global_rng_untouched():
+    x = _binary(40, 6, seed=3)
+    state = torch.get_rng_state()
+    histories = [
+        train_autoencoder(
+            Autoencoder((6, 3), output="sigmoid", seed=0), x, x_test=x, n_epochs=3, seed=1
+        )
+        for _ in range(2)
+    ]
+    for name in ("batch_loss", "train_loss", "test_loss"):
+        assert list(histories[0][name]) == list(histories[1][name])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_training_with_sgd_and_a_progress_bar(capsys):
     x = _gaussian_data([2.0, 1.0, 0.5], 60, seed=1)
     ae = Autoencoder((3, 1), activation="linear", seed=0)
@@ -292,7 +306,7 @@ def test_training_with_sgd_and_a_progress_bar(capsys):
         seed=0,
         progress=True,
     )
-    assert history.train_loss[-1] < history.train_loss[0]
+    assert history["train_loss"][-1] < history["train_loss"][0]
     assert "autoencoder" in capsys.readouterr().err
 
 
@@ -318,92 +332,10 @@ def test_divergence_stops_with_the_epoch_and_keeps_finite_parameters():
     assert f"epoch {error.epoch}" in str(error) and "learning_rate" in str(error)
     assert "nan" in str(error) or "inf" in str(error)
     # the history holds exactly the epochs completed before the divergence
-    assert isinstance(error.history, AutoencoderHistory)
-    assert error.history.epoch == list(range(1, error.epoch))
+    assert isinstance(error.history, History)
+    assert len(error.history) == error.epoch - 1
     assert all(bool(torch.isfinite(p).all()) for p in ae.parameters())
     assert math.isfinite(ae.reconstruction_error(x).item())
-
-
-# ============================================================================ PCA
-def test_pca_against_eigendecomposition_and_sklearn():
-    from sklearn.decomposition import PCA
-
-    x = _gaussian_data([5.0, 2.0, 1.0, 0.5, 0.1], 300, seed=4, shift=2.0)
-    res = pca(x, 3)
-    assert isinstance(res, PCAResult) and res.components.shape == (5, 3)
-    np.testing.assert_allclose(res.components.T @ res.components, torch.eye(3), atol=1e-14)
-    cov = (x - x.mean(0)).T @ (x - x.mean(0)) / 300  # the 1/n covariance
-    evals = np.linalg.eigvalsh(cov.numpy())[::-1]
-    np.testing.assert_allclose(res.eigenvalues, evals, rtol=1e-12)
-    np.testing.assert_allclose(
-        cov @ res.components, res.components * res.eigenvalues[:3], atol=1e-12
-    )
-    sk = PCA(3).fit(x.numpy())  # sklearn's variances use 1/(n - 1)
-    np.testing.assert_allclose(res.eigenvalues[:3] * 300 / 299, sk.explained_variance_, rtol=1e-12)
-    np.testing.assert_allclose(np.abs(sk.components_), res.components.abs().T, atol=1e-12)
-    # sign convention: the largest-magnitude entry of each component is positive
-    pivots = res.components.abs().argmax(0)
-    assert bool((res.components[pivots, torch.arange(3)] > 0).all())
-
-
-def test_pca_reconstruction_error_is_the_sum_of_discarded_eigenvalues():
-    x = _gaussian_data([5.0, 2.0, 1.0, 0.5, 0.1], 300, seed=5)
-    for k in range(1, 6):
-        res = pca(x, k)
-        error = mse_reconstruction_error(x, res.reconstruct(x))
-        np.testing.assert_allclose(error, res.discarded_variance, rtol=1e-11, atol=1e-13)
-        np.testing.assert_allclose(res.decode(res.encode(x)), res.reconstruct(x), rtol=1e-15)
-    # fewer samples than features: only n eigenvalues, the rest are zero anyway
-    wide = torch.randn(4, 9, dtype=torch.float64)
-    res = pca(wide, 2)
-    assert res.eigenvalues.shape == (4,)
-    np.testing.assert_allclose(res.eigenvalues[-1].item(), 0.0, atol=1e-14)
-
-
-def _planes_with_angles(angles, d=6, *, seed=0):
-    """Two k-planes in R^d with principal angles `angles`, in a random orthonormal frame."""
-    g = torch.Generator().manual_seed(seed)
-    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
-    k = len(angles)
-    t = torch.as_tensor(angles, dtype=torch.float64)
-    A = Q[:, :k]
-    B = torch.cos(t) * Q[:, :k] + torch.sin(t) * Q[:, k : 2 * k]
-    mix = torch.randn(k, k, generator=g, dtype=torch.float64) + 3 * torch.eye(k)
-    return A, B @ mix  # any basis of the same plane
-
-
-def test_principal_angles_known_values_including_tiny_ones():
-    angles = [1e-10, 0.3, 1.2]
-    A, B = _planes_with_angles(angles)
-    np.testing.assert_allclose(principal_angles(A, B), angles, rtol=1e-7, atol=1e-15)
-    # arccos alone could not see 1e-10: cos(1e-10) rounds to 1
-    assert math.cos(1e-10) == 1.0
-    np.testing.assert_allclose(principal_angles(B, A), angles, rtol=1e-7, atol=1e-15)
-    # SciPy agrees on the angles it resolves (it returns ~1e-8 for the tiny one)
-    np.testing.assert_allclose(
-        np.sort(scipy.linalg.subspace_angles(A.numpy(), B.numpy()))[1:], angles[1:], rtol=1e-10
-    )
-    np.testing.assert_allclose(principal_angles(A, A), [0.0] * 3, atol=1e-15)
-    # orthogonal planes
-    Q = torch.eye(4, dtype=torch.float64)
-    np.testing.assert_allclose(principal_angles(Q[:, :2], Q[:, 2:]), [math.pi / 2] * 2)
-
-
-def test_principal_angles_between_spaces_of_different_dimension():
-    A, B = _planes_with_angles([0.2, 0.7], seed=1)
-    angles = principal_angles(A, B[:, :1])
-    assert angles.shape == (1,)
-    np.testing.assert_allclose(
-        angles, scipy.linalg.subspace_angles(A.numpy(), B[:, :1].numpy()), rtol=1e-10
-    )
-
-
-def test_subspace_distance_is_the_projector_distance():
-    A, B = _planes_with_angles([0.1, 0.5, 0.9], seed=2)
-    qa, qb = torch.linalg.qr(A)[0], torch.linalg.qr(B)[0]
-    projector_gap = torch.linalg.matrix_norm(qa @ qa.T - qb @ qb.T, ord=2)
-    np.testing.assert_allclose(subspace_distance(A, B), projector_gap, rtol=1e-12)
-    np.testing.assert_allclose(subspace_distance(A, B), math.sin(0.9), rtol=1e-12)
 
 
 # ================================================== the linear autoencoder spans the PCA space
@@ -445,7 +377,7 @@ def test_trained_linear_autoencoder_spans_the_principal_subspace():
         seed=0,
         progress=False,
     )
-    excess = history.train_loss[-1] - res.discarded_variance.item()
+    excess = history["train_loss"][-1] - res.discarded_variance.item()
     # (1) no linear autoencoder beats PCA (up to rounding of sums of ~1e3 terms)
     assert excess > -1e-12
     # (2) training converged: the excess error is small next to the discarded 1.6
@@ -589,39 +521,8 @@ def test_training_rejects_non_binary_data_for_cross_entropy_and_broken_models():
         train_autoencoder(ae, torch.zeros(8, 4, dtype=torch.float64), progress=False)
 
 
-def test_pca_and_angles_reject_bad_input():
-    x = torch.randn(10, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="x must have 2 dimensions"):
-        pca(x[0], 1)
-    with pytest.raises(ValueError, match="x must contain only finite"):
-        pca(torch.full((3, 3), float("nan")), 1)
-    with pytest.raises(ValueError, match="n_components must be an integer >= 1"):
-        pca(x, 0)
-    with pytest.raises(TypeError, match="n_components"):
-        pca(x, 1.5)
-    with pytest.raises(ValueError, match="n_components must be at most"):
-        pca(x, 5)
-    res = pca(x, 2)
-    with pytest.raises(ValueError, match=r"x must have shape \(n_samples, 4\)"):
-        res.encode(torch.zeros(3, 2, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"h must have shape \(n_samples, 2\)"):
-        res.decode(torch.zeros(3, 4, dtype=torch.float64))
-    A = torch.randn(5, 2, dtype=torch.float64)
-    with pytest.raises(ValueError, match="B must have 5 rows"):
-        principal_angles(A, torch.randn(4, 2, dtype=torch.float64))
-    with pytest.raises(ValueError, match="A must have linearly independent columns"):
-        principal_angles(torch.cat([A, A[:, :1]], dim=1), A)
-    with pytest.raises(ValueError, match="B must have linearly independent columns"):
-        principal_angles(A, torch.zeros(5, 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match="A must have 2 dimensions"):
-        principal_angles(A[:, 0], A)
-    with pytest.raises(ValueError, match="B must contain only finite"):
-        subspace_distance(A, torch.full((5, 2), float("nan"), dtype=torch.float64))
-    with pytest.raises(ValueError, match="B must have as many columns as A"):
-        subspace_distance(A, A[:, :1])
-
-
 # ============================================================================ devices
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_training_and_pca_on_cuda():
     device = torch.device("cuda")
@@ -639,8 +540,8 @@ def test_training_and_pca_on_cuda():
     )
     res = pca(x, 2)
     assert res.components.device.type == "cuda"
-    assert history.train_loss[-1] < 1.1 * res.discarded_variance.item()
-    with pytest.raises(ValueError, match="generator must live on the device of the data"):
+    assert history["train_loss"][-1] < 1.1 * res.discarded_variance.item()
+    with pytest.raises(ValueError, match="generator must live on the device"):
         train_autoencoder(ae, x, n_epochs=1, generator=torch.Generator(), progress=False)
     with pytest.raises(ValueError, match="x must be on device"):
         ae.encode(torch.zeros(1, 8, dtype=torch.float64))

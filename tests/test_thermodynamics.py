@@ -16,6 +16,7 @@ import torch
 
 from genphys import ising
 from genphys.enumeration import binary_states
+from genphys.fitting import TrainingDivergedError
 from genphys.rbm import BernoulliRBM, log_likelihood_exact, log_partition_exact
 from genphys.thermodynamics import (
     MAX_FIT_HIDDEN,
@@ -32,7 +33,6 @@ from genphys.thermodynamics import (
     sample_rbm_spins,
     spins_to_bits,
 )
-from genphys.training import TrainingDivergedError
 
 
 def random_rbm(n_visible, n_hidden, scale=1.0, seed=0):
@@ -312,14 +312,38 @@ def test_fit_reduces_exact_kl_and_keeps_padded_units_out():
         )
     # with 4000 samples the fitted 3-unit machine is within a few hundredths of a nat
     assert results[1].kl[-1] < 0.05
+    np.testing.assert_array_equal(results[0].history["kl_1"], results[1].kl)
     single = fit_rbm_exact_negative(data, 2, seed=0, n_steps=5)
     assert single.kl.size == 0 and single.rbm.n_hidden == 2
 
 
+def test_fit_same_seed_same_result_and_global_rng_untouched():
+    data = spins_to_bits(sample_boltzmann_exact(2, 2.0, 500, seed=0))
+    target = boltzmann_log_prob_exact(2, 2.0)
+    state = torch.get_rng_state()
+    runs = [
+        fit_rbm_exact_negative(data, 2, seed=3, n_steps=20, target_log_prob=target, record_every=5)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0].kl, runs[1].kl)
+    assert torch.equal(runs[0].rbm.W, runs[1].rbm.W)
+    assert torch.equal(torch.get_rng_state(), state)
+    threaded = fit_rbm_exact_negative(
+        data,
+        2,
+        generator=torch.Generator().manual_seed(3),
+        n_steps=20,
+        target_log_prob=target,
+        record_every=5,
+    )
+    np.testing.assert_array_equal(threaded.kl, runs[0].kl)
+
+
 def test_fit_diverges_loudly():
     data = spins_to_bits(sample_boltzmann_exact(2, 1.0, 100, seed=0))
-    with pytest.raises(TrainingDivergedError, match="step"):
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+: (U|alpha|gamma) is") as info:
         fit_rbm_exact_negative(data, 2, seed=0, n_steps=3, learning_rate=1e308, record_every=1)
+    assert info.value.quantity in ("U", "alpha", "gamma")
 
 
 def test_fit_bad_inputs():

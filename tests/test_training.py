@@ -1,4 +1,4 @@
-"""Tests for genphys.training: CD-k and PCD, checked against exact enumeration."""
+"""Tests for genphys.training: CD-k, PCD and the exact negative phase, checked against exact enumeration."""
 
 from __future__ import annotations
 
@@ -9,19 +9,25 @@ import numpy as np
 import pytest
 import torch
 
+from genphys.fitting import History
 from genphys.rbm import (
     BernoulliRBM,
+    RBMParameters,
     log_likelihood_exact,
     log_likelihood_gradient_exact,
 )
 from genphys.training import (
-    EpochRecord,
+    CD,
+    PCD,
+    ExactNegative,
     TrainingDivergedError,
-    TrainingHistory,
-    _sgd_step,
     cd_gradient_exact,
     cd_gradient_sample,
     initialize_rbm,
+    positive_phase,
+    rbm_optimizer,
+    rbm_step,
+    reconstruction_error,
     train_rbm,
 )
 
@@ -128,8 +134,10 @@ def test_sampled_cd_gradient_is_unbiased_for_the_exact_expectation(k):
     )
 
 
-@pytest.mark.parametrize(("method", "n_chains"), [("cd", None), ("pcd", None), ("pcd", 50)])
-def test_one_training_step_moves_the_parameters_by_the_cd_gradient(method, n_chains):
+@pytest.mark.parametrize(
+    "make_phase", [lambda: CD(k=2), lambda: PCD(k=2), lambda: PCD(k=2, n_chains=50)]
+)
+def test_one_training_step_moves_the_parameters_by_the_cd_gradient(make_phase):
     # One epoch with one full mini-batch, no momentum, no weight decay: the parameter
     # change is learning_rate times one sampled CD-1 gradient. For PCD the chains start
     # at training vectors drawn uniformly, whose expectation is again delta_data T^k, also
@@ -145,13 +153,11 @@ def test_one_training_step_moves_the_parameters_by_the_cd_gradient(method, n_cha
             rbm,
             data,
             n_epochs=1,
-            method=method,
-            k=2,
+            negative_phase=make_phase(),
             batch_size=30,
             learning_rate=lr,
             momentum=0.0,
             final_momentum=0.0,
-            n_chains=n_chains,
             compute_dtype=None,
             seed=s,
         )
@@ -162,8 +168,8 @@ def test_one_training_step_moves_the_parameters_by_the_cd_gradient(method, n_cha
 
 
 # ----------------------------------------------------------------- training
-@pytest.mark.parametrize(("method", "k"), [("cd", 1), ("pcd", 1), ("cd", 5)])
-def test_training_raises_the_exact_log_likelihood(method, k):
+@pytest.mark.parametrize("phase", [CD(1), PCD(1), CD(5)], ids=repr)
+def test_training_raises_the_exact_log_likelihood(phase):
     data = prototype_data()
     rbm = initialize_rbm(data, 4, seed=0)
     before = exact_ll(rbm, data)
@@ -171,8 +177,7 @@ def test_training_raises_the_exact_log_likelihood(method, k):
         rbm,
         data,
         n_epochs=100,
-        method=method,
-        k=k,
+        negative_phase=phase,
         batch_size=10,
         learning_rate=0.05,
         final_momentum=0.5,
@@ -184,8 +189,8 @@ def test_training_raises_the_exact_log_likelihood(method, k):
     # nats, the initial independent-bits model near -5.2. Over seeds 0-5 the gain is
     # 2.0-2.5 nats for all three methods; we require 1.5.
     assert after > before + 1.5, (before, after)
-    np.testing.assert_allclose(history.train_log_likelihood[-1], after, rtol=1e-9)
-    ll = history.train_log_likelihood[~np.isnan(history.train_log_likelihood)]
+    np.testing.assert_allclose(history["train_log_likelihood"][-1], after, rtol=1e-9)
+    ll = history["train_log_likelihood"][~np.isnan(history["train_log_likelihood"])]
     assert ll.shape == (4,) and ll[-1] > ll[0]
 
 
@@ -201,15 +206,14 @@ def test_persistent_chains_sample_the_model():
         rbm,
         data,
         n_epochs=50,
-        method="pcd",
+        negative_phase=PCD(k=1, n_chains=4000),
         batch_size=60,
-        n_chains=4000,
         learning_rate=1e-30,
         compute_dtype=None,
         seed=0,
     )
     se = torch.sqrt(expected * (1 - expected) / 4000)
-    z = (history.chains.mean(0) - expected) / se
+    z = (history.extras["chains"].mean(0) - expected) / se
     assert float(z.abs().max()) < 5, z
 
 
@@ -223,14 +227,14 @@ def test_pcd_with_large_momentum_can_oscillate_but_stays_finite():
         rbm,
         data,
         n_epochs=40,
-        method="pcd",
+        negative_phase=PCD(),
         batch_size=10,
         learning_rate=0.1,
         final_momentum=0.9,
         log_likelihood_every=5,
         seed=1,
     )
-    ll = history.train_log_likelihood[~np.isnan(history.train_log_likelihood)]
+    ll = history["train_log_likelihood"][~np.isnan(history["train_log_likelihood"])]
     assert np.all(np.isfinite(ll)) and bool(torch.isfinite(rbm.W.detach()).all())
 
 
@@ -241,7 +245,7 @@ def test_history_records():
         rbm,
         data,
         n_epochs=7,
-        method="pcd",
+        negative_phase=PCD(),
         batch_size=20,
         test_data=test,
         log_likelihood_every=3,
@@ -249,29 +253,32 @@ def test_history_records():
         momentum_switch_epoch=2,
         final_momentum=0.9,
     )
-    assert isinstance(history, TrainingHistory) and len(history) == 7
-    assert all(isinstance(r, EpochRecord) for r in history.records)
-    np.testing.assert_array_equal(history.epochs, np.arange(1, 8))
-    assert np.all(history.seconds > 0) and np.all(np.isfinite(history.reconstruction_error))
-    monitored = ~np.isnan(history.train_log_likelihood)
+    assert isinstance(history, History) and len(history) == 7
+    np.testing.assert_array_equal(history["epoch"], np.arange(1, 8))
+    assert np.all(history["seconds"] > 0) and np.all(np.isfinite(history["reconstruction_error"]))
+    monitored = ~np.isnan(history["train_log_likelihood"])
     np.testing.assert_array_equal(np.flatnonzero(monitored) + 1, [3, 6, 7])
-    assert np.all(~np.isnan(history.test_log_likelihood[monitored]))
-    np.testing.assert_allclose(history.test_log_likelihood[-1], exact_ll(rbm, test), rtol=1e-9)
-    assert list(history.log_likelihood_se[monitored]) == [0.0, 0.0, 0.0]
-    assert [r.momentum for r in history.records] == [0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9]
-    assert set(history.as_dict()) == set(EpochRecord.__dataclass_fields__)
-    assert history.chains.shape == (100, 8)  # max(batch_size, 100) chains by default
-    assert bool(((history.chains == 0) | (history.chains == 1)).all())
-    with pytest.raises(ValueError, match="name"):
-        history.column("loss")
+    assert np.all(~np.isnan(history["test_log_likelihood"][monitored]))
+    # the recorded values are those of the returned model, recomputed independently
+    np.testing.assert_allclose(history["test_log_likelihood"][-1], exact_ll(rbm, test), rtol=1e-12)
+    np.testing.assert_allclose(history["train_log_likelihood"][-1], exact_ll(rbm, data), rtol=1e-12)
+    assert list(history["log_likelihood_se"][monitored]) == [0.0, 0.0, 0.0]
+    assert history.extras["log_likelihood_method"] == "exact"
+    assert list(history["momentum"]) == [0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9]
+    assert "ais_effective_sample_size" not in history  # exact: no AIS
+    assert history.extras["chains"].shape == (100, 8)  # PCD() keeps 100 chains
+    chains = history.extras["chains"]
+    assert bool(((chains == 0) | (chains == 1)).all())
+    with pytest.raises(KeyError, match="name"):
+        history["loss"]
 
 
-@pytest.mark.parametrize(("method", "final"), [("cd", 0.9), ("pcd", 0.5)])
-def test_default_momentum_schedule_depends_on_the_method(method, final):
+@pytest.mark.parametrize(("phase", "final"), [(CD(), 0.9), (PCD(), 0.5), (ExactNegative(), 0.9)])
+def test_default_momentum_schedule_depends_on_the_method(phase, final):
     data = prototype_data(20)
     rbm = initialize_rbm(data, 2, seed=0)
-    history = train_rbm(rbm, data, n_epochs=7, method=method, batch_size=10, seed=0)
-    assert [r.momentum for r in history.records] == [0.5] * 5 + [final] * 2
+    history = train_rbm(rbm, data, n_epochs=7, negative_phase=phase, batch_size=10, seed=0)
+    assert list(history["momentum"]) == [0.5] * 5 + [final] * 2
 
 
 def test_reconstruction_error_definition():
@@ -281,18 +288,42 @@ def test_reconstruction_error_definition():
     with torch.no_grad():
         recon = rbm.prob_x_given_h(rbm.prob_h_given_x(data))
         expected = float(((data - recon) ** 2).sum(1).mean())
-    np.testing.assert_allclose(history.reconstruction_error[0], expected, rtol=1e-10)
+    np.testing.assert_allclose(history["reconstruction_error"][0], expected, rtol=1e-10)
+    np.testing.assert_allclose(float(reconstruction_error(rbm, data)), expected, rtol=1e-12)
 
 
-def test_cd_training_has_no_chains_and_same_seed_is_reproducible():
+@pytest.mark.parametrize("phase", [CD(2), PCD(1), ExactNegative()], ids=repr)
+def test_same_seed_same_history_and_global_rng_untouched(phase):
     data = prototype_data(30)
+    state = torch.get_rng_state()
     runs = []
     for _ in range(2):
         rbm = initialize_rbm(data, 3, seed=0)
-        history = train_rbm(rbm, data, n_epochs=3, method="cd", batch_size=7, seed=4)
-        runs.append(flat(rbm).detach())
-    assert history.chains is None
-    assert torch.equal(runs[0], runs[1])
+        history = train_rbm(
+            rbm,
+            data,
+            n_epochs=3,
+            negative_phase=phase,
+            batch_size=7,
+            log_likelihood_every=1,
+            seed=4,
+        )
+        runs.append((flat(rbm).detach(), history))
+    assert torch.equal(runs[0][0], runs[1][0])
+    for name in ("reconstruction_error", "train_log_likelihood"):
+        np.testing.assert_array_equal(runs[0][1][name], runs[1][1][name])
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is never used
+    assert ("chains" in runs[0][1].extras) == isinstance(phase, PCD)
+
+
+def test_generator_is_threaded_through():
+    data = prototype_data(30)
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    a, b = initialize_rbm(data, 3, generator=g1), initialize_rbm(data, 3, seed=7)
+    assert torch.equal(flat(a).detach(), flat(b).detach())  # the same draws as seed=7
+    train_rbm(a, data, n_epochs=2, batch_size=10, generator=g1)
+    train_rbm(b, data, n_epochs=2, batch_size=10, generator=g2)
+    assert not torch.equal(flat(a).detach(), flat(b).detach())  # g1 had been advanced
 
 
 def test_ais_monitoring_for_large_models():
@@ -309,9 +340,14 @@ def test_ais_monitoring_for_large_models():
         ais_temperatures=20,
         seed=0,
     )
-    record = history.records[-1]
-    assert record.log_likelihood_method == "ais" and record.log_likelihood_se > 0
-    assert math.isfinite(record.train_log_likelihood)
+    assert history.extras["log_likelihood_method"] == "ais"
+    assert history["log_likelihood_se"][-1] > 0
+    assert math.isfinite(history["train_log_likelihood"][-1])
+    # ais_effective_sample_size is recorded where genphys.ais.AISEstimate has the field
+    from genphys.ais import AISEstimate
+
+    has_ess = "effective_sample_size" in getattr(AISEstimate, "_fields", ())
+    assert ("ais_effective_sample_size" in history) == has_ess
 
 
 def test_progress_bar_runs():
@@ -321,46 +357,116 @@ def test_progress_bar_runs():
     assert len(history) == 2
 
 
-# ----------------------------------------------------- momentum, weight decay
-def test_weight_decay_shrinks_w_when_the_data_carry_no_signal():
-    # Identical positive and negative statistics: the gradient is exactly zero, so one
-    # step multiplies W by (1 - lr * lambda) and leaves the biases alone.
-    theta = torch.randn(7, 5, dtype=F64, generator=torch.Generator().manual_seed(0))
-    before = theta.clone()
-    x = torch.ones(4, 7, dtype=F64)
-    p = torch.rand(4, 5, dtype=F64, generator=torch.Generator().manual_seed(1))
-    _sgd_step(
-        theta,
-        torch.zeros_like(theta),
-        x.T,
-        p,
-        x.T,
-        p,
-        learning_rate=0.1,
+# ------------------------------------------- the readable step and the fast kernel
+@pytest.mark.parametrize("make_phase", [lambda: CD(k=2), lambda: PCD(k=2, n_chains=30)])
+def test_fast_kernel_and_readable_step_give_the_same_expected_update(make_phase):
+    # train_rbm runs CD and PCD on an augmented-matrix kernel; rbm_step with CD/PCD is the
+    # readable version shown in the book. One epoch with one full mini-batch, no momentum:
+    # 150 runs of each; the difference of the mean updates has SE sqrt(se_1^2 + se_2^2)
+    # per parameter and we allow 5 SE for each of 34 parameters (false alarm < 34 x 6e-7).
+    # Both must also agree with the exact expected CD-2 update (cd_gradient_exact).
+    rbm0, data = random_rbm(6, scale=1.5), random_bits(30, 6, seed=3)
+    lr = 0.1
+    fast, readable = [], []
+    for s in range(150):
+        rbm = BernoulliRBM.from_parameters(rbm0.W, rbm0.a, rbm0.b)
+        train_rbm(
+            rbm,
+            data,
+            n_epochs=1,
+            negative_phase=make_phase(),
+            batch_size=30,
+            learning_rate=lr,
+            momentum=0.0,
+            final_momentum=0.0,
+            compute_dtype=None,
+            seed=s,
+        )
+        fast.append(flat(rbm).detach() - flat(rbm0).detach())
+        rbm = BernoulliRBM.from_parameters(rbm0.W, rbm0.a, rbm0.b)
+        g = torch.Generator().manual_seed(10_000 + s)
+        phase = make_phase()
+        phase.reset(data, g)
+        rbm_step(rbm, data, phase, rbm_optimizer(rbm, learning_rate=lr), g)
+        readable.append(flat(rbm).detach() - flat(rbm0).detach())
+    fast, readable = torch.stack(fast), torch.stack(readable)
+    se = torch.sqrt((fast.var(0) + readable.var(0)) / 150)
+    z = (fast.mean(0) - readable.mean(0)) / se
+    assert float(z.abs().max()) < 5, z
+    expected = lr * flat(cd_gradient_exact(rbm0, data, k=2).gradient)
+    z = (readable.mean(0) - expected) / (readable.std(0) / math.sqrt(150))
+    assert float(z.abs().max()) < 5, z
+
+
+def test_exact_negative_step_is_gradient_ascent_on_the_exact_log_likelihood():
+    # ExactNegative has no randomness: one full-batch step without momentum is exactly
+    # Θ + lr * ∇ℓ(Θ), with ∇ℓ from log_likelihood_gradient_exact (itself checked against
+    # autograd in test_rbm).
+    rbm0, data = random_rbm(2), random_bits(25, 6, seed=4)
+    lr = 0.3
+    expected = flat(rbm0).detach() + lr * flat(log_likelihood_gradient_exact(rbm0, data).gradient)
+    rbm = BernoulliRBM.from_parameters(rbm0.W, rbm0.a, rbm0.b)
+    history = train_rbm(
+        rbm,
+        data,
+        n_epochs=1,
+        negative_phase=ExactNegative(),
+        batch_size=25,
+        learning_rate=lr,
         momentum=0.0,
-        weight_decay=0.5,
+        compute_dtype=None,
+        log_likelihood_every=1,
+        seed=0,
     )
-    np.testing.assert_allclose(theta[:-1, :-1].numpy(), 0.95 * before[:-1, :-1].numpy(), atol=1e-14)
-    np.testing.assert_allclose(theta[-1].numpy(), before[-1].numpy(), atol=1e-14)
-    np.testing.assert_allclose(theta[:, -1].numpy(), before[:, -1].numpy(), atol=1e-14)
+    np.testing.assert_allclose(flat(rbm).detach().numpy(), expected.numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(history["train_log_likelihood"][0], exact_ll(rbm, data), rtol=1e-13)
+
+
+def test_positive_phase_is_the_exact_one():
+    rbm, data = random_rbm(3), random_bits(15, 6, seed=1)
+    exact = log_likelihood_gradient_exact(rbm, data).positive
+    np.testing.assert_allclose(
+        flat(positive_phase(rbm, data)).numpy(), flat(exact).numpy(), atol=1e-14
+    )
+
+
+# ----------------------------------------------------- momentum, weight decay
+class _ConstantStatistics:
+    """A negative phase returning fixed statistics (to test the optimiser alone)."""
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    def __call__(self, rbm, batch, generator):
+        return self.stats
+
+
+def test_weight_decay_shrinks_w_when_the_data_carry_no_signal():
+    # Negative statistics equal to the positive ones: the gradient is exactly zero, so one
+    # step multiplies W by (1 - lr * lambda) and leaves the biases alone.
+    rbm, data = random_rbm(0), random_bits(4, 6)
+    before = [p.detach().clone() for p in (rbm.W, rbm.a, rbm.b)]
+    phase = _ConstantStatistics(positive_phase(rbm, data))
+    opt = rbm_optimizer(rbm, learning_rate=0.1, weight_decay=0.5)
+    rbm_step(rbm, data, phase, opt, torch.Generator())
+    np.testing.assert_allclose(rbm.W.detach().numpy(), 0.95 * before[0].numpy(), rtol=1e-14)
+    assert torch.equal(rbm.a.detach(), before[1]) and torch.equal(rbm.b.detach(), before[2])
 
 
 def test_momentum_accumulates_a_constant_gradient():
-    # A constant gradient g with momentum mu: after n steps v = lr g (1 - mu^n) / (1 - mu).
-    theta = torch.zeros(3, 3, dtype=F64)
-    velocity = torch.zeros_like(theta)
-    x0, p0 = torch.ones(2, 3, dtype=F64), torch.full((2, 3), 0.75, dtype=F64)
-    xk, pk = torch.ones(2, 3, dtype=F64), torch.full((2, 3), 0.25, dtype=F64)
-    mu, lr = 0.9, 0.1
+    # Eq. (eq-momentum) with a constant gradient estimate g and momentum mu: after n steps
+    # v = lr g (1 - mu^n) / (1 - mu) and Θ_n - Θ_0 = sum of those v; torch.optim.SGD must
+    # reproduce Hinton's update.
+    rbm, data = random_rbm(1), random_bits(5, 6, seed=2)
+    start = flat(rbm).detach().clone()
+    mu, lr, g = 0.9, 0.1, 0.5  # positive - negative = 0.5 in every entry, for every Θ
+    opt = rbm_optimizer(rbm, learning_rate=lr, momentum=mu)
     for _ in range(5):
-        _sgd_step(
-            theta, velocity, x0.T, p0, xk.T, pk, learning_rate=lr, momentum=mu, weight_decay=0.0
-        )
-    g = 0.5  # 0.75 - 0.25 in every entry
-    expected_v = lr * g * (1 - mu**5) / (1 - mu)
-    np.testing.assert_allclose(velocity.numpy(), expected_v, rtol=1e-12)
-    expected_theta = sum(lr * g * (1 - mu**n) / (1 - mu) for n in range(1, 6))
-    np.testing.assert_allclose(theta.numpy(), expected_theta, rtol=1e-12)
+        # the positive phase moves with Θ; keep positive - negative = 0.5 exactly
+        phase = _ConstantStatistics(RBMParameters(*(p - 0.5 for p in positive_phase(rbm, data))))
+        rbm_step(rbm, data, phase, opt, torch.Generator())
+    expected = sum(lr * g * (1 - mu**n) / (1 - mu) for n in range(1, 6))
+    np.testing.assert_allclose((flat(rbm).detach() - start).numpy(), expected, rtol=1e-12)
 
 
 def test_weight_decay_gives_smaller_weights_in_training():
@@ -376,20 +482,40 @@ def test_weight_decay_gives_smaller_weights_in_training():
 
 
 # --------------------------------------------------------------- divergence
-def test_divergence_raises_and_keeps_the_last_finite_parameters():
-    # A learning rate of 1e308 overflows float64 within the first epoch.
+@pytest.mark.parametrize("phase", [CD(), PCD(), ExactNegative()], ids=repr)
+def test_divergence_raises_and_keeps_the_last_finite_parameters(phase):
+    # A learning rate of 1e308 overflows float64 within a few mini-batches; the
+    # model keeps the parameters it had at the start of the diverging epoch.
     data = prototype_data()
     rbm = initialize_rbm(data, 4, seed=0)
     saved = flat(rbm).detach().clone()
-    with pytest.raises(TrainingDivergedError, match="epoch 1") as info:
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d") as info:
         train_rbm(
-            rbm, data, n_epochs=3, batch_size=10, learning_rate=1e308, compute_dtype=None, seed=0
+            rbm,
+            data,
+            n_epochs=3,
+            negative_phase=phase,
+            batch_size=10,
+            learning_rate=1e308,
+            momentum=0.9,  # keeps pushing even where a saturated CD gradient vanishes
+            final_momentum=0.9,
+            compute_dtype=None,
+            seed=0,
         )
-    assert isinstance(info.value, FloatingPointError)
-    assert info.value.epoch == 1 and info.value.quantity in ("W", "a", "b")
-    assert info.value.quantity in str(info.value) and "before training" in str(info.value)
-    assert len(info.value.history) == 0
-    assert torch.equal(flat(rbm).detach(), saved)
+    error = info.value
+    assert isinstance(error, FloatingPointError)
+    assert error.quantity in ("W", "a", "b") and error.quantity in str(error)
+    assert f"epoch {error.epoch}" in str(error)
+    assert len(error.history) == error.epoch - 1
+    assert bool(torch.isfinite(flat(rbm)).all())
+    if error.epoch == 1:
+        assert torch.equal(flat(rbm).detach(), saved)
+
+
+def test_training_re_exports_the_shared_error():
+    from genphys import fitting
+
+    assert TrainingDivergedError is fitting.TrainingDivergedError
 
 
 def test_non_finite_data_are_rejected_up_front():
@@ -446,8 +572,7 @@ GOOD = {"n_epochs": 1, "seed": 0}
     ("kwargs", "error", "name"),
     [
         ({"n_epochs": 0}, ValueError, "n_epochs"),
-        ({"method": "exact"}, ValueError, "method"),
-        ({"k": 0}, ValueError, "k"),
+        ({"negative_phase": "cd"}, TypeError, "negative_phase"),
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"learning_rate": 0.0}, ValueError, "learning_rate"),
         ({"learning_rate": math.inf}, ValueError, "learning_rate"),
@@ -456,7 +581,6 @@ GOOD = {"n_epochs": 1, "seed": 0}
         ({"final_momentum": -0.1}, ValueError, "final_momentum"),
         ({"momentum_switch_epoch": -1}, ValueError, "momentum_switch_epoch"),
         ({"weight_decay": -1e-3}, ValueError, "weight_decay"),
-        ({"n_chains": 0}, ValueError, "n_chains"),
         ({"test_data": torch.zeros(3, 5, dtype=F64)}, ValueError, "test_data"),
         ({"log_likelihood_every": -1}, ValueError, "log_likelihood_every"),
         ({"ais_chains": 1}, ValueError, "ais_chains"),
@@ -517,11 +641,38 @@ def test_cd_gradient_sample_needs_a_seed():
         cd_gradient_sample(random_rbm(0), random_bits(3, 6))
 
 
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [(lambda: CD(0), "k"), (lambda: PCD(k=0), "k"), (lambda: PCD(n_chains=0), "n_chains")],
+)
+def test_negative_phases_bad_input(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_pcd_needs_started_chains():
+    with pytest.raises(ValueError, match="reset"):
+        PCD()(random_rbm(0), random_bits(3, 6), torch.Generator())
+
+
+def test_rbm_optimizer_bad_input():
+    with pytest.raises(ValueError, match="momentum"):
+        rbm_optimizer(random_rbm(0), learning_rate=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        rbm_optimizer(random_rbm(0), learning_rate=-0.1)
+
+
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_training_on_cuda_raises_the_log_likelihood():
+@pytest.mark.parametrize("phase", [CD(), PCD(), ExactNegative()], ids=repr)
+def test_training_on_cuda_raises_the_log_likelihood(phase):
     data = prototype_data().to("cuda")
     rbm = initialize_rbm(data, 4, seed=0, device="cuda")
     before = exact_ll(rbm, data)
-    train_rbm(rbm, data, n_epochs=60, batch_size=10, learning_rate=0.1, seed=1)
+    history = train_rbm(
+        rbm, data, n_epochs=60, negative_phase=phase, batch_size=10, learning_rate=0.1, seed=1
+    )
     assert rbm.W.device.type == "cuda"
     assert exact_ll(rbm, data) > before + 1.5
+    if isinstance(phase, PCD):
+        assert history.extras["chains"].device.type == "cuda"

@@ -9,14 +9,17 @@ Where each idea of the book lives (one idea per module):
   and effective sample size (chapter 5);
 * :mod:`genphys.ising` -- the 2D Ising model: energy, Metropolis and Wolff samplers,
   exact enumeration, Onsager's results (chapters 5 and 7);
-* :mod:`genphys.training` -- CD-k and PCD training of RBMs, exact expected CD updates
-  (chapter 6);
+* :mod:`genphys.training` -- RBM training: positive minus negative phase (CD-k, PCD-k or
+  exact), exact expected CD updates (chapters 4 and 6);
 * :mod:`genphys.ais` -- annealed importance sampling of log Z (chapter 6);
 * :mod:`genphys.data` -- binarised digits and Ising data sets, generated or bundled (all);
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
 * :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 8);
-* :mod:`genphys.autoencoder` -- autoencoders, reconstruction losses and PCA (chapter 9);
-* :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and the linear-Gaussian model (chapters 10-11);
+* :mod:`genphys.autoencoder` -- autoencoders and reconstruction losses (chapter 9);
+* :mod:`genphys.pca` -- principal components and principal angles (chapter 9);
+* :mod:`genphys.gaussian` -- Gaussian KL, log-densities and log-mean-exp (chapters 10-11);
+* :mod:`genphys.linear_gaussian` -- the exact linear-Gaussian latent model (chapters 10-11);
+* :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and their training (chapters 10-11);
 * :mod:`genphys.diffusion` -- diffusion models: schedules, forward process, ELBO, noise prediction, training;
   :mod:`genphys.diffusion_samplers` -- DDPM, DDIM and probability-flow samplers (chapters 12-13);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
@@ -26,6 +29,7 @@ Where each idea of the book lives (one idea per module):
   errors, divergences of sample histograms and their floor, the table (chapter 15);
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
+* :mod:`genphys.optim` -- torch.optim's SGD and Adam updates without the Optimizer class;
 * :mod:`genphys.plotting` -- schematics of every model, figures only, no maths (all chapters);
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 

@@ -15,17 +15,15 @@ averaged over the ``n_samples`` data points:
 
 With the squared error and no nonlinearity the optimal autoencoder spans the
 principal subspace of the data (Bourlard & Kamp 1988; Baldi & Hornik 1989); the
-PCA helpers :func:`pca`, :func:`principal_angles` and :func:`subspace_distance`
-make that comparison measurable.
+PCA of :mod:`genphys.pca` makes that comparison measurable
+(:meth:`Autoencoder.from_pca`). Training runs on :func:`genphys.fitting.fit`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,23 +31,19 @@ from torch import nn
 from ._validation import (
     as_tensor,
     check_binary,
-    check_generator,
     check_positive_float,
     check_positive_int,
     describe,
 )
-from .training import TrainingDivergedError
+from .fitting import History, fit, minibatches
+from .pca import PCAResult
+from .seeding import make_generator
 
 __all__ = [
     "ACTIVATIONS",
     "Autoencoder",
-    "AutoencoderHistory",
-    "PCAResult",
     "bce_reconstruction_error",
     "mse_reconstruction_error",
-    "pca",
-    "principal_angles",
-    "subspace_distance",
     "train_autoencoder",
 ]
 
@@ -209,10 +203,10 @@ class Autoencoder(nn.Module):
         the loss is :func:`mse_reconstruction_error`. ``"sigmoid"``: binary data, the
         decoder output are logits, :meth:`reconstruct` returns :math:`\\sigma(z)` and
         the loss is :func:`bce_reconstruction_error`.
-    seed : int, optional
-        Seed of the initial weights, drawn uniformly in
-        :math:`\\pm\\sqrt{6 / (n_{in} + n_{out})}` (Glorot & Bengio 2010); biases start
-        at zero. ``None`` draws a fresh seed.
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`; a generator on the CPU): the initial weights,
+        drawn uniformly in :math:`\\pm\\sqrt{6 / (n_{in} + n_{out})}` (Glorot & Bengio
+        2010); biases start at zero.
     dtype : torch.dtype
         ``torch.float64`` by default.
     device : torch.device or str, optional
@@ -233,6 +227,7 @@ class Autoencoder(nn.Module):
         code_activation: str = "linear",
         output: str = "linear",
         seed: int | None = None,
+        generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
@@ -254,11 +249,7 @@ class Autoencoder(nn.Module):
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
         device = torch.device(device) if device is not None else torch.empty(0).device
-        generator = torch.Generator()
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(check_positive_int("seed", seed, minimum=0))
+        generator = make_generator(seed, generator)  # on the CPU, whatever the device
         self.sizes = sizes
         self.activation = activation
         self.code_activation = code_activation
@@ -430,46 +421,6 @@ def _glorot_linear(
 
 
 # ---------------------------------------------------------------------- training
-@dataclass
-class AutoencoderHistory:
-    """Per-epoch record of :func:`train_autoencoder`.
-
-    Attributes
-    ----------
-    loss_name : str
-        ``"mse"`` or ``"bce"``.
-    epoch : list of int
-        Epoch numbers, from 1.
-    train_loss : list of float
-        Reconstruction error of the whole training set after each epoch.
-    test_loss : list of float
-        The same on the test set (empty when no test set was given).
-    seconds : list of float
-        Wall-clock seconds each epoch took (updates and evaluation).
-    """
-
-    loss_name: str
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-
-
-def _make_generator(
-    seed: int | None, generator: torch.Generator | None, device: torch.device
-) -> torch.Generator:
-    if seed is not None and generator is not None:
-        raise ValueError(f"seed must be None when a generator is given. Got seed={seed!r} instead.")
-    if generator is not None:
-        return check_generator(generator, device, "the data")
-    gen = torch.Generator(device=device)
-    if seed is None:
-        gen.seed()
-    else:
-        gen.manual_seed(check_positive_int("seed", seed, minimum=0))
-    return gen
-
-
 def train_autoencoder(
     model: Autoencoder,
     x_train: object,
@@ -481,14 +432,14 @@ def train_autoencoder(
     optimizer: str = "adam",
     seed: int | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = True,
-) -> AutoencoderHistory:
+    progress: bool = False,
+) -> History:
     """Minimise the error :math:`\\frac1n \\sum_k \\ell(x_k, g(f(x_k)))` by mini-batches.
 
-    Each epoch shuffles the training set with ``generator`` (or a generator seeded
-    with ``seed``), takes one optimiser step per mini-batch of ``batch_size`` rows on
-    :meth:`Autoencoder.reconstruction_error` and then evaluates the error of the
-    whole training (and test) set. Explained in {ref}`sec-autoencoders`.
+    The loop is :func:`genphys.fitting.fit` over :func:`genphys.fitting.minibatches`: one
+    optimiser step per shuffled mini-batch of ``batch_size`` rows on
+    :meth:`Autoencoder.reconstruction_error`; after each epoch the monitor evaluates the
+    error of the whole training (and test) set. Explained in {ref}`sec-autoencoders`.
 
     Parameters
     ----------
@@ -504,273 +455,67 @@ def train_autoencoder(
         Rows per optimiser step (the last batch of an epoch may be smaller).
     learning_rate : float
     optimizer : {"adam", "sgd"}
-    seed : int, optional
-        Seed of the shuffling generator; give ``seed`` or ``generator``, not both.
-    generator : torch.Generator, optional
-        Shuffling generator, on the data's device.
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`): the shuffling.
     progress : bool
-        Show a ``tqdm`` progress bar over epochs.
+        Show a progress bar over epochs.
 
     Returns
     -------
-    AutoencoderHistory
+    genphys.fitting.History
+        Columns ``batch_loss`` (mean mini-batch loss during the epoch), ``train_loss`` and,
+        with ``x_test``, ``test_loss`` (errors after the epoch); ``history.extras["loss_name"]``
+        is ``"mse"`` or ``"bce"``.
 
     Raises
     ------
-    genphys.training.TrainingDivergedError
-        If a loss becomes NaN or infinite. The message names the epoch and batch,
-        the model is put back to its parameters at the start of that epoch (the last
-        ones known to give a finite loss), and ``.history`` holds the epochs completed
-        before.
+    genphys.fitting.TrainingDivergedError
+        If a loss becomes NaN or infinite. The message names the epoch and mini-batch,
+        the model is put back to its parameters at the start of that epoch, and
+        ``.history`` holds the epochs completed before.
     """
     if not isinstance(model, Autoencoder):
         raise TypeError(f"model must be an Autoencoder. Got {describe(model)} instead.")
     x_train = model._data("x_train", x_train)
     if x_test is not None:
         x_test = model._data("x_test", x_test)
-    n_epochs = check_positive_int("n_epochs", n_epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd'. Got {describe(optimizer)} instead.")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False. Got {describe(progress)} instead.")
     for name, param in model.named_parameters():
         if not bool(torch.isfinite(param).all()):
             raise ValueError(
                 f"model parameter {name} must be finite before training. "
                 "Got NaN or infinite entries instead."
             )
-    gen = _make_generator(seed, generator, x_train.device)
-
+    g = make_generator(seed, generator, device=x_train.device)
     opt_class = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_class(model.parameters(), lr=learning_rate)
-    history = AutoencoderHistory(loss_name=model.loss_name)
-    n = x_train.shape[0]
-    n_batches = math.ceil(n / batch_size)
+    history = History(extras={"loss_name": model.loss_name})
 
-    epochs = range(1, n_epochs + 1)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # imported here: nothing heavy at import time
+    def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = model._loss(batch).mean()  # (), mean over the mini-batch
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"batch_loss": loss.detach()}
 
-        bar = tqdm(epochs, desc=f"autoencoder ({model.loss_name})", leave=False)
-        epochs = bar
+    @torch.no_grad()
+    def monitor(epoch: int) -> dict[str, torch.Tensor | None]:
+        return {
+            "train_loss": model._loss(x_train).mean(),
+            "test_loss": None if x_test is None else model._loss(x_test).mean(),
+        }
 
-    def diverged(epoch: int, batch: int | None, quantity: str, value: float) -> None:
-        model.load_state_dict(snapshot)
-        where = f"epoch {epoch}" + (f", batch {batch} of {n_batches}" if batch else "")
-        raise TrainingDivergedError(
-            f"Training diverged at {where}: the {quantity} is {value}. The model keeps "
-            f"its parameters from the start of epoch {epoch}, the last finite ones; try a "
-            f"smaller learning_rate (now {learning_rate}).",
-            epoch=epoch,
-            quantity=quantity,
-            history=history,
-        )
-
-    model.train()
-    try:
-        for epoch in epochs:
-            start = time.perf_counter()
-            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            order = torch.randperm(n, generator=gen, device=x_train.device)  # (n,)
-            for batch, idx in enumerate(order.split(batch_size), start=1):
-                loss = model._loss(x_train[idx]).mean()
-                if not bool(torch.isfinite(loss)):
-                    diverged(epoch, batch, f"training {model.loss_name} loss", loss.item())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            with torch.no_grad():
-                train_loss = model._loss(x_train).mean().item()
-                test_loss = None if x_test is None else model._loss(x_test).mean().item()
-            for label, value in (("train", train_loss), ("test", test_loss)):
-                if value is not None and not math.isfinite(value):
-                    diverged(epoch, None, f"{label} {model.loss_name} loss after the epoch", value)
-            history.epoch.append(epoch)
-            history.train_loss.append(train_loss)
-            if test_loss is not None:
-                history.test_loss.append(test_loss)
-            history.seconds.append(time.perf_counter() - start)
-            if bar is not None:
-                bar.set_postfix(train=f"{train_loss:.4g}")
-    finally:
-        if bar is not None:
-            bar.close()
-    model.eval()
-    return history
-
-
-# --------------------------------------------------------------------------- PCA
-@dataclass(frozen=True)
-class PCAResult:
-    """Principal components of a data set, from :func:`pca`.
-
-    Attributes
-    ----------
-    mean : Tensor of shape (n_features,)
-        Data mean :math:`\\mu`.
-    components : Tensor of shape (n_features, n_components)
-        Orthonormal eigenvectors :math:`U_k` of the covariance, by decreasing
-        eigenvalue; each column's largest-magnitude entry is positive.
-    eigenvalues : Tensor of shape (min(n_samples, n_features),)
-        All eigenvalues :math:`\\lambda_1 \\ge \\lambda_2 \\ge \\dots` of the covariance
-        :math:`\\frac1n \\sum_k (x_k - \\mu)(x_k - \\mu)^\\top` (normalised by ``n``).
-    """
-
-    mean: torch.Tensor
-    components: torch.Tensor
-    eigenvalues: torch.Tensor
-
-    @property
-    def n_components(self) -> int:
-        return self.components.shape[1]
-
-    @property
-    def discarded_variance(self) -> torch.Tensor:
-        """:math:`\\sum_{i > k} \\lambda_i`, the squared reconstruction error of the data."""
-        return self.eigenvalues[self.n_components :].sum()
-
-    def _rows(self, name: str, value: object, size: int) -> torch.Tensor:
-        tensor = as_tensor(name, value, ndim=2, dtype=self.mean.dtype, device=self.mean.device)
-        if tensor.shape[1] != size:
-            raise ValueError(
-                f"{name} must have shape (n_samples, {size}). "
-                f"Got shape {tuple(tensor.shape)} instead."
-            )
-        return tensor
-
-    def encode(self, x: object) -> torch.Tensor:
-        """Principal coordinates :math:`h = U_k^\\top (x - \\mu)`, shape (n_samples, k)."""
-        x = self._rows("x", x, self.mean.shape[0])
-        return (x - self.mean) @ self.components  # (n, k)
-
-    def decode(self, h: object) -> torch.Tensor:
-        """Reconstruction :math:`\\tilde x = U_k h + \\mu`, shape (n_samples, n_features)."""
-        h = self._rows("h", h, self.n_components)
-        return h @ self.components.T + self.mean  # (n, D)
-
-    def reconstruct(self, x: object) -> torch.Tensor:
-        """Projection :math:`\\tilde x = \\mu + U_k U_k^\\top (x - \\mu)` on the principal space."""
-        return self.decode(self.encode(x))
-
-
-def pca(x: object, n_components: int) -> PCAResult:
-    """Top principal components :math:`U_k` of ``x`` from the SVD :math:`x - \\mu = U S V^\\top`.
-
-    The covariance :math:`C = \\frac1n (x - \\mu)^\\top (x - \\mu)` has eigenvectors the
-    right singular vectors and eigenvalues :math:`s_i^2 / n`; the SVD avoids forming
-    :math:`C`, which would square its condition number. Explained in
-    {ref}`sec-autoencoders`.
-
-    Parameters
-    ----------
-    x : Tensor of shape (n_samples, n_features)
-    n_components : int
-        Number ``k`` of components kept, ``1 <= k <= min(n_samples, n_features)``.
-
-    Returns
-    -------
-    PCAResult
-    """
-    x = as_tensor("x", x, ndim=2)
-    if not x.is_floating_point():  # pragma: no cover - as_tensor always returns floats
-        x = x.to(torch.float64)
-    n_components = check_positive_int("n_components", n_components)
-    n, d = x.shape
-    if n_components > min(n, d):
-        raise ValueError(
-            f"n_components must be at most min(n_samples, n_features) = {min(n, d)}. "
-            f"Got {n_components} instead."
-        )
-    mean = x.mean(0)  # (D,)
-    _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)  # (r,), (r, D)
-    components = vh[:n_components].T  # (D, k)
-    pivot = components.abs().argmax(0)  # (k,)
-    signs = torch.sign(components[pivot, torch.arange(n_components, device=x.device)])
-    return PCAResult(mean=mean, components=components * signs, eigenvalues=s**2 / n)
-
-
-def _orthonormal_basis(name: str, a: torch.Tensor) -> torch.Tensor:
-    """Orthonormal basis of the column space of ``a``; raise if its columns are dependent."""
-    u, s, _ = torch.linalg.svd(a, full_matrices=False)  # (D, p), (p,)
-    tol = max(a.shape) * torch.finfo(a.dtype).eps * s[0]
-    rank = int((s > tol).sum())
-    if rank < a.shape[1]:
-        raise ValueError(
-            f"{name} must have linearly independent columns. Got {a.shape[1]} columns "
-            f"spanning a space of dimension {rank} instead."
-        )
-    return u
-
-
-def _bases(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
-    A = as_tensor("A", a, ndim=2)
-    B = as_tensor("B", b, ndim=2, dtype=A.dtype, device=A.device)
-    if B.shape[0] != A.shape[0]:
-        raise ValueError(
-            f"B must have {A.shape[0]} rows, like A (both hold column vectors). "
-            f"Got shape {tuple(B.shape)} instead."
-        )
-    return _orthonormal_basis("A", A), _orthonormal_basis("B", B)
-
-
-def principal_angles(A: object, B: object) -> torch.Tensor:
-    """Principal angles :math:`0 \\le \\theta_1 \\le \\dots \\le \\pi/2` between column spaces.
-
-    The column spaces are those of ``A`` and ``B``.
-
-    With orthonormal bases :math:`Q_A, Q_B`, :math:`\\cos\\theta_i` are the singular
-    values of :math:`Q_A^\\top Q_B` and :math:`\\sin\\theta_i` those of
-    :math:`(I - Q_A Q_A^\\top) Q_B`; small angles are taken from the sines, which
-    resolve them to machine precision, large ones from the cosines (Knyazev &
-    Argentati 2002). Explained in {ref}`sec-autoencoders`.
-
-    Parameters
-    ----------
-    A : Tensor of shape (n_features, p)
-        Linearly independent columns.
-    B : Tensor of shape (n_features, q)
-        Linearly independent columns.
-
-    Returns
-    -------
-    Tensor of shape (min(p, q),)
-        Angles in radians, ascending.
-    """
-    qa, qb = _bases(A, B)
-    if qb.shape[1] > qa.shape[1]:
-        qa, qb = qb, qa  # the sine formula needs the smaller space second
-    # cosines come out descending and sines ascending: both in the order of ascending angles
-    cos = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0)  # (q,)
-    sin = torch.linalg.svdvals(qb - qa @ (qa.T @ qb)).clamp(max=1.0).flip(0)  # (q,)
-    return torch.where(sin**2 < 0.5, torch.arcsin(sin), torch.arccos(cos))
-
-
-def subspace_distance(A: object, B: object) -> torch.Tensor:
-    """Subspace distance :math:`\\sin\\theta_{\\max} = \\lVert P_A - P_B \\rVert_2`.
-
-    ``A`` and ``B`` must have the same number of columns; the distance is between
-    their column spaces.
-
-    Zero when ``A`` and ``B`` span the same space, one when some direction of one is
-    orthogonal to the other. Explained in {ref}`sec-autoencoders`.
-
-    Parameters
-    ----------
-    A : Tensor of shape (n_features, k)
-    B : Tensor of shape (n_features, k)
-
-    Returns
-    -------
-    Tensor of shape ()
-    """
-    A_t = as_tensor("A", A, ndim=2)
-    B_t = as_tensor("B", B, ndim=2, dtype=A_t.dtype, device=A_t.device)
-    if B_t.shape[1] != A_t.shape[1]:
-        raise ValueError(
-            f"B must have as many columns as A ({A_t.shape[1]}) for a subspace distance. "
-            f"Got shape {tuple(B_t.shape)} instead."
-        )
-    return torch.sin(principal_angles(A_t, B_t).max())
+    return fit(
+        step,
+        lambda epoch: minibatches(x_train, batch_size, generator=g),
+        n_epochs=n_epochs,
+        parameters=model,
+        monitor=monitor,
+        progress=progress,
+        desc=f"autoencoder ({model.loss_name})",
+        history=history,
+        hint=f"try a smaller learning_rate (now {learning_rate})",
+    )

@@ -10,7 +10,13 @@ scikit-learn turns every ``random_state`` into a generator with one function:
 * both or neither -- an error: there is exactly one source of randomness per call, and the
   global torch RNG (``torch.manual_seed``) is never read nor changed.
 
-Functions that only shuffle with NumPy (:mod:`genphys.data`) take ``seed`` alone.
+Functions that only shuffle with NumPy (:func:`genphys.data.digits_split`) take ``seed``
+alone, and :func:`genphys.data.ising_dataset` passes its ``seed`` on to
+:func:`genphys.ising.sample`. Model constructors (``VAE``, ``Autoencoder``,
+``initialize_rbm``) draw their initial weights on the CPU with a CPU generator and then move
+them, so the same seed gives the same model on every device. Trainers make their generator
+once and thread it through shuffling (:func:`genphys.fitting.minibatches`), sampling and
+monitoring, so ``seed=s`` and ``generator=torch.Generator().manual_seed(s)`` give the same run.
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ from ._validation import (
     describe,
 )
 from .enumeration import binary_states
+from .fitting import History, fit
+from .optim import Adam
 from .rbm import BernoulliRBM, check_rbm
+from .seeding import make_generator
 
 __all__ = [
     "MAX_EXACT_SITES",
@@ -188,7 +191,14 @@ def boltzmann_log_prob_exact(L: int, T: float) -> torch.Tensor:
     return minus_beta_e - torch.logsumexp(minus_beta_e, 0)
 
 
-def sample_boltzmann_exact(L: int, T: float, n_samples: int, *, seed: int) -> torch.Tensor:
+def sample_boltzmann_exact(
+    L: int,
+    T: float,
+    n_samples: int,
+    *,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Independent draws :math:`s \\sim e^{-E(s)/T}/Z` from the enumerated table.
 
     The exact counterpart of :func:`genphys.ising.sample`: no Markov chain, no burn-in and
@@ -200,7 +210,8 @@ def sample_boltzmann_exact(L: int, T: float, n_samples: int, *, seed: int) -> to
         ``L * L <= MAX_EXACT_SITES``.
     T : float
     n_samples : int
-    seed : int
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`; a generator on the CPU).
 
     Returns
     -------
@@ -209,8 +220,7 @@ def sample_boltzmann_exact(L: int, T: float, n_samples: int, *, seed: int) -> to
     """
     log_p = boltzmann_log_prob_exact(L, T)
     n_samples = check_positive_int("n_samples", n_samples)
-    seed = check_positive_int("seed", seed, minimum=0)
-    generator = torch.Generator().manual_seed(seed)
+    generator = make_generator(seed, generator)
     codes = torch.multinomial(log_p.exp(), n_samples, replacement=True, generator=generator)
     bits = ((codes[:, None] >> torch.arange(L * L)) & 1).to(torch.float64)  # (n, N)
     return (2 * bits - 1).reshape(n_samples, L, L)
@@ -373,7 +383,8 @@ def sample_rbm_spins(
     n_chains: int,
     n_samples: int,
     *,
-    seed: int,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
     burn_in: int = 100,
     thin: int = 5,
 ) -> torch.Tensor:
@@ -392,7 +403,8 @@ def sample_rbm_spins(
     n_chains : int
     n_samples : int
         States kept per chain.
-    seed : int
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`), on the RBM's device.
     burn_in : int
     thin : int
 
@@ -407,8 +419,7 @@ def sample_rbm_spins(
     L = _side(rbm.n_visible, "rbm", "L*L visible units")
     n_chains = check_positive_int("n_chains", n_chains)
     n_samples = check_positive_int("n_samples", n_samples)
-    seed = check_positive_int("seed", seed, minimum=0)
-    generator = torch.Generator(device=rbm.W.device).manual_seed(seed)
+    generator = make_generator(seed, generator, device=rbm.W.device)
     x0 = torch.randint(2, (n_chains, rbm.n_visible), generator=generator, device=rbm.W.device).to(
         rbm.W.dtype
     )
@@ -430,11 +441,15 @@ class FitResult:
     kl : ndarray of shape (n_records,)
         Exact :math:`\\mathrm{KL}(p_{target} \\,\\|\\, p_{RBM})` in nats at those steps (empty
         when no target was given).
+    history : genphys.fitting.History
+        The run's records, shared by the machines trained together: ``step`` and
+        ``kl_<k>`` for machine ``k``; record 0 is before training.
     """
 
     rbm: BernoulliRBM
     steps: np.ndarray
     kl: np.ndarray
+    history: History
 
 
 def _to_rbm(U: torch.Tensor, alpha: torch.Tensor, gamma: torch.Tensor) -> BernoulliRBM:
@@ -495,7 +510,8 @@ def fit_rbm_exact_negative(
     data: object,
     n_hidden: int | list[int],
     *,
-    seed: int,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
     n_steps: int = 500,
     batch_size: int = 500,
     learning_rate: float = 0.1,
@@ -537,8 +553,8 @@ def fit_rbm_exact_negative(
         Binary training data; every data set must have the same ``n_visible``.
     n_hidden : int or list of int
         ``1 <= n_hidden <= MAX_FIT_HIDDEN``.
-    seed : int
-        Seed of the initial weights and of the mini-batches.
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`): the initial weights and the mini-batches.
     n_steps : int
     batch_size : int
     learning_rate : float
@@ -561,8 +577,9 @@ def fit_rbm_exact_negative(
 
     Raises
     ------
-    genphys.training.TrainingDivergedError
-        If a parameter becomes NaN or infinite.
+    genphys.fitting.TrainingDivergedError
+        If a parameter becomes NaN or infinite, naming the record in which it happened
+        (``record_every`` Adam steps count as one epoch of :func:`genphys.fitting.fit`).
     """
     single = not isinstance(data, (list, tuple))
     datasets = _as_list("data", data, None)
@@ -586,7 +603,6 @@ def fit_rbm_exact_negative(
             f"n_hidden must be at most {MAX_FIT_HIDDEN}: the model expectation sums over "
             f"2**n_hidden states. Got {max(sizes)} instead."
         )
-    seed = check_positive_int("seed", seed, minimum=0)
     n_steps = check_positive_int("n_steps", n_steps)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
@@ -603,75 +619,84 @@ def fit_rbm_exact_negative(
                     f"Got shape {tuple(targets[k].shape)} instead."
                 )
 
-    from .training import TrainingDivergedError, TrainingHistory  # not needed at import
-
     if not isinstance(compute_dtype, torch.dtype) or not compute_dtype.is_floating_point:
         raise TypeError(
             f"compute_dtype must be a floating torch.dtype. Got {describe(compute_dtype)} instead."
         )
     N = max(sizes)
     kw = {"dtype": compute_dtype, "device": xs[0].device}
-    generator = torch.Generator(device=xs[0].device).manual_seed(seed)
     device = xs[0].device
+    generator = make_generator(seed, generator, device=device)
     n_rows = torch.tensor([x.shape[0] for x in xs], device=device)  # (K,), int64
     s_data = torch.zeros(K, int(n_rows.max()), M, **kw)  # (K, n_max, M), zero padded
     for k, x in enumerate(xs):
         s_data[k, : x.shape[0]] = 2 * x - 1
-    mask = torch.arange(N, device=kw["device"]) < torch.tensor(sizes, device=kw["device"])[:, None]
-    mask = mask.to(kw["dtype"])  # (K, N): 1 for the real hidden units
+    mask = torch.arange(N, device=device) < torch.tensor(sizes, device=device)[:, None]
+    mask = mask.to(compute_dtype)  # (K, N): 1 for the real hidden units
     U = weight_scale * torch.randn(K, M, N, generator=generator, **kw) * mask[:, None, :]
     means = torch.stack([(2 * x - 1).mean(0) for x in xs]).to(compute_dtype)  # (K, M)
     alpha = torch.atanh(means.clamp(-0.999, 0.999))  # (K, M)
     gamma = torch.zeros(K, N, **kw)
     t_all = 2 * binary_states(N, **kw) - 1  # (H, N), every hidden state, H = 2^N
-    params = [U, alpha, gamma]
-    masks = [mask[:, None, :], None, mask]
-    first = [torch.zeros_like(p) for p in params]
-    second = [torch.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    offsets = (torch.arange(K, device=kw["device"]) * s_data.shape[1])[:, None]  # (K, 1)
+    params = {"U": U, "alpha": alpha, "gamma": gamma}
+    masks = {"U": mask[:, None, :], "alpha": None, "gamma": mask}
+    optimizer = Adam(list(params.values()), lr=learning_rate)  # torch.optim.Adam's update
+    done = [0]  # Adam steps taken
+    offsets = (torch.arange(K, device=device) * s_data.shape[1])[:, None]  # (K, 1)
     s_flat = s_data.reshape(-1, M)  # (K * n_max, M)
-
-    records: list[tuple[list[int], list[float]]] = [([], []) for _ in range(K)]
 
     def machine(k: int) -> BernoulliRBM:
         n, f64 = sizes[k], torch.float64
         return _to_rbm(U[k, :, :n].to(f64), alpha[k].to(f64), gamma[k, :n].to(f64))
 
-    def record(step: int) -> None:
+    def monitor(epoch: int) -> dict[str, float]:
+        record = {"step": float(min(epoch * record_every, n_steps))}
         for k in range(K):
             if targets[k] is not None:
                 log_q = rbm_log_prob_exact(machine(k))
-                records[k][0].append(step)
-                records[k][1].append(float(kl_divergence_exact(targets[k], log_q)))
+                record[f"kl_{k}"] = float(kl_divergence_exact(targets[k], log_q))
+        return record
 
-    record(0)
-    for step in range(1, n_steps + 1):
-        u = torch.rand(K, batch_size, generator=generator, dtype=torch.float64, device=device)
-        idx = (u * n_rows[:, None]).long().clamp(max=n_rows[:, None] - 1)  # (K, B), uniform
-        idx = idx + offsets  # rows of s_flat
-        s = s_flat.index_select(0, idx.reshape(-1)).reshape(K, batch_size, M)  # (K, B, M)
-        grads = _symmetric_gradient(s, U, alpha, gamma, t_all)
-        rate = learning_rate * 0.5 * (1 + math.cos(math.pi * (step - 1) / n_steps))
-        for p, g, m, m1, m2 in zip(params, grads, masks, first, second, strict=True):
-            if m is not None:
-                g = g * m  # padded units get no gradient at all
-            m1.mul_(beta1).add_(g, alpha=1 - beta1)
-            m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            p.add_(rate * (m1 / (1 - beta1**step)) / ((m2 / (1 - beta2**step)).sqrt() + eps))
-        if step % record_every == 0 or step == n_steps:
-            for name, p in zip(("U", "alpha", "gamma"), params, strict=True):
-                if not bool(torch.isfinite(p).all()):
-                    raise TrainingDivergedError(
-                        f"Training diverged at step {step}: {name} became NaN or infinite. "
-                        f"Try a smaller learning_rate (now {learning_rate}).",
-                        epoch=step,
-                        quantity=name,
-                        history=TrainingHistory(),
-                    )
-            record(step)
-    results = [
-        FitResult(machine(k), np.array(records[k][0], dtype=np.int64), np.array(records[k][1]))
-        for k in range(K)
-    ]
+    def batches(epoch: int):
+        """``record_every`` mini-batches (fewer at the end), drawn with replacement."""
+        for _ in range(min(record_every, n_steps - (epoch - 1) * record_every)):
+            u = torch.rand(K, batch_size, generator=generator, dtype=torch.float64, device=device)
+            idx = (u * n_rows[:, None]).long().clamp(max=n_rows[:, None] - 1)  # (K, B), uniform
+            rows = (idx + offsets).reshape(-1)  # rows of s_flat
+            yield s_flat.index_select(0, rows).reshape(K, batch_size, M)  # (K, B, M)
+
+    def step(s: torch.Tensor) -> dict[str, float]:
+        grads = _symmetric_gradient(s, U, alpha, gamma, t_all)  # ascent directions
+        for (name, p), g in zip(params.items(), grads, strict=True):
+            if masks[name] is not None:
+                g = g * masks[name]  # padded units get no gradient at all
+            p.grad = -g  # Adam minimises the negative log-likelihood
+        # cosine schedule from learning_rate down to 0 over n_steps (as CosineAnnealingLR)
+        optimizer.param_groups[0]["lr"] = (
+            learning_rate * 0.5 * (1 + math.cos(math.pi * done[0] / n_steps))
+        )
+        optimizer.step()
+        done[0] += 1
+        return {}
+
+    before = {"epoch": 0.0, **monitor(0)}  # record 0: before training
+    history = fit(
+        step,
+        batches,
+        n_epochs=math.ceil(n_steps / record_every),
+        parameters=params,
+        monitor=monitor,
+        desc="exact-negative RBM fit",
+        hint=f"try a smaller learning_rate (now {learning_rate})",
+    )
+    history.records.insert(0, before)
+    results = []
+    for k in range(K):
+        kl = history[f"kl_{k}"] if targets[k] is not None else np.array([])
+        steps = (
+            history["step"].astype(np.int64)
+            if targets[k] is not None
+            else np.array([], dtype=np.int64)
+        )
+        results.append(FitResult(machine(k), steps, kl, history))
     return results[0] if single else results

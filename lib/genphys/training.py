@@ -1,49 +1,38 @@
-"""Training RBMs by contrastive divergence (CD-k) and persistent CD, with exact checks.
+"""Training RBMs: positive phase minus a negative phase (CD-k, PCD-k or exact), one optimiser step.
 
 Explained in {ref}`sec-training-rbms`. The gradient of the mean log-likelihood is a
 positive phase (data) minus a negative phase (model), eq. {eq}`eq-two-phases`; the
 negative phase is an expectation under the model that costs :math:`2^{\\min(M, N)}`
-terms exactly. Contrastive divergence (Hinton 2002) replaces it by the statistics of
-``k`` block Gibbs steps started at the data; persistent CD (Tieleman 2008) keeps the
-chains running from one mini-batch to the next instead of restarting them.
+terms exactly. What differs between the training methods is only how that expectation is
+estimated, so each method is a small *negative phase* object with
+``__call__(rbm, batch, generator) -> RBMParameters`` (the statistics
+:math:`\\langle x h^\\top \\rangle, \\langle x \\rangle, \\langle h \\rangle`):
 
-* :func:`train_rbm` -- mini-batch CD-k / PCD-k with momentum and weight decay
-  (Hinton 2010), a :class:`TrainingHistory`, exact or AIS log-likelihood monitoring
-  and a clear :class:`TrainingDivergedError` on NaN or infinity;
-* :func:`initialize_rbm` -- Hinton's initialisation: small random weights, zero hidden
-  biases, visible biases :math:`\\log p_i / (1 - p_i)` from the data;
-* :func:`cd_gradient_exact` / :func:`cd_gradient_sample` -- the expected CD-k update
-  computed exactly by transition matrices (tiny models), and one sampled CD-k update.
+* :class:`CD` -- contrastive divergence (Hinton 2002): ``k`` block Gibbs steps started
+  at the data;
+* :class:`PCD` -- persistent CD (Tieleman 2008): chains kept from one mini-batch to the
+  next;
+* :class:`ExactNegative` -- the exact model expectation (small models).
 
-Implementation note. The biases are the weights of an always-on unit in each layer:
-the parameters live in one augmented matrix
-
-.. math::
-
-    \\Theta = \\begin{pmatrix} W & a \\\\ b^\\top & +\\infty \\end{pmatrix}
-    \\in \\mathbb R^{(M+1) \\times (N+1)},
-
-and visible and hidden vectors carry a last entry for the bias unit, so that
-:math:`\\Theta^\\top \\tilde x = (b + W^\\top x,\\ a^\\top x + \\infty)` and
-:math:`p(\\tilde h \\mid x) = (\\sigma(b + W^\\top x),\\ 1)`: the bias unit is a unit
-with an infinite bias, always on, and the statistics of all parameters,
-:math:`\\tilde x\\, p(\\tilde h \\mid x)^\\top`, are one matrix product for a mini-batch.
-(The infinite entry is only ever multiplied by the bias units' constant 1.) Bernoulli
-draws compare pre-drawn
-noise with probabilities: :math:`h_j = [u_j < p_j]` with :math:`u_j \\sim U(0, 1)`, and
-:math:`x_i = [\\ell_i < z_i]` with logistic noise :math:`\\ell_i = \\log(u_i / (1 - u_i))`,
-which equals :math:`[u_i < \\sigma(z_i)]` without evaluating the sigmoid. Both keep the
-Python work per mini-batch to a handful of tensor operations.
+:func:`rbm_step` subtracts the negative from the positive phase and hands the result to
+an optimiser with ``torch.optim``'s SGD update (momentum and weight decay, Hinton 2010;
+:func:`rbm_optimizer`);
+:func:`train_rbm` runs it on :func:`genphys.fitting.fit`, which owns the history, the
+progress bar and the divergence stop, and monitors the exact or AIS log-likelihood. For
+CD and PCD, :func:`train_rbm` applies the same update through a faster kernel on one
+augmented parameter matrix (``_FastContrastive``); ``tests/test_training.py`` checks that
+its expected update equals that of :func:`rbm_step` and of :func:`cd_gradient_exact`.
+:func:`cd_gradient_exact` computes the *expected* CD-k update exactly for tiny models, and
+:func:`cd_gradient_sample` one sampled update with the code :class:`CD` uses.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-import numpy as np
 import torch
+from torch.optim.sgd import sgd
 
 from ._validation import (
     as_tensor,
@@ -53,8 +42,11 @@ from ._validation import (
     check_probability,
     describe,
 )
-from .ais import DEFAULT_CHAINS, DEFAULT_TEMPERATURES, _make_generator, log_partition_ais
+from .ais import DEFAULT_CHAINS, DEFAULT_TEMPERATURES, log_partition_ais
 from .enumeration import binary_states
+from .fitting import History, TrainingDivergedError, fit, minibatches
+from .mcmc import _gibbs_step
+from .optim import SGD
 from .rbm import (
     BernoulliRBM,
     LogLikelihoodGradient,
@@ -62,18 +54,26 @@ from .rbm import (
     check_batch,
     check_rbm,
     log_likelihood_exact,
+    log_likelihood_gradient_exact,
     log_partition_exact,
 )
+from .seeding import make_generator
 
 __all__ = [
+    "CD",
     "MAX_CD_EXACT_UNITS",
     "MAX_MONITOR_EXACT_UNITS",
-    "EpochRecord",
+    "PCD",
+    "ExactNegative",
     "TrainingDivergedError",
-    "TrainingHistory",
     "cd_gradient_exact",
     "cd_gradient_sample",
     "initialize_rbm",
+    "positive_phase",
+    "rbm_optimizer",
+    "rbm_step",
+    "reconstruction_error",
+    "sufficient_statistics",
     "train_rbm",
 ]
 
@@ -83,127 +83,9 @@ MAX_MONITOR_EXACT_UNITS = 20
 MAX_CD_EXACT_UNITS = 20
 #: ... and builds a :math:`2^M \\times 2^M` transition matrix; ``M`` at most this.
 MAX_CD_EXACT_VISIBLE = 10
-#: Random numbers drawn at once during training (bounds the memory used for noise).
-_NOISE_BLOCK = 2**22
 
-
-class TrainingDivergedError(FloatingPointError):
-    """Training produced NaN or infinity.
-
-    The RBM keeps the last finite parameters (those at the end of the previous epoch).
-
-    Attributes
-    ----------
-    epoch : int
-        The epoch (1-based) in which the non-finite value appeared.
-    quantity : str
-        What became non-finite (``"W"``, ``"a"``, ``"b"`` or a monitored quantity).
-    history : TrainingHistory
-        The records of the epochs completed before (other trainers attach their own
-        history object).
-    """
-
-    def __init__(self, message: str, *, epoch: int, quantity: str, history: object):
-        super().__init__(message)
-        self.epoch = epoch
-        self.quantity = quantity
-        self.history = history
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """What :func:`train_rbm` measured after one epoch.
-
-    Attributes
-    ----------
-    epoch : int
-        1-based.
-    seconds : float
-        Wall time of the epoch's parameter updates (monitoring excluded).
-    reconstruction_error : float
-        Mean over training images of :math:`\\sum_i (x_i - \\hat x_i)^2` with the
-        mean-field reconstruction :math:`\\hat x = \\sigma(a + W \\sigma(b + W^\\top x))`.
-    momentum : float
-        The momentum used during the epoch.
-    train_log_likelihood, test_log_likelihood : float or None
-        Mean log-likelihood per image (nats), when monitored.
-    log_likelihood_se : float or None
-        Its standard error: 0 when exact, the AIS standard error of :math:`\\log \\hat Z`
-        otherwise.
-    log_likelihood_method : {"exact", "ais"} or None
-    monitor_seconds : float
-        Wall time spent on monitoring after the epoch.
-    """
-
-    epoch: int
-    seconds: float
-    reconstruction_error: float
-    momentum: float
-    train_log_likelihood: float | None = None
-    test_log_likelihood: float | None = None
-    log_likelihood_se: float | None = None
-    log_likelihood_method: str | None = None
-    monitor_seconds: float = 0.0
-
-
-@dataclass
-class TrainingHistory:
-    """Per-epoch records of a :func:`train_rbm` run.
-
-    Attributes
-    ----------
-    records : list of EpochRecord
-    chains : Tensor of shape (n_chains, n_visible) or None
-        The visible states of the persistent chains after the last epoch (PCD only):
-        approximate samples of the model.
-    """
-
-    records: list[EpochRecord] = field(default_factory=list)
-    chains: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def column(self, name: str) -> np.ndarray:
-        """One field of every record as a float array (``nan`` where not measured)."""
-        if name not in EpochRecord.__dataclass_fields__:
-            known = ", ".join(EpochRecord.__dataclass_fields__)
-            raise ValueError(f"name must be one of {known}. Got {name!r} instead.")
-        values = [getattr(r, name) for r in self.records]
-        if name == "log_likelihood_method":
-            return np.array(values, dtype=object)
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-    @property
-    def epochs(self) -> np.ndarray:
-        return self.column("epoch").astype(np.int64)
-
-    @property
-    def seconds(self) -> np.ndarray:
-        return self.column("seconds")
-
-    @property
-    def reconstruction_error(self) -> np.ndarray:
-        return self.column("reconstruction_error")
-
-    @property
-    def train_log_likelihood(self) -> np.ndarray:
-        return self.column("train_log_likelihood")
-
-    @property
-    def test_log_likelihood(self) -> np.ndarray:
-        return self.column("test_log_likelihood")
-
-    @property
-    def log_likelihood_se(self) -> np.ndarray:
-        return self.column("log_likelihood_se")
-
-    def as_dict(self) -> dict[str, list]:
-        """Columns as lists, e.g. for ``pandas.DataFrame(history.as_dict())``."""
-        return {
-            name: [getattr(r, name) for r in self.records]
-            for name in EpochRecord.__dataclass_fields__
-        }
+# TrainingDivergedError lives in genphys.fitting; it is re-exported here for code that
+# imported it from genphys.training before the training loop was shared.
 
 
 # ------------------------------------------------------------------ arguments
@@ -218,7 +100,8 @@ def initialize_rbm(
     data: object,
     n_hidden: int,
     *,
-    seed: int,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
     weight_scale: float = 0.01,
     clip: float = 1e-3,
     dtype: torch.dtype = torch.float64,
@@ -236,8 +119,9 @@ def initialize_rbm(
     data : Tensor of shape (n_samples, n_visible)
         Binary training data.
     n_hidden : int
-    seed : int
-        Seed of the initial weights.
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`; a generator on the CPU): the initial weights,
+        the same as ``BernoulliRBM(..., seed=seed)`` draws.
     weight_scale : float
         Standard deviation of the weights, 0.01 by default.
     clip : float
@@ -258,8 +142,12 @@ def initialize_rbm(
     clip = check_probability("clip", clip)
     if not 0.0 < clip < 0.5:
         raise ValueError(f"clip must be in (0, 0.5). Got {clip} instead.")
-    rbm = BernoulliRBM(
-        x.shape[1], n_hidden, seed=seed, weight_scale=weight_scale, dtype=dtype, device=device
+    g = make_generator(seed, generator)  # on the CPU, as BernoulliRBM draws its weights
+    M = x.shape[1]
+    W = weight_scale * torch.randn(M, n_hidden, generator=g, dtype=torch.float64)  # (M, N)
+    kw = {"dtype": dtype, "device": device}
+    rbm = BernoulliRBM.from_parameters(
+        W.to(**kw), torch.zeros(M, **kw), torch.zeros(n_hidden, **kw)
     )
     p = x.to(dtype=dtype, device=rbm.W.device).mean(0).clamp(clip, 1.0 - clip)  # (M,)
     with torch.no_grad():
@@ -267,78 +155,231 @@ def initialize_rbm(
     return rbm
 
 
-# ------------------------------------------------------------------- kernels
-def _augmented(rbm: BernoulliRBM, dtype: torch.dtype) -> torch.Tensor:
-    """The matrix :math:`\\Theta` (M+1, N+1) holding ``W``, ``a``, ``b`` and the bias units' +inf."""
-    M, N = rbm.n_visible, rbm.n_hidden
-    theta = torch.empty(M + 1, N + 1, dtype=dtype, device=rbm.W.device)
-    with torch.no_grad():
-        theta[:M, :N] = rbm.W
-        theta[:M, N] = rbm.a
-        theta[M, :N] = rbm.b
-        theta[M, N] = math.inf  # the bias units are always on
-    return theta
-
-
-def _split(theta: torch.Tensor) -> RBMParameters:
-    """Inverse of :func:`_augmented`: views ``W``, ``a``, ``b`` of :math:`\\Theta`."""
-    return RBMParameters(theta[:-1, :-1], theta[:-1, -1], theta[-1, :-1])
-
-
-def _with_bias_unit(x: torch.Tensor) -> torch.Tensor:
-    """Append the always-on unit: (B, M) -> (B, M+1)."""
-    return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
-
-
-def _hidden_probabilities(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """:math:`p(h_j = 1 \\mid x) = \\sigma(b_j + (x^\\top W)_j)` and 1 for the bias unit: (B, M+1) -> (B, N+1)."""
-    return torch.mm(x, theta).sigmoid_()
-
-
-def _noise(
-    n_steps: int, width: int, n_visible: int, n_hidden: int, like: torch.Tensor, generator
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Noise for ``n_steps`` Gibbs steps of ``width`` chains, as lists of (width, ...) views.
-
-    Uniform noise for the hidden draws (width, N+1) and logistic noise for the visible
-    draws (width, M+1).
-    """
-    kw = {"dtype": like.dtype, "device": like.device, "generator": generator}
-    u_h = torch.rand(n_steps, width, n_hidden + 1, **kw)  # (S, B, N+1)
-    l_x = torch.rand(n_steps, width, n_visible + 1, **kw).logit_()  # (S, B, M+1), logistic
-    return list(u_h.unbind(0)), list(l_x.unbind(0))
-
-
-def _gibbs_from_hidden(
-    ph: torch.Tensor,
-    theta: torch.Tensor,
-    theta_T: torch.Tensor,
-    u_h: list[torch.Tensor],
-    l_x: list[torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``k = len(u_h)`` block Gibbs steps :math:`h \\sim p(h|x),\\ x \\sim p(x|h)` from ``ph``.
+# -------------------------------------------------------------- the two phases
+def sufficient_statistics(x: torch.Tensor, ph: torch.Tensor) -> RBMParameters:
+    """Mini-batch means :math:`(\\overline{x\\, p_h^\\top}, \\overline{x}, \\overline{p_h})` of :math:`-\\partial E/\\partial(W, a, b)`.
 
     Parameters
     ----------
-    ph : Tensor of shape (B, N+1)
-        Hidden probabilities of the starting states (last column 1).
-    u_h : list of k Tensors of shape (B, N+1)
-        Uniform noise; overwritten.
-    l_x : list of k Tensors of shape (B, M+1)
-        Logistic noise; overwritten.
+    x : Tensor of shape (B, n_visible)
+    ph : Tensor of shape (B, n_hidden)
+        :math:`p(h = 1 \\mid x)` (or hidden states).
 
     Returns
     -------
-    x : Tensor of shape (B, M+1)
-        The visible states after ``k`` steps (last column 1).
-    ph : Tensor of shape (B, N+1)
-        Their hidden probabilities.
+    RBMParameters
+        ``W`` (M, N), ``a`` (M,), ``b`` (N,). Explained in {ref}`sec-training-rbms`.
     """
-    for u, noise in zip(u_h, l_x, strict=True):  # k >= 1 steps
-        h = u.lt_(ph)  # (B, N+1): 1 where u < p(h_j = 1 | x)
-        x = noise.lt_(torch.mm(h, theta_T))  # (B, M+1): 1 where noise < a + W h
-        ph = _hidden_probabilities(x, theta)
-    return x, ph
+    return RBMParameters(x.T @ ph / x.shape[0], x.mean(0), ph.mean(0))
+
+
+def positive_phase(rbm: BernoulliRBM, x: torch.Tensor) -> RBMParameters:
+    """Positive phase :math:`\\langle -\\partial E / \\partial \\Theta \\rangle_{data}` with :math:`h` summed out: statistics of :math:`(x, \\sigma(b + W^\\top x))`.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+    x : Tensor of shape (B, n_visible)
+        A mini-batch (not checked: the training loop calls this for every mini-batch).
+
+    Returns
+    -------
+    RBMParameters
+        Explained in {ref}`sec-training-rbms`.
+    """
+    with torch.no_grad():
+        return sufficient_statistics(x, torch.sigmoid(x @ rbm.W + rbm.b))  # (B, N)
+
+
+class CD:
+    """Negative phase of CD-k: statistics of :math:`x_k` after ``k`` block Gibbs steps from the data.
+
+    Every data vector :math:`x_0` of the mini-batch starts a chain
+    :math:`x_0 \\to h_0 \\to x_1 \\to \\dots \\to x_k` (:func:`genphys.mcmc.gibbs_step`);
+    the hidden units enter through their probabilities :math:`p(h \\mid x_k)`, eq.
+    {eq}`eq-cd-k`. Explained in {ref}`sec-training-rbms`.
+
+    Parameters
+    ----------
+    k : int
+        Gibbs steps, ``k >= 1``.
+    """
+
+    #: Hinton's momentum after the first epochs (:func:`train_rbm`).
+    final_momentum = 0.9
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = check_positive_int("k", k)
+
+    def __repr__(self) -> str:
+        return f"CD(k={self.k})"
+
+    def reset(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        """Nothing to reset: CD keeps no state between mini-batches."""
+
+    @torch.no_grad()
+    def __call__(
+        self, rbm: BernoulliRBM, batch: torch.Tensor, generator: torch.Generator
+    ) -> RBMParameters:
+        x = batch  # (B, M): one chain per data vector
+        for _ in range(self.k):
+            x, _ = _gibbs_step(rbm, x, generator)  # (B, M)
+        return sufficient_statistics(x, torch.sigmoid(x @ rbm.W + rbm.b))
+
+
+class PCD:
+    """Negative phase of PCD-k: ``n_chains`` persistent chains, ``k`` Gibbs steps per mini-batch.
+
+    The chains start at random training vectors (:meth:`reset`, called by
+    :func:`train_rbm`) and continue under the current parameters from one mini-batch to
+    the next (Tieleman 2008); their visible states are in :attr:`chains`. Explained in
+    {ref}`sec-training-rbms`.
+
+    Parameters
+    ----------
+    k : int
+        Gibbs steps per mini-batch, ``k >= 1``.
+    n_chains : int
+        100 by default (with only 10 chains, PCD on the digits reached a test
+        log-likelihood about 1.5 nats lower).
+    """
+
+    #: Momentum 0.9 made PCD on the digits oscillate and lose 3-5 nats: the errors of the
+    #: persistent chains are correlated between updates and momentum adds them up.
+    final_momentum = 0.5
+
+    def __init__(self, k: int = 1, n_chains: int = 100) -> None:
+        self.k = check_positive_int("k", k)
+        self.n_chains = check_positive_int("n_chains", n_chains)
+        self.chains: torch.Tensor | None = None
+
+    def __repr__(self) -> str:
+        return f"PCD(k={self.k}, n_chains={self.n_chains})"
+
+    def reset(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        """Start the chains at ``n_chains`` training vectors drawn uniformly with replacement."""
+        start = torch.randint(
+            data.shape[0], (self.n_chains,), generator=generator, device=data.device
+        )
+        self.chains = data[start]  # (C, M)
+
+    @torch.no_grad()
+    def __call__(
+        self, rbm: BernoulliRBM, batch: torch.Tensor, generator: torch.Generator
+    ) -> RBMParameters:
+        if self.chains is None:
+            raise ValueError("PCD chains must be started with reset(data, generator). Got none.")
+        x = self.chains  # (C, M)
+        for _ in range(self.k):
+            x, _ = _gibbs_step(rbm, x, generator)  # (C, M)
+        self.chains = x
+        return sufficient_statistics(x, torch.sigmoid(x @ rbm.W + rbm.b))
+
+
+class ExactNegative:
+    """The exact negative phase :math:`\\mathbb E_{p(x,h)}[-\\partial E/\\partial\\Theta]`, summed over the smaller layer.
+
+    Uses :func:`genphys.rbm.log_likelihood_gradient_exact`; only for models whose smaller
+    layer can be enumerated. With it, :func:`train_rbm` is mini-batch (or, with one
+    mini-batch, full-batch) gradient ascent on the exact log-likelihood. Explained in
+    {ref}`sec-maximum-likelihood` and {ref}`sec-training-rbms`.
+    """
+
+    final_momentum = 0.9
+
+    def __repr__(self) -> str:
+        return "ExactNegative()"
+
+    def reset(self, data: torch.Tensor, generator: torch.Generator) -> None:
+        """Nothing to reset: the exact expectation has no state."""
+
+    @torch.no_grad()
+    def __call__(
+        self, rbm: BernoulliRBM, batch: torch.Tensor, generator: torch.Generator
+    ) -> RBMParameters:
+        return log_likelihood_gradient_exact(rbm, batch).negative
+
+
+NegativePhase = CD | PCD | ExactNegative
+
+
+def rbm_step(
+    rbm: BernoulliRBM,
+    batch: torch.Tensor,
+    negative_phase: Callable[[BernoulliRBM, torch.Tensor, torch.Generator], RBMParameters],
+    optimizer: SGD | torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    """One update: the gradient estimate :math:`\\hat g` = positive phase - negative phase, then ``optimizer.step()``.
+
+    Optimisers minimise, so each parameter's ``.grad`` is set to :math:`-\\hat g`
+    (the gradient of the negative mean log-likelihood). Explained in
+    {ref}`sec-training-rbms`, eqs. {eq}`eq-two-phases` and {eq}`eq-momentum`.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+        Updated in place.
+    batch : Tensor of shape (B, n_visible)
+    negative_phase : CD, PCD or ExactNegative
+    optimizer : genphys.optim.SGD or torch.optim.Optimizer
+        Over ``rbm.W``, ``rbm.a``, ``rbm.b`` (see :func:`rbm_optimizer`).
+    generator : torch.Generator
+    """
+    positive = positive_phase(rbm, batch)
+    negative = negative_phase(rbm, batch, generator)
+    for parameter, pos, neg in zip((rbm.W, rbm.a, rbm.b), positive, negative, strict=True):
+        parameter.grad = neg - pos  # minus the log-likelihood gradient
+    optimizer.step()
+
+
+def rbm_optimizer(
+    rbm: BernoulliRBM, *, learning_rate: float, momentum: float = 0.0, weight_decay: float = 0.0
+) -> SGD:
+    """SGD with momentum and weight decay on ``W`` only: eq. {eq}`eq-momentum`, :math:`v \\leftarrow \\mu v + \\epsilon(\\hat g - \\lambda W)`, :math:`\\Theta \\leftarrow \\Theta + v`.
+
+    The update of ``torch.optim.SGD`` (through :class:`genphys.optim.SGD`), which keeps
+    :math:`u = -v/\\epsilon`, so with a constant learning rate the two updates are the same.
+    Its ``momentum`` can be changed between epochs (``param_groups``), which is how
+    :func:`train_rbm` switches from 0.5 to 0.9.
+
+    Returns
+    -------
+    genphys.optim.SGD
+        Two parameter groups: ``W`` with ``weight_decay``, then the biases without.
+        Explained in {ref}`sec-training-rbms`.
+    """
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    if check_probability("momentum", momentum) >= 1.0:
+        raise ValueError(f"momentum must be in [0, 1). Got {momentum} instead.")
+    weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+    return SGD(
+        [
+            {"params": [rbm.W], "weight_decay": weight_decay},
+            {"params": [rbm.a, rbm.b], "weight_decay": 0.0},
+        ],
+        lr=learning_rate,
+        momentum=float(momentum),
+    )
+
+
+@torch.no_grad()
+def reconstruction_error(rbm: BernoulliRBM, x: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of :math:`\\sum_i (x_i - \\sigma(a + W \\sigma(b + W^\\top x))_i)^2`, the mean-field reconstruction.
+
+    Parameters
+    ----------
+    rbm : BernoulliRBM
+    x : Tensor of shape (n, n_visible)
+
+    Returns
+    -------
+    Tensor of shape ()
+        Explained in {ref}`sec-training-rbms`.
+    """
+    ph = torch.sigmoid(x @ rbm.W + rbm.b)  # (n, N)
+    px = torch.sigmoid(ph @ rbm.W.T + rbm.a)  # (n, M)
+    return ((x - px) ** 2).sum(1).mean()
 
 
 # ------------------------------------------------------------ CD gradients
@@ -352,11 +393,8 @@ def cd_gradient_sample(
 ) -> LogLikelihoodGradient:
     """One CD-k estimate :math:`\\overline{x\\, p(h \\mid x)^\\top} - \\overline{x_k\\, p(h \\mid x_k)^\\top}`.
 
-    One Gibbs chain starts at every data vector :math:`x_0`, runs
-    :math:`h_0 \\sim p(h \\mid x_0),\\ x_1 \\sim p(x \\mid h_0), \\dots, x_k` and contributes
-    its :math:`x_k` to the negative phase; the hidden units enter both phases through
-    their probabilities. This is the update :func:`train_rbm` applies (with the same
-    sampling code), and its expectation is :func:`cd_gradient_exact`.
+    :func:`positive_phase` and the negative phase of :class:`CD`, the update
+    :func:`train_rbm` applies; its expectation is :func:`cd_gradient_exact`.
 
     Parameters
     ----------
@@ -366,7 +404,7 @@ def cd_gradient_sample(
     k : int
         Gibbs steps, ``k >= 1``.
     seed, generator
-        Exactly one of them (an int seed or a ``torch.Generator`` on the RBM's device).
+        Exactly one (:mod:`genphys.seeding`), on the RBM's device.
 
     Returns
     -------
@@ -376,20 +414,14 @@ def cd_gradient_sample(
     """
     rbm = check_rbm(rbm)
     x = check_batch(rbm, "data", data)
-    k = check_positive_int("k", k)
-    g = _make_generator(seed, generator, rbm.W.device)
-    n, M, N = x.shape[0], rbm.n_visible, rbm.n_hidden
-    with torch.no_grad():
-        theta = _augmented(rbm, rbm.W.dtype)  # (M+1, N+1)
-        x0 = _with_bias_unit(x)  # (n, M+1)
-        ph0 = _hidden_probabilities(x0, theta)  # (n, N+1)
-        u_h, l_x = _noise(k, n, M, N, theta, g)
-        xk, phk = _gibbs_from_hidden(ph0, theta, theta.T, u_h, l_x)
-        positive = _split(x0.T @ ph0 / n)
-        negative = _split(xk.T @ phk / n)
-    return LogLikelihoodGradient(positive=positive, negative=negative)
+    negative_phase = CD(k)
+    g = make_generator(seed, generator, device=rbm.W.device)
+    return LogLikelihoodGradient(
+        positive=positive_phase(rbm, x), negative=negative_phase(rbm, x, g)
+    )
 
 
+# ------------------------------------------------ the expected CD-k update, exactly
 def _log_conditional_matrix(
     states_in: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, states_out: torch.Tensor
 ) -> torch.Tensor:
@@ -463,73 +495,151 @@ def cd_gradient_exact(rbm: BernoulliRBM, data: object, *, k: int = 1) -> LogLike
     return LogLikelihoodGradient(positive=positive, negative=negative)
 
 
-# ------------------------------------------------------------------ training
-def _sgd_step(
-    theta: torch.Tensor,
-    velocity: torch.Tensor,
-    x0_T: torch.Tensor,
-    ph0: torch.Tensor,
-    xk_T: torch.Tensor,
-    phk: torch.Tensor,
-    *,
-    learning_rate: float,
-    momentum: float,
-    weight_decay: float,
-) -> None:
-    """In place: :math:`v \\leftarrow \\mu v + \\epsilon(\\hat g - \\lambda W)`, :math:`\\Theta \\leftarrow \\Theta + v`.
+# ------------------------------------------------------- the fast CD/PCD kernel
+# train_rbm runs CD and PCD with the same algorithm as rbm_step + CD/PCD, written for
+# speed: on the digits the readable version took 5-10 times longer per mini-batch (Python
+# overhead of ~35 small tensor operations), which made chapter 6 more than 10 % slower.
+# tests/test_training.py checks that both give the same expected update.
+#
+# The biases are the weights of an always-on unit in each layer: the parameters live in
+# one augmented matrix Θ = [[W, a], [bᵀ, +inf]] of shape (M+1, N+1), and visible and hidden
+# vectors carry a last entry 1 for the bias unit, so that Θᵀx̃ = (b + Wᵀx, +inf) and the
+# statistics of all parameters, x̃ p(h̃|x)ᵀ, are one matrix product for a mini-batch. (The
+# infinite entry is only ever multiplied by the bias units' constant 1.) Bernoulli draws
+# compare noise with probabilities: h_j = [u_j < p_j] with u_j ~ U(0, 1), and
+# x_i = [ℓ_i < z_i] with logistic noise ℓ_i = log(u_i / (1 - u_i)), which equals
+# [u_i < σ(z_i)] without evaluating the sigmoid.
+def _augmented(rbm: BernoulliRBM, dtype: torch.dtype) -> torch.Tensor:
+    """The matrix Θ (M+1, N+1) holding ``W``, ``a``, ``b`` and the bias units' +inf."""
+    M, N = rbm.n_visible, rbm.n_hidden
+    theta = torch.empty(M + 1, N + 1, dtype=dtype, device=rbm.W.device)
+    with torch.no_grad():
+        theta[:M, :N] = rbm.W
+        theta[:M, N] = rbm.a
+        theta[M, :N] = rbm.b
+        theta[M, N] = math.inf  # the bias units are always on
+    return theta
 
-    :math:`\\hat g = \\tilde x_0^\\top p_0 / B - \\tilde x_k^\\top p_k / C` is the CD (or PCD)
-    gradient for all parameters at once; weight decay acts on ``W`` only. With
-    ``momentum == 0`` the step is added to :math:`\\Theta` directly.
+
+def _split(theta: torch.Tensor) -> RBMParameters:
+    """Inverse of :func:`_augmented`: views ``W``, ``a``, ``b`` of Θ."""
+    return RBMParameters(theta[:-1, :-1], theta[:-1, -1], theta[-1, :-1])
+
+
+def _with_bias_unit(x: torch.Tensor) -> torch.Tensor:
+    """Append the always-on unit: (B, M) -> (B, M+1)."""
+    return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+
+
+def _gibbs_from_hidden(
+    ph: torch.Tensor, theta: torch.Tensor, theta_T: torch.Tensor, u_h, l_x
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k = len(u_h)`` block Gibbs steps from hidden probabilities ``ph`` (B, N+1).
+
+    ``u_h``: k uniform noise tensors (B, N+1); ``l_x``: k logistic noise tensors (B, M+1);
+    both overwritten. Returns the visible states (B, M+1) and their hidden probabilities.
     """
-    target = velocity if momentum > 0.0 else theta
-    if momentum > 0.0:
-        velocity.mul_(momentum)
-    target.addmm_(x0_T, ph0, alpha=learning_rate / ph0.shape[0])  # positive phase
-    target.addmm_(xk_T, phk, alpha=-learning_rate / phk.shape[0])  # negative phase
-    if weight_decay > 0.0:
-        target[:-1, :-1].add_(theta[:-1, :-1], alpha=-learning_rate * weight_decay)
-    if momentum > 0.0:
-        theta.add_(velocity)
+    for u, noise in zip(u_h, l_x, strict=True):  # k >= 1 steps
+        h = u.lt_(ph)  # (B, N+1): 1 where u < p(h_j = 1 | x)
+        x = noise.lt_(torch.mm(h, theta_T))  # (B, M+1): 1 where noise < a + W h
+        ph = torch.mm(x, theta).sigmoid_()  # (B, N+1), last column 1
+    return x, ph
 
 
-def _reconstruction_error(x: torch.Tensor, theta: torch.Tensor) -> float:
-    """Mean over rows of :math:`\\sum_i (x_i - \\sigma(a + W \\sigma(b + W^\\top x))_i)^2`."""
-    ph = _hidden_probabilities(x, theta)  # (n, N+1)
-    px = torch.mm(ph, theta.T).sigmoid_()  # (n, M+1); the last column is the bias unit's 1
-    return float(px.sub_(x).square_().sum()) / x.shape[0]
+class _FastContrastive:
+    """CD-k or PCD-k on the augmented matrix, one :class:`genphys.optim.SGD` over Θ."""
+
+    def __init__(self, rbm, phase, x, dtype, learning_rate, momentum, weight_decay, generator):
+        self.k, self.g, self.weight_decay = phase.k, generator, weight_decay
+        self.M, self.N = rbm.n_visible, rbm.n_hidden
+        self.theta = _augmented(rbm, dtype)  # (M+1, N+1)
+        self.theta_T = self.theta.T  # a view: follows the in-place updates
+        self.x_all = _with_bias_unit(x.to(dtype))  # (n, M+1)
+        self.optimizer = SGD([self.theta], lr=learning_rate, momentum=momentum)
+        self.chains = None
+        if isinstance(phase, PCD):  # chains started at random training vectors
+            start = torch.randint(
+                x.shape[0], (phase.n_chains,), generator=generator, device=x.device
+            )
+            self.chains = self.x_all[start]  # (C, M+1)
+
+    def parameters(self) -> dict[str, torch.Tensor]:
+        return dict(zip(("W", "a", "b"), _split(self.theta), strict=True))
+
+    def step(self, x0: torch.Tensor) -> dict[str, float]:
+        # no tensor here requires grad, so no autograd bookkeeping (and no no_grad guard)
+        theta, k, N = self.theta, self.k, self.N
+        ph0 = torch.mm(x0, theta).sigmoid_()  # (B, N+1)
+        if self.chains is None:  # CD: chains start at the data
+            start_ph = ph0
+        else:  # PCD: the chains continue under the current Θ
+            start_ph = torch.mm(self.chains, theta).sigmoid_()  # (C, N+1)
+        width = start_ph.shape[0]
+        noise = torch.rand(
+            k, width, N + self.M + 2, generator=self.g, dtype=theta.dtype, device=theta.device
+        )  # (k, B, N+1 + M+1): uniform for h, then logistic for x
+        u_h, l_x = noise[..., : N + 1], noise[..., N + 1 :].logit_()
+        xk, phk = _gibbs_from_hidden(start_ph, theta, self.theta_T, u_h.unbind(0), l_x.unbind(0))
+        if self.chains is not None:
+            self.chains = xk
+        # minus (positive - negative) for all parameters at once; the corner is 1 - 1 = 0
+        grad = torch.addmm(
+            torch.mm(x0.T, ph0), xk.T, phk, beta=-1.0 / x0.shape[0], alpha=1.0 / width
+        )  # (M+1, N+1)
+        if self.weight_decay > 0.0:
+            grad[:-1, :-1].add_(theta[:-1, :-1], alpha=self.weight_decay)  # on W only
+        # the update of genphys.optim.SGD (torch.optim's sgd), called without its per-step
+        # bookkeeping: one tensor, one group
+        group, state = self.optimizer.param_groups[0], self.optimizer.state.setdefault(theta, {})
+        buffers = [state.get("momentum_buffer")]
+        sgd(
+            [theta],
+            [grad],
+            buffers,
+            weight_decay=0.0,  # added above, on W only
+            momentum=group["momentum"],
+            lr=group["lr"],
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            foreach=False,
+        )
+        state["momentum_buffer"] = buffers[0]
+        return {}
+
+    def copy_to(self, rbm: BernoulliRBM) -> None:
+        with torch.no_grad():
+            for target, value in zip((rbm.W, rbm.a, rbm.b), _split(self.theta), strict=True):
+                target.copy_(value)
 
 
-def _first_non_finite(theta: torch.Tensor) -> str | None:
-    """Name of the first parameter block with NaN or infinity, or None."""
-    if bool(torch.isfinite(theta.view(-1)[:-1]).all()):  # W, a, b: all but the +inf corner
-        return None
-    for name, value in zip(("W", "a", "b"), _split(theta), strict=True):
-        if not bool(torch.isfinite(value).all()):
-            return name
-    return None  # pragma: no cover - one of the blocks is non-finite
-
-
-def _monitor(
+# ------------------------------------------------------------------ training
+def _log_likelihood_monitor(
     rbm: BernoulliRBM,
     x_train: torch.Tensor,
     x_test: torch.Tensor | None,
     ais_chains: int,
     ais_temperatures: int,
     generator: torch.Generator,
-) -> tuple[float, float | None, float, str]:
+) -> dict[str, float | None]:
     """Train/test mean log-likelihood: exact for small models, AIS otherwise."""
     with torch.no_grad():
         if min(rbm.n_visible, rbm.n_hidden) <= MAX_MONITOR_EXACT_UNITS:
-            log_z, se, method = log_partition_exact(rbm), 0.0, "exact"
+            log_z, se, ess = log_partition_exact(rbm), 0.0, None
         else:
-            log_z, se_t = log_partition_ais(
+            estimate = log_partition_ais(
                 rbm, n_chains=ais_chains, n_temperatures=ais_temperatures, generator=generator
             )
-            se, method = float(se_t), "ais"
-        train = float(log_likelihood_exact(rbm, x_train, log_z=log_z))
-        test = None if x_test is None else float(log_likelihood_exact(rbm, x_test, log_z=log_z))
-    return train, test, se, method
+            log_z, se = estimate.estimate, float(estimate.standard_error)
+            ess = getattr(estimate, "effective_sample_size", None)
+        return {
+            "train_log_likelihood": log_likelihood_exact(rbm, x_train, log_z=log_z),
+            "test_log_likelihood": (
+                None if x_test is None else log_likelihood_exact(rbm, x_test, log_z=log_z)
+            ),
+            "log_likelihood_se": se,
+            "ais_effective_sample_size": ess,
+        }
 
 
 def train_rbm(
@@ -537,15 +647,13 @@ def train_rbm(
     data: object,
     *,
     n_epochs: int,
-    method: str = "cd",
-    k: int = 1,
+    negative_phase: NegativePhase | None = None,
     batch_size: int = 100,
     learning_rate: float = 0.05,
     momentum: float = 0.5,
     final_momentum: float | None = None,
     momentum_switch_epoch: int = 5,
     weight_decay: float = 0.0,
-    n_chains: int | None = None,
     test_data: object | None = None,
     log_likelihood_every: int = 0,
     ais_chains: int = DEFAULT_CHAINS,
@@ -554,27 +662,23 @@ def train_rbm(
     seed: int | None = None,
     generator: torch.Generator | None = None,
     progress: bool = False,
-) -> TrainingHistory:
-    """Train ``rbm`` in place by mini-batch CD-k or PCD-k: :math:`\\Delta\\Theta = \\epsilon\\,(\\langle \\cdot \\rangle_{data} - \\langle \\cdot \\rangle_{k})`.
+) -> History:
+    """Train ``rbm`` in place by mini-batch ascent: :math:`\\Delta\\Theta = \\epsilon\\,(\\langle \\cdot \\rangle_{data} - \\langle \\cdot \\rangle_{negative})` with momentum.
 
-    Every epoch shuffles the data once and visits it in mini-batches of ``batch_size``.
-    For each mini-batch the positive phase uses the batch and :math:`p(h \\mid x)`; the
-    negative phase uses the states :math:`x_k` after ``k`` block Gibbs steps and
-    :math:`p(h \\mid x_k)`:
+    Every epoch shuffles the data once (:func:`genphys.fitting.minibatches`) and applies
+    :func:`rbm_step` to every mini-batch with ``negative_phase``:
 
-    * ``method="cd"`` (Hinton 2002) starts one chain at every data vector of the batch;
-    * ``method="pcd"`` (Tieleman 2008) keeps ``n_chains`` persistent chains, started at
-      random training vectors, and continues them from one mini-batch to the next.
+    * ``CD(k)`` (the default, ``k = 1``; Hinton 2002) starts a chain at every data vector;
+    * ``PCD(k, n_chains)`` (Tieleman 2008) keeps persistent chains, started at random
+      training vectors; their final states are ``history.extras["chains"]``;
+    * ``ExactNegative()`` uses the exact model expectation (small models).
 
-    The update uses momentum and an L2 penalty on ``W`` (Hinton 2010):
-    :math:`v \\leftarrow \\mu v + \\epsilon(\\hat g - \\lambda W)`, :math:`\\Theta \\leftarrow \\Theta + v`,
-    with :math:`\\mu` = ``momentum`` for the first ``momentum_switch_epoch`` epochs and
-    ``final_momentum`` after. By default ``final_momentum`` is Hinton's 0.9 with CD and
-    stays 0.5 with PCD: on the digits, PCD with momentum 0.9 oscillated and lost 3-5 nats
-    of test log-likelihood (the errors of the persistent chains are correlated from one
-    update to the next, and momentum adds them up). ``momentum=0, final_momentum=0,
-    weight_decay=0, method="pcd", k=1, n_chains=batch_size`` with zero initial biases is
-    the algorithm of scikit-learn's ``BernoulliRBM``.
+    The optimiser is :func:`rbm_optimizer` (Hinton 2010): momentum ``momentum`` for the first
+    ``momentum_switch_epoch`` epochs and ``final_momentum`` after, by default
+    ``negative_phase.final_momentum`` (0.9 for CD, 0.5 for PCD). ``momentum=0,
+    final_momentum=0, weight_decay=0, PCD(1, n_chains=batch_size)`` with zero initial biases
+    is the algorithm of scikit-learn's ``BernoulliRBM``. The loop is
+    :func:`genphys.fitting.fit`.
 
     Parameters
     ----------
@@ -583,26 +687,19 @@ def train_rbm(
     data : Tensor of shape (n_samples, n_visible)
         Binary training data with the RBM's dtype and device.
     n_epochs : int
-    method : {"cd", "pcd"}
-        CD-1 with Hinton's momentum gave the best test log-likelihood on the digits
-        within 20 epochs ({ref}`sec-training-rbms`), so it is the default.
-    k : int
-        Gibbs steps per update, ``k >= 1``.
+    negative_phase : CD, PCD or ExactNegative, optional
+        ``CD(k=1)`` by default: CD-1 with Hinton's momentum gave the best test
+        log-likelihood on the digits within 20 epochs ({ref}`sec-training-rbms`).
     batch_size : int
         Mini-batch size (the last mini-batch of an epoch may be smaller).
     learning_rate : float
         :math:`\\epsilon > 0`, multiplying the mini-batch *mean* gradient.
-    momentum : float
-        In [0, 1); 0.5 by default.
-    final_momentum : float, optional
-        In [0, 1); 0.9 for CD and 0.5 for PCD by default.
+    momentum, final_momentum : float
+        In [0, 1).
     momentum_switch_epoch : int
         Number of epochs run with ``momentum`` before switching to ``final_momentum``.
     weight_decay : float
-        :math:`\\lambda \\ge 0`.
-    n_chains : int, optional
-        Persistent chains for PCD; ``max(batch_size, 100)`` by default (with only 10
-        chains, PCD on the digits reached a test log-likelihood about 1.5 nats lower).
+        :math:`\\lambda \\ge 0`, on ``W`` only.
     test_data : Tensor of shape (n_test, n_visible), optional
         Held-out data for the monitored log-likelihood.
     log_likelihood_every : int
@@ -614,43 +711,49 @@ def train_rbm(
         Dtype of the arithmetic during training (``torch.float32`` by default, faster
         on CPUs and GPUs); ``None`` uses the RBM's dtype. The RBM keeps its own dtype.
     seed, generator
-        Exactly one of them: an int seed or a ``torch.Generator`` on the RBM's device.
+        Exactly one (:mod:`genphys.seeding`), on the RBM's device.
     progress : bool
-        Show a ``tqdm`` progress bar over epochs.
+        Show a progress bar over epochs.
 
     Returns
     -------
-    TrainingHistory
-        One :class:`EpochRecord` per epoch; ``.chains`` holds the final persistent states.
+    genphys.fitting.History
+        Columns ``reconstruction_error`` (:func:`reconstruction_error` of the training
+        data after each epoch), ``momentum`` and, in monitored epochs,
+        ``train_log_likelihood``, ``test_log_likelihood``, ``log_likelihood_se`` (0 when
+        exact, the AIS standard error of :math:`\\log \\hat Z` otherwise) and, with AIS,
+        ``ais_effective_sample_size`` where the estimate has one;
+        ``extras["log_likelihood_method"]`` is ``"exact"`` or ``"ais"``.
 
     Raises
     ------
-    TrainingDivergedError
-        If a parameter or a monitored quantity becomes NaN or infinite. The RBM keeps
-        the parameters of the last finite epoch. Explained in {ref}`sec-training-rbms`.
+    genphys.fitting.TrainingDivergedError
+        If a parameter or a monitored quantity becomes NaN or infinite, naming the epoch.
+        The RBM keeps its parameters from the start of that epoch. Explained in
+        {ref}`sec-training-rbms`.
     """
     rbm = check_rbm(rbm)
     x = check_batch(rbm, "data", data)
     x_test = None if test_data is None else check_batch(rbm, "test_data", test_data)
     n_epochs = check_positive_int("n_epochs", n_epochs)
-    if method not in ("cd", "pcd"):
-        raise ValueError(f"method must be 'cd' or 'pcd'. Got {method!r} instead.")
-    k = check_positive_int("k", k)
+    if negative_phase is None:
+        negative_phase = CD(k=1)
+    elif not isinstance(negative_phase, CD | PCD | ExactNegative):
+        raise TypeError(
+            "negative_phase must be CD(k), PCD(k, n_chains) or ExactNegative(). "
+            f"Got {describe(negative_phase)} instead."
+        )
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     if final_momentum is None:
-        final_momentum = 0.9 if method == "cd" else 0.5
+        final_momentum = negative_phase.final_momentum
     for name, value in (("momentum", momentum), ("final_momentum", final_momentum)):
         if check_probability(name, value) >= 1.0:
             raise ValueError(f"{name} must be in [0, 1). Got {value} instead.")
-    momentum, final_momentum = float(momentum), float(final_momentum)
     momentum_switch_epoch = check_positive_int(
         "momentum_switch_epoch", momentum_switch_epoch, minimum=0
     )
     weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
-    n_chains = (
-        max(batch_size, 100) if n_chains is None else check_positive_int("n_chains", n_chains)
-    )
     log_likelihood_every = check_positive_int(
         "log_likelihood_every", log_likelihood_every, minimum=0
     )
@@ -662,123 +765,94 @@ def train_rbm(
             f"learning_rate must be at most {torch.finfo(dtype).max:.3g} to be representable "
             f"in compute_dtype {dtype}. Got {learning_rate} instead."
         )
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False. Got {describe(progress)} instead.")
-    g = _make_generator(seed, generator, rbm.W.device)
+    g = make_generator(seed, generator, device=rbm.W.device)
 
-    n, M, N = x.shape[0], rbm.n_visible, rbm.n_hidden
-    persistent = method == "pcd"
-    history = TrainingHistory()
-    with torch.no_grad():
-        x_all = _with_bias_unit(x).to(dtype)  # (n, M+1)
-        theta = _augmented(rbm, dtype)  # (M+1, N+1)
-        theta_T = theta.T  # a view: follows the in-place updates
-        velocity = torch.zeros_like(theta)
-        width = n_chains if persistent else min(batch_size, n)  # chains per update
-        if persistent:  # the chains' visible states, started at random training vectors
-            start = torch.randint(n, (n_chains,), generator=g, device=x.device)
-            chains_x = x_all[start]  # (C, M+1)
-        n_batches = math.ceil(n / batch_size)
-        per_batch = k * width * (M + N + 2)
-        block = max(1, min(n_batches, _NOISE_BLOCK // per_batch))  # mini-batches per draw
-
-        if progress:  # tqdm.auto picks the notebook widget, and warns where it is missing
-            from tqdm.auto import tqdm
-        else:
-            from tqdm import tqdm
-        bar = tqdm(
-            range(1, n_epochs + 1), disable=not progress, desc=f"{method.upper()}-{k}", unit="epoch"
+    method = "exact" if min(rbm.n_visible, rbm.n_hidden) <= MAX_MONITOR_EXACT_UNITS else "ais"
+    history = History(extras={"log_likelihood_method": method})
+    if isinstance(negative_phase, ExactNegative):  # the readable step on a working copy
+        work = rbm if dtype == rbm.W.dtype else _cast(rbm, dtype)
+        x_work = x.to(dtype)
+        optimizer = rbm_optimizer(
+            work, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay
         )
-        try:
-            for epoch in bar:
-                mu = momentum if epoch <= momentum_switch_epoch else final_momentum
-                began = time.perf_counter()
-                order = torch.randperm(n, generator=g, device=x.device)
-                x_epoch = x_all[order]  # (n, M+1)
-                batches = x_epoch.split(batch_size)  # views (B, M+1)
-                batches_T = x_epoch.T.split(batch_size, dim=1)  # views (M+1, B)
-                for first in range(0, n_batches, block):
-                    count = min(block, n_batches - first)
-                    u_h, l_x = _noise(count * k, width, M, N, theta, g)  # lists of (C, .)
-                    for i in range(count):
-                        x0, x0_T = batches[first + i], batches_T[first + i]
-                        ph0 = _hidden_probabilities(x0, theta)  # (B, N+1)
-                        # CD starts at the data; PCD continues its chains under the current Θ
-                        start_ph = _hidden_probabilities(chains_x, theta) if persistent else ph0
-                        u, noise = u_h[i * k : (i + 1) * k], l_x[i * k : (i + 1) * k]
-                        if start_ph.shape[0] < width:  # the last, smaller mini-batch of CD
-                            u = [v[: start_ph.shape[0]] for v in u]
-                            noise = [v[: start_ph.shape[0]] for v in noise]
-                        xk, phk = _gibbs_from_hidden(start_ph, theta, theta_T, u, noise)
-                        if persistent:
-                            chains_x = xk
-                        _sgd_step(
-                            theta,
-                            velocity,
-                            x0_T,
-                            ph0,
-                            xk.T,
-                            phk,
-                            learning_rate=learning_rate,
-                            momentum=mu,
-                            weight_decay=weight_decay,
-                        )
-                seconds = time.perf_counter() - began
+        parameters = {"W": work.W, "a": work.a, "b": work.b}
 
-                bad = _first_non_finite(theta)
-                recon = math.nan if bad else _reconstruction_error(x_all, theta)
-                if bad is None and not math.isfinite(recon):
-                    bad = "reconstruction error"
-                if bad is not None:
-                    kept = f"the end of epoch {epoch - 1}" if epoch > 1 else "before training"
-                    raise TrainingDivergedError(
-                        f"Training diverged at epoch {epoch}: {bad} became NaN or infinite. "
-                        f"The RBM keeps its parameters from {kept}, the last finite ones. Try a "
-                        f"smaller learning_rate (now {learning_rate}), a smaller momentum or some "
-                        "weight_decay.",
-                        epoch=epoch,
-                        quantity=bad,
-                        history=history,
-                    )
-                for target, value in zip((rbm.W, rbm.a, rbm.b), _split(theta), strict=True):
-                    target.copy_(value)
+        def step(batch: torch.Tensor) -> dict[str, float]:
+            try:
+                rbm_step(work, batch, negative_phase, optimizer, g)
+            except ValueError:  # the exact sums refuse non-finite parameters: name one
+                for name, p in parameters.items():
+                    if not bool(torch.isfinite(p).all()):
+                        return {name: math.nan}  # fit stops and restores the epoch start
+                raise
+            return {}
 
-                record = {
-                    "epoch": epoch,
-                    "seconds": seconds,
-                    "reconstruction_error": recon,
-                    "momentum": mu,
-                }
-                if log_likelihood_every and (
-                    epoch % log_likelihood_every == 0 or epoch == n_epochs
-                ):
-                    began = time.perf_counter()
-                    train_ll, test_ll, se, how = _monitor(
-                        rbm, x, x_test, ais_chains, ais_temperatures, g
-                    )
-                    if not math.isfinite(train_ll) or (
-                        test_ll is not None and not math.isfinite(test_ll)
-                    ):
-                        raise TrainingDivergedError(
-                            f"Training diverged at epoch {epoch}: the monitored log-likelihood "
-                            "became NaN or infinite. The RBM keeps the parameters of this epoch.",
-                            epoch=epoch,
-                            quantity="log-likelihood",
-                            history=history,
-                        )
-                    record.update(
-                        train_log_likelihood=train_ll,
-                        test_log_likelihood=test_ll,
-                        log_likelihood_se=se,
-                        log_likelihood_method=how,
-                        monitor_seconds=time.perf_counter() - began,
-                    )
-                    bar.set_postfix(recon=f"{recon:.3f}", train_ll=f"{train_ll:.3f}")
-                else:
-                    bar.set_postfix(recon=f"{recon:.3f}")
-                history.records.append(EpochRecord(**record))
-        finally:
-            bar.close()
-        if persistent:
-            history.chains = chains_x[:, :-1].to(rbm.W.dtype)
+        def sync() -> None:
+            _copy_parameters(work, rbm)
+
+    else:  # CD and PCD: the same update, fast (see _FastContrastive)
+        fast = _FastContrastive(
+            rbm, negative_phase, x, dtype, learning_rate, momentum, weight_decay, g
+        )
+        x_work, optimizer, parameters, step = (
+            fast.x_all,
+            fast.optimizer,
+            fast.parameters(),
+            fast.step,
+        )
+
+        def sync() -> None:
+            fast.copy_to(rbm)
+
+    def batches(epoch: int):
+        mu = momentum if epoch <= momentum_switch_epoch else final_momentum
+        for group in optimizer.param_groups:  # the momentum switch (Hinton 2010)
+            group["momentum"] = mu
+        return minibatches(x_work, batch_size, generator=g)
+
+    def monitor(epoch: int) -> dict[str, object]:
+        sync()
+        record: dict[str, object] = {
+            "reconstruction_error": reconstruction_error(rbm, x),
+            "momentum": optimizer.param_groups[0]["momentum"],
+        }
+        if log_likelihood_every and (epoch % log_likelihood_every == 0 or epoch == n_epochs):
+            record.update(_log_likelihood_monitor(rbm, x, x_test, ais_chains, ais_temperatures, g))
+        return record
+
+    try:
+        fit(
+            step,
+            batches,
+            n_epochs=n_epochs,
+            parameters=parameters,
+            monitor=monitor,
+            progress=progress,
+            desc=f"{negative_phase!r} RBM",
+            history=history,
+            hint=(
+                f"try a smaller learning_rate (now {learning_rate}), a smaller momentum or "
+                "some weight_decay"
+            ),
+        )
+    finally:  # after a divergence too: the last finite parameters, restored by fit
+        sync()
+    if isinstance(negative_phase, PCD):
+        negative_phase.chains = fast.chains[:, :-1].to(rbm.W.dtype)
+        history.extras["chains"] = negative_phase.chains
     return history
+
+
+def _copy_parameters(source: BernoulliRBM, target: BernoulliRBM) -> None:
+    if source is target:
+        return
+    with torch.no_grad():
+        for t, s in zip(
+            (target.W, target.a, target.b), (source.W, source.a, source.b), strict=True
+        ):
+            t.copy_(s)
+
+
+def _cast(rbm: BernoulliRBM, dtype: torch.dtype) -> BernoulliRBM:
+    W, a, b = (p.detach().to(dtype) for p in (rbm.W, rbm.a, rbm.b))
+    return BernoulliRBM.from_parameters(W, a, b)
