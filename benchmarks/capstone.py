@@ -31,7 +31,7 @@ import torch
 import genphys.thermodynamics as thermo
 from genphys import comparison, diffusion, gan, ising
 from genphys.diffusion_samplers import ddim_sample
-from genphys.training import initialize_rbm, train_rbm
+from genphys.training import CD, initialize_rbm, train_rbm
 from genphys.vae import VAE, train_vae
 
 L, N_TRAIN, N_TEST, N_GENERATED = 4, 4000, 2000, 4000
@@ -67,7 +67,7 @@ def families(bits, spins, bits_test, spins_test, log_p, seed, budget):
 
     rbm = initialize_rbm(bits, 16, seed=seed)
     _, s = timed(
-        lambda: train_rbm(rbm, bits, n_epochs=epochs(30), method="cd", k=1, batch_size=100,
+        lambda: train_rbm(rbm, bits, n_epochs=epochs(30), negative_phase=CD(1), batch_size=100,
                           learning_rate=0.05, seed=seed + 1)
     )  # fmt: skip
     yield (
@@ -80,7 +80,7 @@ def families(bits, spins, bits_test, spins_test, log_p, seed, budget):
 
     vae = VAE(L * L, 4, hidden=(64,), seed=seed)
     _, s = timed(
-        lambda: train_vae(vae, bits.double(), epochs=epochs(20), batch_size=64,
+        lambda: train_vae(vae, bits.double(), n_epochs=epochs(20), batch_size=64,
                           learning_rate=2e-3, seed=seed)
     )  # fmt: skip
     g = torch.Generator().manual_seed(seed + 3)
