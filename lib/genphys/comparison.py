@@ -111,7 +111,8 @@ def state_index(spins: object) -> torch.Tensor:
     Tensor of shape (n_samples,), int64
         Explained in {ref}`sec-capstone`.
     """
-    s = _spins("spins", spins).reshape(spins.shape[0], -1).cpu()  # (n, N)
+    s = _spins("spins", spins)
+    s = s.reshape(s.shape[0], -1).cpu()  # (n, N)
     bits = ((s + 1) / 2).round().to(torch.int64)  # (n, N)
     powers = 2 ** torch.arange(bits.shape[1], dtype=torch.int64)  # (N,)
     return (bits * powers).sum(1)  # (n,)
