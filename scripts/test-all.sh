@@ -15,6 +15,10 @@ ruff format --check .
 echo "== book build =="
 jupyter-book build . -W -n --keep-going
 
+echo "== book build without solutions (for teaching) and exercise handouts =="
+bash scripts/build-book.sh --no-solutions
+export GENPHYS_REQUIRE_BUILDS=1  # the tests of both builds must run, not skip
+
 echo "== notebooks for nbval =="
 rm -rf _build/nbval && mkdir -p _build/nbval
 for md in chapters/*.md exercises/*.md; do
