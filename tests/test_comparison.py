@@ -119,6 +119,25 @@ def test_divergences_bad_input():
         comparison.empirical_distribution(torch.ones(2, 5, 5))
     with pytest.raises(ValueError, match="n_repeats must"):
         comparison.divergence_floor(2, 2.0, 100, n_repeats=1, seed=0)
+    with pytest.raises(TypeError):
+        comparison.divergence_floor(2, 2.0, 100)  # neither seed nor generator
+
+
+def test_divergence_floor_seed_and_generator_agree():
+    a = comparison.divergence_floor(2, 2.0, 500, seed=3)
+    b = comparison.divergence_floor(2, 2.0, 500, generator=torch.Generator().manual_seed(3))
+    assert a == b
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_spins_on_cuda():
+    x = torch.randn(200, 16, device="cuda")
+    s = comparison.to_spins(x, 4)
+    assert s.device.type == "cuda"
+    log_p = boltzmann_log_prob_exact(4, 2.5)
+    on_cpu = comparison.empirical_divergences(s.cpu(), log_p)
+    assert comparison.empirical_divergences(s, log_p) == on_cpu
+    assert comparison.compare_observables(s, 2.5) == comparison.compare_observables(s.cpu(), 2.5)
 
 
 # --------------------------------------------------------------- observables

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._validation import as_tensor, check_positive_float, check_positive_int, describe
+from .seeding import make_generator
 from .thermodynamics import MAX_EXACT_SITES
 
 __all__ = [
@@ -176,13 +177,19 @@ def empirical_divergences(spins: object, log_p: object) -> dict[str, float]:
 
 
 def divergence_floor(
-    L: int, T: float, n_samples: int, *, n_repeats: int = 5, seed: int
+    L: int,
+    T: float,
+    n_samples: int,
+    *,
+    n_repeats: int = 5,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """Mean and spread of :func:`empirical_divergences` for ``n_samples`` exact Boltzmann draws.
 
     The sampling-noise floor: a model whose samples are exact still shows these values.
     Draws ``n_repeats`` independent sets with
-    :func:`genphys.thermodynamics.sample_boltzmann_exact` (seeds ``seed, seed + 1, ...``).
+    :func:`genphys.thermodynamics.sample_boltzmann_exact`, all from one generator.
 
     Parameters
     ----------
@@ -191,7 +198,8 @@ def divergence_floor(
     n_samples : int
     n_repeats : int
         At least 2, for the standard deviation.
-    seed : int
+    seed, generator
+        Exactly one (:mod:`genphys.seeding`; a generator on the CPU).
 
     Returns
     -------
@@ -203,11 +211,11 @@ def divergence_floor(
 
     n_samples = check_positive_int("n_samples", n_samples)
     n_repeats = check_positive_int("n_repeats", n_repeats, minimum=2)
-    seed = check_positive_int("seed", seed, minimum=0)
+    g = make_generator(seed, generator)
     log_p = boltzmann_log_prob_exact(L, T)
     runs = [
-        empirical_divergences(sample_boltzmann_exact(L, T, n_samples, seed=seed + r), log_p)
-        for r in range(n_repeats)
+        empirical_divergences(sample_boltzmann_exact(L, T, n_samples, generator=g), log_p)
+        for _ in range(n_repeats)
     ]
     out: dict[str, float] = {}
     for key in ("jsd", "kl_samples_exact"):
