@@ -25,6 +25,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
 * :mod:`genphys.grid` -- quadrature on a 1D/2D grid: exact log Z, KL and JSD of continuous densities;
 * :mod:`genphys.gan` -- GANs: generator and discriminator, losses from logits, D*, the game's value (chapter 14);
+* :mod:`genphys.comparison` -- every family against exact answers: observables with errors, divergence floors (chapter 15);
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
 * :mod:`genphys.optim` -- torch.optim's SGD and Adam updates without the Optimizer class;
