@@ -196,3 +196,20 @@ def test_every_page_colab_link_points_to_a_generated_notebook(notebooks, book_ht
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
         assert links == [f"{prefix}{name}.ipynb"], f"{name}: Colab links {links}"
         assert (notebooks / links[0].removeprefix(prefix)).is_file(), links[0]
+
+
+def test_workflow_pushes_the_notebooks_the_colab_links_open():
+    """The publishing workflow writes the notebooks at the published commit, pushes them to
+    the branch the Colab buttons open, and serves them with the site; only that job writes."""
+    import yaml
+
+    path = REPO_ROOT / ".github" / "workflows" / "deploy-book.yml"
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert workflow["permissions"]["contents"] == "read"
+    job = workflow["jobs"]["colab-notebooks"]
+    assert job["permissions"] == {"contents": "write"}
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'scripts/make-notebooks.py --out "$RUNNER_TEMP/notebooks" --ref "$GITHUB_SHA"' in runs
+    assert '"HEAD:refs/heads/$branch"' in runs and "colab_notebooks_branch" in runs
+    site = "\n".join(step.get("run", "") for step in workflow["jobs"]["build"]["steps"])
+    assert "scripts/make-notebooks.py --out _build/html/notebooks" in site
