@@ -131,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref", help="commit or tag to install (default: git rev-parse HEAD)")
     parser.add_argument("--repository", help="repository URL (default: _config.yml)")
     args = parser.parse_args(argv)
-    ref = args.ref or subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    ref = (
+        args.ref
+        or subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     repository = args.repository or config["repository"]["url"]
     for path in write_notebooks(args.out, ref, repository):
