@@ -6,6 +6,10 @@
 #   bash scripts/build-book.sh --no-solutions  # for teaching: _build/no-solutions/html, and
 #                                              # exercise notebooks without solutions in
 #                                              # _build/handouts/*.ipynb
+#   bash scripts/build-book.sh --pdf           # the whole book as one PDF: _build/latex/book.pdf
+#                                              # (needs xelatex: Debian packages texlive-xetex
+#                                              # texlive-latex-extra texlive-fonts-recommended
+#                                              # texlive-plain-generic latexmk fonts-freefont-otf)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
@@ -26,6 +30,13 @@ if [ "${1:-}" = "--no-solutions" ]; then
   python scripts/strip_solutions.py handouts --out _build/handouts
   echo "The book without solutions is in _build/no-solutions/html/index.html;"
   echo "the exercise notebooks without solutions are in _build/handouts/."
+  exit 0
+fi
+if [ "${1:-}" = "--pdf" ]; then
+  shift
+  # executed chapters come from _build/.jupyter_cache when the HTML book was built first
+  jupyter-book build . --builder pdflatex "$@"
+  echo "The book is in _build/latex/book.pdf"
   exit 0
 fi
 jupyter-book build . -W -n --keep-going "$@"

@@ -155,6 +155,19 @@ def binder_url(docname: str) -> str:
     return f"{hub}/v2/gh/{owner_repo}/{branch}?urlpath={ui}/{path}"
 
 
+def colab_url(docname: str) -> str:
+    """The Colab launch URL that ``_ext/book_assets.py`` writes, for one document.
+
+    ``https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/{docname}.ipynb``
+    with ``branch`` the ``colab_notebooks_branch`` of ``_config.yml``, where the publishing
+    workflow pushes the notebooks of ``scripts/make-notebooks.py``.
+    """
+    config = book_config()
+    owner_repo = re.sub(r"^https://github\.com/", "", config["repository"]["url"].rstrip("/"))
+    branch = config["sphinx"]["config"]["colab_notebooks_branch"]
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{docname}.ipynb"
+
+
 # --------------------------------------------------------------------------------------------
 # Built HTML: ids and links, read without a browser
 # --------------------------------------------------------------------------------------------

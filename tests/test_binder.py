@@ -12,7 +12,6 @@ The static checks of the Binder files need no browser.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -20,7 +19,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +45,9 @@ from browser_helpers import (
 BINDER = REPO_ROOT / "binder"
 # The chapter opened in Binder; any chapter or exercise page can be named instead.
 BINDER_PAGE = os.environ.get("GENPHYS_BINDER_PAGE", "chapters/02_partition_function")
+# The Binder environment (binder/requirements.txt), made by scripts/binder-env.sh: JupyterLab
+# is served from it, with the JupyterLab and jupyterlab-myst versions Binder installs.
+BINDER_VENV = REPO_ROOT / "_build" / "binder-venv"
 RUN_ALL_TIMEOUT_S = 300
 
 
@@ -145,6 +146,50 @@ def _get(url: str, timeout: float = 5) -> int:
         return 0
 
 
+def binder_python() -> str:
+    """Python of the Binder environment: ``$GENPHYS_BINDER_PYTHON`` or ``_build/binder-venv``.
+
+    Skips (fails in CI) where it has not been made with ``bash scripts/binder-env.sh``.
+    """
+    python = os.environ.get("GENPHYS_BINDER_PYTHON") or str(BINDER_VENV / "bin" / "python")
+    if not os.access(python, os.X_OK):
+        skip_or_fail(
+            f"the Binder environment {python} does not exist; make it with "
+            "`bash scripts/binder-env.sh` (see the script for an offline-torch variant)"
+        )
+    return python
+
+
+def _labextensions(python: str) -> str:
+    """The output of ``jupyter labextension list`` in the Binder environment, colours removed."""
+    result = subprocess.run(
+        [python, "-m", "jupyterlab.labextensions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")},
+    )
+    return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+
+
+def test_binder_pins_a_compatible_jupyterlab_myst():
+    """jupyterlab-myst is pinned with a JupyterLab it loads in (2.7.0 is flagged with 4.6)."""
+    pins = {
+        re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower(): r
+        for r in _requirements(BINDER / "requirements.txt")
+    }
+    assert re.fullmatch(r"jupyterlab-myst==[\d.]+", pins["jupyterlab-myst"]), pins
+    assert re.fullmatch(r"jupyterlab==[\d.*]+", pins["jupyterlab"]), pins
+
+
+@pytest.mark.slow
+def test_labextensions_of_the_binder_environment_are_compatible():
+    listing = _labextensions(binder_python())
+    assert re.search(r"jupyterlab-myst v[\d.]+ enabled\s+OK", listing), listing
+    assert re.search(r"jupyterlab-jupytext v[\d.]+ enabled\s+OK", listing), listing
+    assert "not compatible" not in listing and "Conflicting" not in listing, listing
+
+
 @pytest.fixture
 def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
     """JupyterLab with the Binder settings, serving a copy of the chapters on 127.0.0.1.
@@ -153,8 +198,7 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
     the chapter cannot write into the working tree.
     """
     require_chromium()
-    if importlib.util.find_spec("jupyterlab") is None:
-        skip_or_fail("JupyterLab is not installed; install the test extras: pip install -e .[test]")
+    python = binder_python()
     home = tmp_path / "home"
     root = tmp_path / "root"
     home.mkdir()
@@ -170,6 +214,10 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
     user_settings = tmp_path / "user-settings" / "@jupyterlab" / "docmanager-extension"
     user_settings.mkdir(parents=True)
     (user_settings / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
+    # Every cell in the page (no windowing), so that the browser checks see all of them.
+    notebook_settings = tmp_path / "user-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
     env["HOME"] = str(home)
@@ -186,7 +234,7 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
     log = (ARTIFACTS_DIR / "binder-jupyterlab.log").open("w")
     server = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "jupyterlab",
             "--no-browser",
@@ -329,3 +377,86 @@ def test_launch_link_opens_the_chapter_as_a_notebook_that_runs(binder_lab):
     figures = figure_cell_count(source)
     assert result["images"] >= figures, f"{result['images']} images drawn, {figures} figures"
     print(f"{relative}: {len(result['cells'])} code cells ran in {result['seconds']:.1f} s")
+
+
+# What a reader must not see in a rendered markdown cell: MyST roles and directives left as
+# text mean the cell was rendered as plain Markdown (no jupyterlab-myst).
+RAW_MYST = re.compile(r"\{(?:eq|cite|ref|numref|doc|math)(?::[a-z]+)?\}`|```\{|:::\{")
+
+MYST_STATE_JS = """
+const done = arguments[arguments.length - 1];
+const app = window.jupyterapp;
+const panel = app.shell.currentWidget;
+(async () => {
+  await panel.context.ready;
+  const cells = () => Array.from(panel.node.querySelectorAll(".jp-MarkdownCell"));
+  // Markdown cells render when they come into view: scroll through the whole notebook.
+  const scroller = panel.content.node;
+  for (let y = 0; y <= scroller.scrollHeight; y += 400) {
+    scroller.scrollTop = y;
+    await new Promise((resolve) => setTimeout(resolve, 60));
+  }
+  const started = Date.now();
+  // jupyterlab-myst renders a markdown cell into a `.myst` widget; JupyterLab's own
+  // renderer would write a `.jp-MarkdownOutput` with the roles left as text.
+  const output = (c) => c.querySelector(".myst") || c.querySelector(".jp-MarkdownOutput");
+  const pending = () => cells().filter((c) => !output(c) || !output(c).children.length).length;
+  while (pending() && Date.now() - started < 30000) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const rendered = cells().map(output).filter((o) => o && o.children.length);
+  const text = rendered.map((node) => {
+    const clone = node.cloneNode(true);
+    clone.querySelectorAll("pre, code, mjx-container, .MathJax, .katex, script, style")
+      .forEach((e) => e.remove());
+    return clone.textContent;
+  }).join("\\n");
+  return {
+    markdownCells: cells().length,
+    rendered: rendered.length,
+    myst: cells().filter((c) => c.querySelector(".myst")).length,
+    math: panel.node.querySelectorAll(".jp-MarkdownCell mjx-container, "
+      + ".jp-MarkdownCell .katex, .jp-MarkdownCell .MathJax").length,
+    admonitions: panel.node.querySelectorAll(".jp-MarkdownCell aside.admonition, "
+      + ".jp-MarkdownCell .admonition, .jp-MarkdownCell [class*='admonition']").length,
+    text: text,
+  };
+})().then(done, (err) => done({ error: String(err) }));
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_launch_link_renders_the_chapter_as_myst(binder_lab):
+    """Opened from its launch URL, the chapter's markdown reads as in the book.
+
+    Equations are typeset, admonitions are boxes, and no MyST role or directive ({eq},
+    {cite}, ```{...}) is left as text: jupyterlab-myst renders the markdown cells.
+    """
+    source = source_path(BINDER_PAGE)
+    assert source is not None, f"{BINDER_PAGE} has no source"
+    relative = source.relative_to(REPO_ROOT).as_posix()
+    text = source.read_text(encoding="utf-8")
+    urlpath = binder_url(BINDER_PAGE).split("?urlpath=", 1)[1]
+    with chromium_driver("binder-myst") as driver:
+        driver.get(f"{binder_lab['base']}/{urlpath}?token={binder_lab['token']}")
+        wait_for(
+            lambda: (s := driver.execute_script(OPEN_STATE_JS)) and s["isNotebook"] and s,
+            timeout=120,
+            message=f"JupyterLab did not open {relative} as a notebook",
+        )
+        state = driver.execute_async_script(MYST_STATE_JS)
+        driver.execute_script("window.jupyterapp.shell.currentWidget.content.node.scrollTop = 0")
+        save_screenshot(driver, f"binder_myst_{BINDER_PAGE}", full_page=False)
+    assert "error" not in state, state
+    assert state["rendered"] == state["markdownCells"] > 0, state
+    assert state["myst"] == state["markdownCells"], (
+        f"cells not rendered by jupyterlab-myst: {state}"
+    )
+    raw = sorted({m.group(0) for m in RAW_MYST.finditer(state["text"])})
+    assert not raw, f"MyST left as text in the rendered chapter: {raw}; renderers {state}"
+    if re.search(r"\$\$|\{math\}|(?<![\w$])\$[^$\n]+\$", text):
+        assert state["math"] > 0, f"the chapter has equations but none is typeset: {state}"
+    if re.search(r"^(:::|```)\{(admonition|note|tip|warning|important)\}", text, flags=re.M):
+        assert state["admonitions"] > 0, f"the chapter's admonitions are not rendered: {state}"

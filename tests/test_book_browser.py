@@ -23,6 +23,7 @@ from browser_helpers import (
     REPO_ROOT,
     binder_url,
     book_config,
+    colab_url,
     figure_cell_count,
     html_ids,
     html_path,
@@ -31,6 +32,7 @@ from browser_helpers import (
     severe_console_messages,
     source_path,
     toc_docnames,
+    wait_for,
     written_docnames,
 )
 
@@ -99,6 +101,11 @@ const report = () => {
       .filter((e) => !e.querySelector("a[href]")).map((e) => e.textContent),
     launch: Array.from(document.querySelectorAll(".dropdown-launch-buttons a[href]"),
       (a) => a.href),
+    downloads: Array.from(document.querySelectorAll(
+      "a.btn-download-notebook-button, a.btn-download-source-button"), (a) => ({
+        href: a.href, download: a.getAttribute("download"), target: a.getAttribute("target"),
+        kind: a.classList.contains("btn-download-notebook-button") ? "notebook" : "source",
+      })),
     foreign: [...new Set([...declared, ...fetched].filter((u) => !sameOrigin(u)))],
   };
 };
@@ -204,11 +211,29 @@ def _page_problems(
     # Nothing fetched from outside the book (an offline reader would get errors).
     if report["foreign"]:
         problems.append(f"resources from outside the book: {report['foreign']}")
-    # The launch button opens this page's source in Binder.
+    # Download links: the page's source, and for a notebook its .ipynb, saved rather than
+    # shown (a `download` attribute naming the file, no new tab), pointing at built files.
+    kinds = sorted(link["kind"] for link in report["downloads"])
+    wanted = ["notebook", "source"] if is_notebook(source) else ["source"]
+    if kinds != wanted:
+        problems.append(f"download links {kinds}, expected {wanted}")
+    for link in report["downloads"]:
+        name = urllib.parse.unquote(link["href"].rsplit("/", 1)[-1])
+        if link["download"] != name or link["target"] == "_blank":
+            problems.append(
+                f"download link {link['href']} has download={link['download']!r} and "
+                f"target={link['target']!r}; the browser would show it instead of saving {name}"
+            )
+        target, _ = _target_file(link["href"], base_url, book_html)
+        if not target.is_file():
+            problems.append(f"download link points to a missing file: {link['href']}")
+    # The launch buttons open this page's source in Binder and its notebook in Colab.
     if is_notebook(source):
         expected = binder_url(docname)
-        if report["launch"] != [expected]:
-            problems.append(f"Binder launch link is {report['launch']}, expected [{expected}]")
+        if report["launch"] != [expected, colab_url(docname)]:
+            problems.append(
+                f"launch links are {report['launch']}, expected [{expected}, {colab_url(docname)}]"
+            )
         urlpath = urllib.parse.parse_qs(urllib.parse.urlsplit(expected).query)["urlpath"][0]
         in_repo = re.sub(r"^(lab/)?tree/", "", urlpath)
         if not (REPO_ROOT / in_repo).is_file():
@@ -342,3 +367,117 @@ def test_repository_button_points_at_the_repository(book_html):
     url = book_config()["repository"]["url"].rstrip("/")
     html = html_path(toc_docnames()[0]).read_text(encoding="utf-8")
     assert f'href="{url}"' in html, f"no repository button pointing at {url}"
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads and dark mode, as a reader uses them
+# --------------------------------------------------------------------------------------------
+
+FIGURE_CHAPTER = next(
+    (name for name in CHAPTERS if figure_cell_count(source_path(name) or Path())), None
+)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("kind", ["notebook", "source"])
+def test_download_button_saves_the_file(kind, chromium, book_url, book_html, tmp_path):
+    """Clicking a chapter's .ipynb / .md download link saves the built file, unchanged."""
+    docname = CHAPTERS[0]
+    chromium.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    severe_console_messages(chromium)
+    chromium.get(f"{book_url}/{docname}.html")
+    href = chromium.execute_script(
+        "const a = document.querySelector(arguments[0]); a.click(); return a.href;",
+        f"a.btn-download-{kind}-button",
+    )
+    name = urllib.parse.unquote(href.rsplit("/", 1)[-1])
+    saved = wait_for(
+        lambda: (tmp_path / name).is_file() and not list(tmp_path.glob("*.crdownload")),
+        30,
+        f"clicking the {kind} download link of {docname} saved no {name} in {tmp_path}",
+    )
+    assert saved
+    built, _ = _target_file(href, book_url, book_html)
+    assert (tmp_path / name).read_bytes() == built.read_bytes()
+    # the page stays where it was: nothing opened the file as a page
+    assert chromium.current_url.startswith(f"{book_url}/{docname}.html")
+    assert len(chromium.window_handles) == 1
+    assert not severe_console_messages(chromium)
+
+
+DARK_MODE_JS = r"""
+const done = arguments[arguments.length - 1];
+document.documentElement.dataset.theme = "dark";
+document.documentElement.dataset.mode = "dark";
+const images = () => Array.from(document.querySelectorAll("article.bd-article figure img"));
+const started = Date.now();
+(function poll() {
+  const pending = images().filter((img) => !img.complete);
+  if (pending.length && Date.now() - started < 30000) { setTimeout(poll, 100); return; }
+  requestAnimationFrame(() => done({
+    theme: document.documentElement.dataset.theme,
+    page: getComputedStyle(document.body).backgroundColor,
+    images: images().map((img) => ({
+      src: img.currentSrc, background: getComputedStyle(img).backgroundColor,
+    })),
+  }));
+})();
+"""
+
+
+def _rgba(css: str) -> tuple[float, ...]:
+    """(r, g, b, alpha) of a computed CSS colour: ``rgb(1, 2, 3)`` or ``rgba(1, 2, 3, 0.5)``."""
+    numbers = [float(x) for x in re.findall(r"[\d.]+", css)]
+    return tuple(numbers + [1.0] * (4 - len(numbers)))
+
+
+def _luminance(rgb: tuple[float, ...]) -> float:
+    r, g, b = rgb[:3]
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+@pytest.mark.browser
+def test_figures_are_legible_in_dark_mode(chromium, book_url):
+    """In the theme's dark mode every figure sits on an opaque light background.
+
+    matplotlib's inline figures are transparent PNGs with dark text. The check reads the
+    computed background of each figure image (opaque, light) and the pixels of the image as
+    the browser shows it: its border, which is the figure's own background, must be light
+    while the page around it is dark.
+    """
+    import io
+
+    from PIL import Image
+
+    if FIGURE_CHAPTER is None:
+        pytest.skip("no chapter draws a captioned figure")
+    severe_console_messages(chromium)
+    chromium.get(f"{book_url}/{FIGURE_CHAPTER}.html")
+    report = chromium.execute_async_script(DARK_MODE_JS)
+    assert report["theme"] == "dark"
+    assert _luminance(_rgba(report["page"])) < 0.3, f"page background {report['page']}"
+    assert len(report["images"]) >= figure_cell_count(source_path(FIGURE_CHAPTER)), report
+    elements = chromium.find_elements("css selector", "article.bd-article figure img")
+    problems = []
+    for image, element in zip(report["images"], elements, strict=True):
+        rgba = _rgba(image["background"])
+        if rgba[3] < 1 or _luminance(rgba) < 0.9:
+            problems.append(f"{image['src']}: background {image['background']}")
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        shot = Image.open(io.BytesIO(element.screenshot_as_png)).convert("L")
+        width, height = shot.size
+        border = [
+            shot.getpixel((x, y)) for x in range(width) for y in (0, 1, height - 2, height - 1)
+        ]
+        border += [
+            shot.getpixel((x, y)) for y in range(height) for x in (0, 1, width - 2, width - 1)
+        ]
+        light = sum(value > 180 for value in border) / len(border)
+        if light < 0.9:
+            problems.append(f"{image['src']}: only {light:.0%} of its border pixels are light")
+    chromium.execute_script("window.scrollTo(0, 0);")
+    save_screenshot(chromium, f"dark_{FIGURE_CHAPTER}")
+    assert not problems, "figures in dark mode:\n  - " + "\n  - ".join(problems)
+    assert not severe_console_messages(chromium)
