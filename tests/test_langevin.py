@@ -262,8 +262,11 @@ def test_exercise_solutions_are_the_library_steps():
 def test_statistical_check_catches_an_answer_fitted_to_the_seeded_cases():
     from genphys.exercises import ch08
 
-    def fitted(x, score, eta, g):  # right on the 7-chain cases, no noise otherwise
-        return ch08.ula_step(x, score, eta, g) if x.shape[0] == 7 else x + eta * score(x)
+    def fitted(x, score, eta, g):
+        # Right on every case drawn from the checker's fixed list of scores (seeded, fresh
+        # random and stress cases), no noise otherwise: only the statistical test can tell.
+        named = getattr(score, "__name__", "<lambda>") != "<lambda>"
+        return ch08.ula_step(x, score, eta, g) if named else x + eta * score(x)
 
     feedback = ch08.check_ula_step(fitted)
     assert feedback.status == "incorrect"
