@@ -19,7 +19,9 @@ from genphys.autoencoder import (
     ACTIVATIONS,
     Autoencoder,
     bce_reconstruction_error,
+    bernoulli_cross_entropy,
     mse_reconstruction_error,
+    squared_error,
     train_autoencoder,
 )
 from genphys.fitting import History, TrainingDivergedError
@@ -545,3 +547,43 @@ def test_training_and_pca_on_cuda():
         train_autoencoder(ae, x, n_epochs=1, generator=torch.Generator(), progress=False)
     with pytest.raises(ValueError, match="x must be on device"):
         ae.encode(torch.zeros(1, 8, dtype=torch.float64))
+
+
+def test_per_point_errors_by_hand_and_loss_method():
+    # squared_error and bernoulli_cross_entropy against explicit loops; the cross-entropy
+    # also at logits of +-800, where the naive formula gives nan (adversarial case).
+    x = torch.tensor([[1.0, 2.0], [0.0, -1.0]], dtype=torch.float64)
+    x_tilde = torch.tensor([[0.0, 1.0], [0.5, 1.0]], dtype=torch.float64)
+    np.testing.assert_allclose(squared_error(x, x_tilde), [2.0, 4.25], rtol=1e-15)
+    bits = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    z = torch.tensor([[800.0, -800.0, 0.5], [40.0, -40.0, -2.0]], dtype=torch.float64)
+    want = [
+        math.log1p(math.exp(-0.5)),
+        (40.0 + math.log1p(math.exp(-40.0))) * 2 + math.log1p(math.exp(-2.0)),
+    ]
+    np.testing.assert_allclose(bernoulli_cross_entropy(bits, z), want, rtol=1e-15)
+    for output, data, per_point in (
+        ("linear", torch.randn(5, 6, dtype=torch.float64), squared_error),
+        ("sigmoid", _binary(5, 6, seed=1), bernoulli_cross_entropy),
+    ):
+        ae = Autoencoder((6, 3), output=output, seed=4)
+        with torch.no_grad():
+            np.testing.assert_allclose(ae.loss(data), per_point(data, ae(data)), rtol=1e-15)
+            np.testing.assert_allclose(
+                ae.loss(data), ae.reconstruction_error(data, reduction="none"), rtol=1e-15
+            )
+
+
+def test_bad_input_per_point_errors_and_loss():
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        squared_error(x.numpy(), x)
+    with pytest.raises(TypeError, match="logits must be a floating-point tensor"):
+        bernoulli_cross_entropy(x, x.long())
+    with pytest.raises(ValueError, match="x_tilde must have the shape of x"):
+        squared_error(x, x[:2])
+    ae = Autoencoder((2, 1), seed=0)
+    with pytest.raises(TypeError, match="x must be a tensor"):
+        ae.loss([[0.0, 1.0]])
+    with pytest.raises(ValueError, match="x must be a tensor of shape"):
+        ae.loss(torch.zeros(3, 5, dtype=torch.float64))

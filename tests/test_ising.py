@@ -184,7 +184,7 @@ def test_metropolis_with_certain_zero_energy_flips_would_be_trapped():
     beta = 0.5
     textbook = stripes
     for _ in range(10):
-        for mask in ising._colour_classes(2):
+        for mask in ising.colour_classes(2):
             accept = torch.rand(textbook.shape, generator=gen) < torch.exp(
                 -beta * ising.energy_change(textbook)
             ).clamp(max=1.0)
@@ -514,3 +514,42 @@ def test_samplers_run_on_cuda_and_match_exact_4x4():
         _check_observables(ising.observables(s, T), exact)
     with pytest.raises(ValueError, match="generator"):
         ising.metropolis_sweep(s, 0.4, torch.Generator())
+
+
+@pytest.mark.parametrize("L", [2, 3, 4, 5, 6, 7])
+def test_colour_classes_colour_the_torus_properly(L):
+    # Oracle: the bond list. No bond joins two sites of one colour, and the masks
+    # partition the lattice (every site has exactly one colour).
+    masks = ising.colour_classes(L)
+    assert len(masks) == (2 if L % 2 == 0 else 3)
+    stacked = torch.stack(masks).reshape(len(masks), L * L)  # (n_colours, L*L)
+    assert torch.equal(stacked.sum(0), torch.ones(L * L, dtype=torch.long))
+    colour = stacked.long().argmax(0)  # (L*L,)
+    b = ising.bonds(L)  # (2 L^2, 2)
+    assert bool((colour[b[:, 0]] != colour[b[:, 1]]).all())
+
+
+def test_jackknife_of_a_mean_is_the_standard_error_of_block_means():
+    # Exact identity (no randomness in the comparison): for a plain mean and equal blocks
+    # the jackknife SE equals std(block means, ddof=1) / sqrt(B).
+    values = np.random.default_rng(1).normal(size=(120, 2))
+    est, se = ising.jackknife(values, lambda v: v[:, 0].mean(), 8)
+    block_means = values[:, 0].reshape(8, 15).mean(1)
+    np.testing.assert_allclose(est, values[:, 0].mean(), rtol=1e-14)
+    np.testing.assert_allclose(se, block_means.std(ddof=1) / math.sqrt(8), rtol=1e-12)
+
+
+def test_bad_input_colour_classes_and_jackknife():
+    with pytest.raises(ValueError, match="L must be"):
+        ising.colour_classes(1)
+    with pytest.raises(TypeError, match="L must be"):
+        ising.colour_classes(2.5)
+    values = np.zeros((10, 1))
+    with pytest.raises(TypeError, match="values must be"):
+        ising.jackknife([1.0, 2.0], np.mean, 2)
+    with pytest.raises(TypeError, match="estimator must be"):
+        ising.jackknife(values, "mean", 2)
+    with pytest.raises(ValueError, match="n_blocks must be"):
+        ising.jackknife(values, np.mean, 1)
+    with pytest.raises(ValueError, match="n_blocks must be"):
+        ising.jackknife(values, np.mean, 11)

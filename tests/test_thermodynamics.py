@@ -20,7 +20,6 @@ from genphys.fitting import TrainingDivergedError
 from genphys.rbm import BernoulliRBM, log_likelihood_exact, log_partition_exact
 from genphys.thermodynamics import (
     MAX_FIT_HIDDEN,
-    _symmetric_gradient,
     _to_rbm,
     bits_to_spins,
     boltzmann_log_prob_exact,
@@ -31,6 +30,7 @@ from genphys.thermodynamics import (
     rbm_log_prob_exact,
     sample_boltzmann_exact,
     sample_rbm_spins,
+    spin_log_likelihood_gradient,
     spins_to_bits,
 )
 
@@ -259,7 +259,7 @@ def test_symmetric_gauge_is_the_same_distribution():
     )
 
 
-def test_symmetric_gradient_matches_autograd():
+def test_spin_log_likelihood_gradient_matches_autograd():
     g = torch.Generator().manual_seed(6)
     K, B, M, N = 2, 7, 4, 3
     U = torch.randn(K, M, N, generator=g, dtype=torch.float64)
@@ -267,7 +267,7 @@ def test_symmetric_gradient_matches_autograd():
     gamma = torch.randn(K, N, generator=g, dtype=torch.float64)
     s = 2 * torch.randint(2, (K, B, M), generator=g).double() - 1
     t_all = 2 * binary_states(N) - 1
-    grads = _symmetric_gradient(s, U, alpha, gamma, t_all)
+    grads = spin_log_likelihood_gradient(s, U, alpha, gamma, t_all)
     for k in range(K):
         params = [p[k].clone().requires_grad_() for p in (U, alpha, gamma)]
         W = 4 * params[0]
@@ -370,3 +370,21 @@ def test_fit_bad_inputs():
         fit_rbm_exact_negative(data, 2, seed=0, compute_dtype=torch.int64)
     with pytest.raises(TypeError, match="seed"):
         fit_rbm_exact_negative(data, 2, seed=None)
+
+
+def test_bad_input_spin_log_likelihood_gradient():
+    K, B, M, N = 2, 3, 4, 2
+    s, U = torch.ones(K, B, M), torch.zeros(K, M, N)
+    alpha, gamma, t_all = torch.zeros(K, M), torch.zeros(K, N), 2 * binary_states(N) - 1
+    with pytest.raises(TypeError, match="U must be a 3-d tensor"):
+        spin_log_likelihood_gradient(s, U[0], alpha, gamma, t_all)
+    with pytest.raises(TypeError, match="s must be a 3-d tensor"):
+        spin_log_likelihood_gradient(s.numpy(), U, alpha, gamma, t_all)
+    with pytest.raises(ValueError, match="s must be of shape"):
+        spin_log_likelihood_gradient(torch.ones(K, B, M + 1), U, alpha, gamma, t_all)
+    with pytest.raises(ValueError, match="alpha must be of shape"):
+        spin_log_likelihood_gradient(s, U, torch.zeros(K, N), gamma, t_all)
+    with pytest.raises(ValueError, match="gamma must be of shape"):
+        spin_log_likelihood_gradient(s, U, alpha, torch.zeros(1, N), t_all)
+    with pytest.raises(ValueError, match="t_all must be of shape"):
+        spin_log_likelihood_gradient(s, U, alpha, gamma, torch.ones(4, N + 1))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from genphys import training
 from genphys.fitting import History
 from genphys.rbm import (
     BernoulliRBM,
@@ -676,3 +677,53 @@ def test_training_on_cuda_raises_the_log_likelihood(phase):
     assert exact_ll(rbm, data) > before + 1.5
     if isinstance(phase, PCD):
         assert history.extras["chains"].device.type == "cuda"
+
+
+def test_gibbs_from_hidden_matches_plain_block_gibbs_with_the_same_noise():
+    # Oracle: k plain block Gibbs steps with sigmoids and uniforms. With the same uniforms
+    # (logit-transformed for the visible layer) the augmented kernel draws identical states.
+    g = torch.Generator().manual_seed(3)
+    M, N, B, k = 6, 4, 7, 3
+    W = torch.randn(M, N, generator=g, dtype=torch.float64)
+    a = torch.randn(M, generator=g, dtype=torch.float64)
+    b = torch.randn(N, generator=g, dtype=torch.float64)
+    x = (torch.rand(B, M, generator=g, dtype=torch.float64) < 0.5).double()
+    u_h = [torch.rand(B, N, generator=g, dtype=torch.float64) for _ in range(k)]
+    u_x = [torch.rand(B, M, generator=g, dtype=torch.float64) for _ in range(k)]
+    x_slow = x
+    for uh, ux in zip(u_h, u_x, strict=True):
+        h = (uh < torch.sigmoid(b + x_slow @ W)).double()  # (B, N)
+        x_slow = (ux < torch.sigmoid(a + h @ W.T)).double()  # (B, M)
+    ph_slow = torch.sigmoid(b + x_slow @ W)  # (B, N)
+    theta = torch.cat(
+        [torch.cat([W, a[:, None]], 1), torch.cat([b, torch.tensor([math.inf])])[None]]
+    )  # (M+1, N+1)
+    ones = torch.ones(B, 1, dtype=torch.float64)
+    ph0 = torch.sigmoid(torch.cat([x, ones], 1) @ theta)  # (B, N+1)
+    x_fast, ph_fast = training.gibbs_from_hidden(
+        ph0,
+        theta,
+        theta.T,
+        [torch.cat([u, ones / 2], 1) for u in u_h],
+        [torch.logit(torch.cat([u, ones / 2], 1)) for u in u_x],
+    )
+    assert torch.equal(x_fast[:, :-1], x_slow) and bool((x_fast[:, -1] == 1).all())
+    torch.testing.assert_close(ph_fast[:, :-1], ph_slow, rtol=1e-14, atol=0.0)
+
+
+def test_bad_input_gibbs_from_hidden():
+    theta = torch.zeros(4, 3, dtype=torch.float64)
+    ph = torch.full((2, 3), 0.5, dtype=torch.float64)
+    u, ell = [torch.rand(2, 3, dtype=torch.float64)], [torch.zeros(2, 4, dtype=torch.float64)]
+    with pytest.raises(TypeError, match="ph must be"):
+        training.gibbs_from_hidden(ph.numpy(), theta, theta.T, u, ell)
+    with pytest.raises(ValueError, match="theta_T must be"):
+        training.gibbs_from_hidden(ph, theta, theta, u, ell)
+    with pytest.raises(ValueError, match="ph must have"):
+        training.gibbs_from_hidden(ph[:, :2], theta, theta.T, u, ell)
+    with pytest.raises(ValueError, match="u_h and l_x must"):
+        training.gibbs_from_hidden(ph, theta, theta.T, [], [])
+    with pytest.raises(ValueError, match="u_h and l_x must"):
+        training.gibbs_from_hidden(ph, theta, theta.T, u * 2, ell)
+    with pytest.raises(ValueError, match="l_x must hold"):
+        training.gibbs_from_hidden(ph, theta, theta.T, u, u)

@@ -335,8 +335,8 @@ class _PoisonedVAE(VAE):
         self.poison = poison
         self.epoch_start = None
 
-    def _elbo(self, x, generator, n_samples=1, *, analytic_kl=True):
-        elbo = super()._elbo(x, generator, n_samples, analytic_kl=analytic_kl)
+    def elbo(self, x, *, generator, n_samples=1, kl="analytic"):
+        elbo = super().elbo(x, generator=generator, n_samples=n_samples, kl=kl)
         if torch.is_grad_enabled():  # a training step, not the monitor
             if self.calls % 4 == 0:
                 self.epoch_start = [p.detach().clone() for p in self.parameters()]
@@ -594,3 +594,18 @@ def test_everything_runs_on_cuda_and_agrees_with_cpu():
     assert vae.sample(4, generator=g).device.type == "cuda"
     with pytest.raises(ValueError, match="generator"):
         vae.elbo(data, generator=gen(0))
+
+
+def test_reparameterize_is_mean_plus_scale_times_the_generators_normal_draw():
+    # Oracle: the standard normal draw of an identically seeded generator; exact in float64.
+    vae = VAE(8, 2, hidden=(8,), seed=0)
+    mean = torch.tensor([[0.5, -1.0], [2.0, 0.0], [0.0, 3.0]], dtype=F64)
+    log_var = torch.tensor([[0.0, 2.0], [-4.0, 1.0], [0.3, -0.3]], dtype=F64)
+    h = vae.reparameterize(mean, log_var, generator=gen(9))
+    eps = torch.randn(3, 2, generator=gen(9), dtype=F64)
+    torch.testing.assert_close(h, mean + torch.exp(0.5 * log_var) * eps, rtol=0.0, atol=0.0)
+    # values are not checked: a NaN passes through for the trainer to report
+    nan_mean = mean.clone()
+    nan_mean[0, 0] = math.nan
+    out = vae.reparameterize(nan_mean, log_var, generator=gen(9))
+    assert bool(out[0, 0].isnan()) and bool(out[1:].isfinite().all())

@@ -43,7 +43,9 @@ __all__ = [
     "ACTIVATIONS",
     "Autoencoder",
     "bce_reconstruction_error",
+    "bernoulli_cross_entropy",
     "mse_reconstruction_error",
+    "squared_error",
     "train_autoencoder",
 ]
 
@@ -95,14 +97,65 @@ def _pair(
     return first, second
 
 
-def _mse(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
+def _check_same_shape(name: str, first: object, other_name: str, other: object) -> None:
+    """Raise unless both are floating tensors of one shape (values are not inspected)."""
+    for n, value in ((name, first), (other_name, other)):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise TypeError(f"{n} must be a floating-point tensor. Got {describe(value)} instead.")
+    if other.shape != first.shape:
+        raise ValueError(
+            f"{other_name} must have the shape of {name} {tuple(first.shape)}. "
+            f"Got shape {tuple(other.shape)} instead."
+        )
+
+
+def squared_error(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
+    """Squared distance per data point, :math:`\\lVert x_k - \\tilde x_k \\rVert^2 = \\sum_i (x_{ki} - \\tilde x_{ki})^2`.
+
+    The per-point term of eq. {eq}`eq-ae-mse`, summed over features;
+    :func:`mse_reconstruction_error` averages it over data points. The values are not
+    checked, so a NaN reaches the caller (a trainer reports it). Explained in
+    {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_samples, n_features)
+        Data.
+    x_tilde : Tensor of shape (n_samples, n_features)
+        Reconstructions.
+
+    Returns
+    -------
+    Tensor of shape (n_samples,)
+    """
+    _check_same_shape("x", x, "x_tilde", x_tilde)
     return ((x - x_tilde) ** 2).sum(-1)  # (B,)
 
 
-def _bce(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    # -[x log σ(z) + (1 - x) log(1 - σ(z))] with log σ(z) = -log(1 + e^{-z}) and
-    # log(1 - σ(z)) = -log(1 + e^{z}); logaddexp(0, ·) never overflows and both terms
-    # are non-negative, so nothing cancels; its derivative is σ(z) - x exactly.
+def bernoulli_cross_entropy(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per data point from logits, :math:`\\sum_i [x_i \\log(1 + e^{-z_i}) + (1 - x_i) \\log(1 + e^{z_i})]`.
+
+    The per-point term of eq. {eq}`eq-ae-bce`, :math:`-\\sum_i [x_i \\log \\sigma(z_i) + (1 - x_i)
+    \\log(1 - \\sigma(z_i))]`, written with :math:`\\log \\sigma(z) = -\\log(1 + e^{-z})` and
+    :math:`\\log(1 - \\sigma(z)) = -\\log(1 + e^{z})` so that it stays finite and accurate
+    for logits of any size; :func:`bce_reconstruction_error` averages it over data points.
+    The values are not checked, so a NaN reaches the caller (a trainer reports it).
+    Explained in {ref}`sec-autoencoders`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_samples, n_features)
+        Binary data (entries 0 or 1).
+    logits : Tensor of shape (n_samples, n_features)
+        Decoder outputs :math:`z` before the sigmoid.
+
+    Returns
+    -------
+    Tensor of shape (n_samples,)
+    """
+    _check_same_shape("x", x, "logits", logits)
+    # logaddexp(0, ·) never overflows and both terms are non-negative, so nothing
+    # cancels; the derivative with respect to z is σ(z) - x exactly.
     zero = torch.zeros((), dtype=logits.dtype, device=logits.device)
     per_entry = x * torch.logaddexp(zero, -logits) + (1 - x) * torch.logaddexp(zero, logits)
     return per_entry.sum(-1)  # (B,)
@@ -137,7 +190,7 @@ def mse_reconstruction_error(
     """
     reduction = _check_reduction(reduction)
     x, x_tilde = _pair("x", x, "x_tilde", x_tilde)
-    return _reduce(_mse(x, x_tilde), reduction)
+    return _reduce(squared_error(x, x_tilde), reduction)
 
 
 def bce_reconstruction_error(x: object, logits: object, *, reduction: str = "mean") -> torch.Tensor:
@@ -167,7 +220,7 @@ def bce_reconstruction_error(x: object, logits: object, *, reduction: str = "mea
     reduction = _check_reduction(reduction)
     x, logits = _pair("x", x, "logits", logits)
     check_binary("x", x)
-    return _reduce(_bce(x, logits), reduction)
+    return _reduce(bernoulli_cross_entropy(x, logits), reduction)
 
 
 # ---------------------------------------------------------------------- the model
@@ -385,7 +438,7 @@ class Autoencoder(nn.Module):
         """
         reduction = _check_reduction(reduction)
         x = self._data("x", x)
-        return _reduce(self._loss(x), reduction)
+        return _reduce(self.loss(x), reduction)
 
     def _data(self, name: str, value: object) -> torch.Tensor:
         x = self._input(name, value, self.n_input)
@@ -398,9 +451,35 @@ class Autoencoder(nn.Module):
             check_binary(name, x)
         return x
 
-    def _loss(self, x: torch.Tensor) -> torch.Tensor:
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction error per data point, :math:`\\ell(x, g(f(x)))` (squared error or cross-entropy).
+
+        :func:`bernoulli_cross_entropy` of the decoder's logits for ``output="sigmoid"``,
+        :func:`squared_error` of the reconstruction for ``output="linear"``; the training
+        loss is its mean over a mini-batch. Only the shape of ``x`` is checked (use
+        :meth:`reconstruction_error` for fully checked input). Explained in
+        {ref}`sec-autoencoders`.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_input)
+            Data, with the model's dtype and device; binary when ``output="sigmoid"``.
+
+        Returns
+        -------
+        Tensor of shape (n_samples,)
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a tensor. Got {describe(x)} instead.")
+        if x.ndim != 2 or x.shape[1] != self.n_input:
+            raise ValueError(
+                f"x must be a tensor of shape (n_samples, {self.n_input}). "
+                f"Got {describe(x)} instead."
+            )
         out = self.decoder(self.encoder(x))  # (B, D)
-        return _bce(x, out) if self.output == "sigmoid" else _mse(x, out)  # (B,)
+        if self.output == "sigmoid":
+            return bernoulli_cross_entropy(x, out)  # (B,)
+        return squared_error(x, out)  # (B,)
 
 
 def _glorot_linear(
@@ -495,7 +574,7 @@ def train_autoencoder(
     history = History(extras={"loss_name": model.loss_name})
 
     def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = model._loss(batch).mean()  # (), mean over the mini-batch
+        loss = model.loss(batch).mean()  # (), mean over the mini-batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -504,8 +583,8 @@ def train_autoencoder(
     @torch.no_grad()
     def monitor(epoch: int) -> dict[str, torch.Tensor | None]:
         return {
-            "train_loss": model._loss(x_train).mean(),
-            "test_loss": None if x_test is None else model._loss(x_test).mean(),
+            "train_loss": model.loss(x_train).mean(),
+            "test_loss": None if x_test is None else model.loss(x_test).mean(),
         }
 
     return fit(

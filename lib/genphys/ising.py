@@ -23,6 +23,7 @@ convention. Configurations are tensors of shape (n, L, L) holding ``+1.0`` and `
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -45,9 +46,11 @@ __all__ = [
     "OBSERVABLE_KEYS",
     "T_CRITICAL",
     "bonds",
+    "colour_classes",
     "energy",
     "energy_change",
     "exact_observables",
+    "jackknife",
     "magnetization",
     "metropolis_sweep",
     "observables",
@@ -209,22 +212,40 @@ def energy_change(spins: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------- samplers
-@lru_cache(maxsize=32)
-def _colour_classes(L: int) -> tuple[torch.Tensor, ...]:
-    """Masks of (L, L) sites that share no bond: a proper colouring of the periodic lattice.
+def colour_classes(L: int) -> tuple[torch.Tensor, ...]:
+    """Masks of the (L, L) sites of each colour: :math:`(i + j) \\bmod 2` for even ``L``, :math:`(f(i) + f(j)) \\bmod 3` for odd ``L``.
 
-    Even ``L``: the checkerboard, colour :math:`(i + j) \\bmod 2`. Odd ``L`` needs three
-    colours: with :math:`f(k) = k \\bmod 2` for :math:`k < L - 1` and :math:`f(L-1) = 2`
-    (a proper colouring of the odd ring), :math:`(f(i) + f(j)) \\bmod 3` colours the torus.
+    The masks colour the periodic lattice properly: no two sites of one colour share a
+    bond, so all spins of one colour can be updated at once in :func:`metropolis_sweep`.
+    Even ``L`` needs two colours, the checkerboard. Odd ``L`` needs three: with
+    :math:`f(k) = k \\bmod 2` for :math:`k < L - 1` and :math:`f(L-1) = 2` (a proper
+    colouring of the odd ring), :math:`(f(i) + f(j)) \\bmod 3` colours the torus.
+    Explained in {ref}`sec-mcmc-checkerboard-trap`.
+
+    Parameters
+    ----------
+    L : int
+        Side of the lattice (>= 2).
+
+    Returns
+    -------
+    tuple of Tensor of shape (L, L)
+        One boolean mask per colour (2 for even ``L``, 3 for odd ``L``), on the CPU; together
+        they cover every site exactly once.
     """
-    k = torch.arange(L)
+    return _cached_colour_classes(_check_L(L))
+
+
+@lru_cache(maxsize=32)
+def _cached_colour_classes(L: int) -> tuple[torch.Tensor, ...]:
+    k = torch.arange(L)  # (L,)
     if L % 2 == 0:
-        colour = (k[:, None] + k[None, :]) % 2
+        colour = (k[:, None] + k[None, :]) % 2  # (L, L)
         n_colours = 2
     else:
         f = k % 2
         f[-1] = 2
-        colour = (f[:, None] + f[None, :]) % 3
+        colour = (f[:, None] + f[None, :]) % 3  # (L, L)
         n_colours = 3
     return tuple(colour == c for c in range(n_colours))
 
@@ -270,7 +291,7 @@ def metropolis_sweep(
     p4, p8 = torch.exp(-4.0 * beta), torch.exp(-8.0 * beta)  # (n, 1, 1) each
     # one uniform per site serves every sublattice: each site is visited once per sweep
     u = torch.rand(s.shape, generator=generator, dtype=s.dtype, device=s.device)  # (n, L, L)
-    for mask in _colour_classes(s.shape[-1]):
+    for mask in colour_classes(s.shape[-1]):
         mask = mask.to(s.device)
         half_delta_e = s * _neighbour_sum(s)  # (n, L, L)
         p_accept = torch.where(
@@ -426,13 +447,50 @@ def sample(
 
 
 # ---------------------------------------------------------------- observables
-def _jackknife(values: np.ndarray, estimator, n_blocks: int) -> tuple[float, float]:
-    """Estimate and block-jackknife standard error of ``estimator`` over rows of ``values``."""
+def jackknife(
+    values: np.ndarray, estimator: Callable[[np.ndarray], float], n_blocks: int
+) -> tuple[float, float]:
+    """Block jackknife: :math:`\\mathrm{SE} = \\sqrt{\\tfrac{B-1}{B} \\sum_b (\\hat\\theta_{(b)} - \\bar\\theta)^2}` over ``B`` contiguous blocks.
+
+    Eq. {eq}`eq-jackknife`. The rows of ``values`` are split into ``n_blocks`` contiguous
+    blocks (sizes differing by at most one); :math:`\\hat\\theta_{(b)}` is ``estimator``
+    applied to all rows except block :math:`b` and :math:`\\bar\\theta` their mean. The
+    standard error stays valid for correlated samples as long as a block is much longer
+    than the autocorrelation time. Explained in {ref}`sec-mcmc`.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, ...)
+        Samples, one per row, in the order they were drawn.
+    estimator : callable
+        Maps an array of rows, shape (n_rows, ...), to a float.
+    n_blocks : int
+        Number of blocks :math:`B` (2 <= ``n_blocks`` <= ``n_samples``).
+
+    Returns
+    -------
+    estimate : float
+        ``estimator(values)`` on all samples.
+    se : float
+        Its block-jackknife standard error.
+    """
+    if not isinstance(values, np.ndarray) or values.ndim < 1:
+        raise TypeError(
+            f"values must be a numpy array with one sample per row. Got {describe(values)} instead."
+        )
+    if not callable(estimator):
+        raise TypeError(f"estimator must be callable. Got {describe(estimator)} instead.")
+    n_blocks = check_positive_int("n_blocks", n_blocks, minimum=2)
+    if n_blocks > values.shape[0]:
+        raise ValueError(
+            f"n_blocks must be at most the number of samples ({values.shape[0]}). "
+            f"Got {n_blocks} instead."
+        )
     full = float(estimator(values))
     blocks = np.array_split(np.arange(values.shape[0]), n_blocks)
     leave_out = np.array(
         [estimator(np.delete(values, block, axis=0)) for block in blocks], dtype=np.float64
-    )
+    )  # (B,)
     b = len(blocks)
     se = math.sqrt((b - 1) / b * float(((leave_out - leave_out.mean()) ** 2).sum()))
     return full, se
@@ -485,7 +543,7 @@ def observables(spins: torch.Tensor, T: float, *, n_blocks: int = 50) -> dict[st
     }
     out: dict[str, float] = {}
     for key, estimator in estimators.items():
-        out[key], out[key + "_se"] = _jackknife(values, estimator, n_blocks)
+        out[key], out[key + "_se"] = jackknife(values, estimator, n_blocks)
     return out
 
 

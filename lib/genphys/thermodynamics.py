@@ -57,6 +57,7 @@ __all__ = [
     "rbm_log_prob_exact",
     "sample_boltzmann_exact",
     "sample_rbm_spins",
+    "spin_log_likelihood_gradient",
     "spins_to_bits",
 ]
 
@@ -474,24 +475,63 @@ def _as_list(name: str, value: object, count: int | None) -> list:
     return items
 
 
-def _symmetric_gradient(
+def spin_log_likelihood_gradient(
     s: torch.Tensor,
     U: torch.Tensor,
     alpha: torch.Tensor,
     gamma: torch.Tensor,
     t_all: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean log-likelihood gradient of K RBMs in the ±1 gauge: data term minus exact model term.
+    """Gradient for :math:`U` of the mean log-likelihood in the ±1 gauge: :math:`\\langle s \\tanh(\\gamma + U^\\top s)^\\top \\rangle_{batch} - \\sum_t q(t) \\tanh(\\alpha + U t)\\, t^\\top`.
 
-    With :math:`-E = \\alpha^\\top s + \\gamma^\\top t + s^\\top U t`, the gradient for
-    :math:`U` is :math:`\\langle s \\tanh(\\gamma + U^\\top s)^\\top \\rangle_{batch}
-    - \\sum_t q(t) \\tanh(\\alpha + U t)\\, t^\\top`, where
-    :math:`q(t) \\propto e^{\\gamma^\\top t} \\prod_i 2\\cosh(\\alpha_i + (U t)_i)` is the
-    model's marginal of the hidden layer, summed over all ``H = 2**N`` states ``t_all``.
+    For K RBMs at once, with :math:`-E = \\alpha^\\top s + \\gamma^\\top t + s^\\top U t`
+    (spins :math:`s = 2x - 1`, :math:`t = 2h - 1`): data term from the batch minus the exact
+    model term, where :math:`q(t) \\propto e^{\\gamma^\\top t} \\prod_i 2\\cosh(\\alpha_i + (U t)_i)`
+    is the model's marginal of the hidden layer, summed over all ``H = 2**N`` states
+    ``t_all``. The gradients for :math:`\\alpha` and :math:`\\gamma` are the same difference
+    with :math:`s` and :math:`t` in place of the outer products. This is the ascent
+    direction used by :func:`fit_rbm_exact_negative`. Explained in
+    {ref}`sec-rbm-thermodynamics`.
 
-    Shapes: ``s`` (K, B, M), ``U`` (K, M, N), ``alpha`` (K, M), ``gamma`` (K, N),
-    ``t_all`` (H, N). Returns the gradients for ``U``, ``alpha`` and ``gamma``.
+    Parameters
+    ----------
+    s : Tensor of shape (K, B, M)
+        A batch of visible spins ±1 for each of the K machines.
+    U : Tensor of shape (K, M, N)
+        Couplings.
+    alpha : Tensor of shape (K, M)
+        Visible fields.
+    gamma : Tensor of shape (K, N)
+        Hidden fields.
+    t_all : Tensor of shape (H, N)
+        All :math:`H = 2^N` hidden spin states.
+
+    Returns
+    -------
+    grad_U : Tensor of shape (K, M, N)
+    grad_alpha : Tensor of shape (K, M)
+    grad_gamma : Tensor of shape (K, N)
     """
+    for name, value, ndim in (
+        ("s", s, 3),
+        ("U", U, 3),
+        ("alpha", alpha, 2),
+        ("gamma", gamma, 2),
+        ("t_all", t_all, 2),
+    ):
+        if not isinstance(value, torch.Tensor) or value.ndim != ndim:
+            raise TypeError(f"{name} must be a {ndim}-d tensor. Got {describe(value)} instead.")
+    K, M, N = U.shape
+    for name, value, shape in (
+        ("s", s, (K, s.shape[1], M)),
+        ("alpha", alpha, (K, M)),
+        ("gamma", gamma, (K, N)),
+        ("t_all", t_all, (t_all.shape[0], N)),
+    ):
+        if tuple(value.shape) != shape:
+            raise ValueError(
+                f"{name} must be of shape {shape} to match U. Got {describe(value)} instead."
+            )
     t_mean = torch.tanh(torch.baddbmm(gamma[:, None, :], s, U))  # (K, B, N), E[t | s]
     field = alpha[:, None, :] + torch.matmul(t_all, U.transpose(1, 2))  # (K, H, M)
     # log weight of each hidden state: gamma.t + sum_i log 2cosh(field_i)
@@ -666,7 +706,7 @@ def fit_rbm_exact_negative(
             yield s_flat.index_select(0, rows).reshape(K, batch_size, M)  # (K, B, M)
 
     def step(s: torch.Tensor) -> dict[str, float]:
-        grads = _symmetric_gradient(s, U, alpha, gamma, t_all)  # ascent directions
+        grads = spin_log_likelihood_gradient(s, U, alpha, gamma, t_all)  # ascent directions
         for (name, p), g in zip(params.items(), grads, strict=True):
             if masks[name] is not None:
                 g = g * masks[name]  # padded units get no gradient at all

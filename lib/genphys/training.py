@@ -29,7 +29,7 @@ its expected update equals that of :func:`rbm_step` and of :func:`cd_gradient_ex
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.optim.sgd import sgd
@@ -68,6 +68,7 @@ __all__ = [
     "TrainingDivergedError",
     "cd_gradient_exact",
     "cd_gradient_sample",
+    "gibbs_from_hidden",
     "initialize_rbm",
     "positive_phase",
     "rbm_optimizer",
@@ -544,6 +545,73 @@ def _gibbs_from_hidden(
         x = noise.lt_(torch.mm(h, theta_T))  # (B, M+1): 1 where noise < a + W h
         ph = torch.mm(x, theta).sigmoid_()  # (B, N+1), last column 1
     return x, ph
+
+
+def gibbs_from_hidden(
+    ph: torch.Tensor,
+    theta: torch.Tensor,
+    theta_T: torch.Tensor,
+    u_h: Sequence[torch.Tensor],
+    l_x: Sequence[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` block Gibbs steps on the augmented matrix: :math:`\\tilde h = [u < p_h]`, :math:`\\tilde x = [\\ell < \\Theta \\tilde h]`, :math:`p_h = \\sigma(\\Theta^\\top \\tilde x)`.
+
+    The kernel behind CD-k and PCD-k in :func:`train_rbm`. All parameters live in
+    :math:`\\Theta = \\begin{pmatrix} W & a \\\\ b^\\top & +\\infty \\end{pmatrix}`, and
+    :math:`\\tilde x = (x, 1)`, :math:`\\tilde h = (h, 1)` carry the always-on bias unit. Each
+    step draws :math:`h \\sim p(h \\mid x)` by comparing uniforms with the hidden
+    probabilities and :math:`x \\sim p(x \\mid h)` by comparing logistic noise
+    :math:`\\ell = \\log\\frac{u}{1-u}` with the visible fields :math:`a + W h` (the same
+    Bernoulli draw, without a sigmoid). Explained in {ref}`sec-pcd`.
+
+    Parameters
+    ----------
+    ph : Tensor of shape (B, N + 1)
+        Hidden probabilities :math:`\\sigma(\\Theta^\\top \\tilde x)` of the starting states,
+        last column 1.
+    theta : Tensor of shape (M + 1, N + 1)
+        The augmented matrix :math:`\\Theta`, with :math:`+\\infty` in the corner.
+    theta_T : Tensor of shape (N + 1, M + 1)
+        Its transpose (a view is fine).
+    u_h : sequence of k Tensors of shape (B, N + 1)
+        Uniform noise in [0, 1) for the hidden layer, one per step (last column < 1);
+        overwritten.
+    l_x : sequence of k Tensors of shape (B, M + 1)
+        Logistic noise for the visible layer, one per step (last column finite);
+        overwritten.
+
+    Returns
+    -------
+    x : Tensor of shape (B, M + 1)
+        Visible states after ``k`` steps, last column 1.
+    ph : Tensor of shape (B, N + 1)
+        Their hidden probabilities, last column 1.
+    """
+    for name, value in (("ph", ph), ("theta", theta), ("theta_T", theta_T)):
+        if not isinstance(value, torch.Tensor) or value.ndim != 2:
+            raise TypeError(f"{name} must be a 2-d tensor. Got {describe(value)} instead.")
+    if theta_T.shape != theta.shape[::-1]:
+        raise ValueError(
+            f"theta_T must be of shape {tuple(theta.shape[::-1])}, the transpose of theta. "
+            f"Got {describe(theta_T)} instead."
+        )
+    if ph.shape[1] != theta.shape[1]:
+        raise ValueError(
+            f"ph must have {theta.shape[1]} columns (N + 1). Got {describe(ph)} instead."
+        )
+    if len(u_h) < 1 or len(u_h) != len(l_x):
+        raise ValueError(
+            f"u_h and l_x must hold the same number k >= 1 of noise tensors. "
+            f"Got {len(u_h)} and {len(l_x)} instead."
+        )
+    for name, noise, width in (("u_h", u_h, theta.shape[1]), ("l_x", l_x, theta.shape[0])):
+        for t in noise:
+            if not isinstance(t, torch.Tensor) or t.shape != (ph.shape[0], width):
+                raise ValueError(
+                    f"{name} must hold tensors of shape {(ph.shape[0], width)}. "
+                    f"Got {describe(t)} instead."
+                )
+    return _gibbs_from_hidden(ph, theta, theta_T, u_h, l_x)
 
 
 class _FastContrastive:

@@ -312,8 +312,11 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         r"""Reparameterised sample :math:`h = m + e^{\ell/2} \odot \varepsilon`, standard normal ε.
 
-        Differentiable in ``mean`` and ``log_var``, eq. {eq}`eq-reparam`. Explained in
-        {ref}`sec-reparameterization`.
+        Differentiable in ``mean`` and ``log_var``, eq. {eq}`eq-reparam`. The ELBO, the IWAE
+        bound and the forward pass draw their codes with it. Shapes, dtype, device and the
+        generator are checked, the values are not: a NaN from a diverging encoder passes
+        through, so that the trainer reports the epoch and mini-batch where it appeared.
+        Explained in {ref}`sec-reparameterization`.
 
         Parameters
         ----------
@@ -325,22 +328,18 @@ class VAE(nn.Module):
         h : Tensor of the shape of ``mean``
         """
         ref = self._reference
-        mean_t = as_tensor("mean", mean, dtype=ref.dtype, device=ref.device)
-        log_var_t = as_tensor("log_var", log_var, dtype=ref.dtype, device=ref.device)
+        mean_t = as_tensor("mean", mean, dtype=ref.dtype, device=ref.device, finite=False)
+        log_var_t = as_tensor("log_var", log_var, dtype=ref.dtype, device=ref.device, finite=False)
         if mean_t.shape[-1] != self.n_latent or log_var_t.shape != mean_t.shape:
             raise ValueError(
                 f"mean and log_var must have the same shape (..., {self.n_latent}). "
                 f"Got shapes {tuple(mean_t.shape)} and {tuple(log_var_t.shape)} instead."
             )
         check_generator(generator, mean_t.device, "the tensors")
-        return self._reparameterize(mean_t, log_var_t, generator)
-
-    @staticmethod
-    def _reparameterize(
-        mean: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator
-    ) -> torch.Tensor:
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return mean + torch.exp(0.5 * log_var) * eps
+        eps = torch.randn(
+            mean_t.shape, generator=generator, dtype=mean_t.dtype, device=mean_t.device
+        )  # (..., d), standard normal
+        return mean_t + torch.exp(0.5 * log_var_t) * eps  # (..., d)
 
     def decode(self, h: object) -> torch.Tensor:
         r"""Decoder output :math:`f(h; \Theta)`: logits (Bernoulli) or the mean (Gaussian).
@@ -369,7 +368,7 @@ class VAE(nn.Module):
         x = self._data("x", x)
         check_generator(generator, x.device, "the tensors")
         mean, log_var = self._encode(x)
-        h = self._reparameterize(mean, log_var, generator)
+        h = self.reparameterize(mean, log_var, generator=generator)
         return self.decoder(h), mean, log_var
 
     # ------------------------------------------------------------ likelihoods
@@ -439,24 +438,14 @@ class VAE(nn.Module):
         n_samples = check_positive_int("n_samples", n_samples)
         if kl not in ("analytic", "sampled"):
             raise ValueError(f"kl must be 'analytic' or 'sampled'. Got {describe(kl)} instead.")
-        return self._elbo(x, generator, n_samples, analytic_kl=kl == "analytic")
-
-    def _elbo(
-        self,
-        x: torch.Tensor,
-        generator: torch.Generator,
-        n_samples: int = 1,
-        *,
-        analytic_kl: bool = True,
-    ) -> torch.Tensor:
         mean, log_var = self._encode(x)  # (n, d)
         if n_samples == 1:
-            h = self._reparameterize(mean, log_var, generator)  # (n, d)
+            h = self.reparameterize(mean, log_var, generator=generator)  # (n, d)
         else:
             shape = (n_samples, *mean.shape)
-            h = self._reparameterize(mean.expand(shape), log_var.expand(shape), generator)
+            h = self.reparameterize(mean.expand(shape), log_var.expand(shape), generator=generator)
         reconstruction = self._log_p_x_given_decoded(x, self.decoder(h))  # (n,) or (S, n)
-        if analytic_kl:
+        if kl == "analytic":
             kl = _kl_diagonal(mean, log_var)  # (n,), eq. (eq-kl-gaussian)
         else:
             kl = log_normal_diagonal(h, mean, log_var) - log_standard_normal(h)  # (S, n)
@@ -503,7 +492,7 @@ class VAE(nn.Module):
 
         def draw_log_weights(c: int) -> torch.Tensor:
             shape = (c, *mean.shape)
-            h = self._reparameterize(mean.expand(shape), log_var.expand(shape), generator)
+            h = self.reparameterize(mean.expand(shape), log_var.expand(shape), generator=generator)
             return (
                 self._log_p_x_given_decoded(x, self.decoder(h))
                 + log_standard_normal(h)
@@ -624,7 +613,7 @@ def train_vae(
     )
 
     def step(batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = -model._elbo(batch, g, n_samples).mean()  # (), the negative ELBO
+        loss = -model.elbo(batch, generator=g, n_samples=n_samples).mean()  # (), the negative ELBO
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -635,7 +624,7 @@ def train_vae(
         if x_eval is None:
             return {}
         same_noise = make_generator(seed=test_seed, device=x_eval.device)
-        return {"test_elbo": model._elbo(x_eval, same_noise).mean()}
+        return {"test_elbo": model.elbo(x_eval, generator=same_noise).mean()}
 
     return fit(
         step,
