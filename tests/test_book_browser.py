@@ -324,13 +324,19 @@ def test_landing_notation_and_bibliography_pages_exist(book_html):
 
 @pytest.mark.parametrize("docname", CHAPTERS)
 def test_chapter_ends_with_summary_and_exercises(docname, book_html):
-    """Each chapter ends with 'Summary' then 'Exercises', linking to its exercise page."""
+    """Each chapter ends with 'Summary', 'Exercises' (linking to its exercise page), 'Further reading'."""
     page = html_path(docname)
     if not page.exists():
         pytest.fail(f"{page} is not built; rebuild the book")
-    titles = [title for title, _ in _sections(page)]
-    assert titles[-2:] == ["Summary", "Exercises"], f"last sections of {docname}: {titles}"
-    exercises_html = _sections(page)[-1][1]
+    sections = _sections(page)
+    titles = [title for title, _ in sections]
+    assert titles[-3:] == ["Summary", "Exercises", "Further reading"], (
+        f"last sections of {docname}: {titles}"
+    )
+    assert "cite" in sections[-1][1] or "bibliography" in sections[-1][1], (
+        f"the Further reading of {docname} cites nothing"
+    )
+    exercises_html = sections[-2][1]
     linked = {
         urllib.parse.urljoin(f"{docname}.html", href.split("#")[0])
         for href in re.findall(r'href="([^"#][^"]*)"', exercises_html)
