@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from model_helpers import binary_data as _binary
+from model_helpers import gaussian_data as _gaussian_data
 
 from genphys.autoencoder import (
     ACTIVATIONS,
@@ -35,21 +37,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def _gaussian_data(eigenvalues, n, *, seed, shift=1.0):
-    """n points with covariance Q diag(eigenvalues) Qᵀ (random rotation Q) and mean `shift`."""
-    g = torch.Generator().manual_seed(seed)
-    lam = torch.as_tensor(eigenvalues, dtype=torch.float64)
-    d = lam.shape[0]
-    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
-    z = torch.randn(n, d, generator=g, dtype=torch.float64)  # (n, D)
-    return (z * lam.sqrt()) @ Q.T + shift
-
-
-def _binary(n, d, *, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 2, (n, d), generator=g).double()
 
 
 # ============================================================================ the model

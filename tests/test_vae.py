@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from model_helpers import F64, gen, orthogonal_linear_model, random_linear_model
 
 from genphys.fitting import History, TrainingDivergedError
 from genphys.linear_gaussian import LinearGaussianModel
@@ -24,27 +25,6 @@ from genphys.vae import (
     sample_gradient_score_function,
     train_vae,
 )
-
-F64 = torch.float64
-
-
-def gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def random_linear_model(D=5, d=3, sigma2=0.3, seed=0, device="cpu") -> LinearGaussianModel:
-    g = gen(seed)
-    C = torch.randn(D, d, generator=g, dtype=F64).to(device)
-    mu = torch.randn(D, generator=g, dtype=F64).to(device)
-    return LinearGaussianModel(C, mu, sigma2)
-
-
-def orthogonal_linear_model(D=5, d=3, sigma2=0.4, seed=0) -> LinearGaussianModel:
-    """C = Q diag(s) with orthonormal columns Q: C^T C is diagonal, so is the posterior."""
-    g = gen(seed)
-    Q, _ = torch.linalg.qr(torch.randn(D, d, generator=g, dtype=F64))
-    scales = torch.tensor([2.0, 1.0, 0.5][:d], dtype=F64)
-    return LinearGaussianModel(Q * scales, torch.randn(D, generator=g, dtype=F64), sigma2)
 
 
 def linear_vae(model: LinearGaussianModel, A=None, c=None, log_var=None) -> VAE:
