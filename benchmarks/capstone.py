@@ -1,6 +1,6 @@
 """Every model family on the 4 x 4 Ising model at T = 1.5, T_c and 3.5, against the exact distribution.
 
-The chapter's comparison (chapter 15) at all three temperatures and for several seeds, so that
+The chapter's comparison (chapter 18) at all three temperatures and for several seeds, so that
 the spread from seed to seed shows next to the differences between families. For each
 temperature it draws 4000 exact training configurations and trains, with the chapter's
 settings scaled by ``--budget`` (epochs or steps multiplied):

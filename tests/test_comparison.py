@@ -199,19 +199,19 @@ def test_format_table_layout():
         comparison.format_table([1], ["name"])
 
 
-# ------------------------------------------- oracles for the exercises of chapter 15
+# ------------------------------------------- oracles for the exercises of chapter 18
 def test_exercise_solutions_agree_with_the_library():
-    from genphys.exercises import ch15
+    from genphys.exercises import ch18
     from genphys.grid import js_divergence
 
     g = torch.Generator().manual_seed(5)
     s = 2 * torch.randint(2, (50, 4, 4), generator=g).double() - 1
-    assert torch.equal(ch15.state_index(s), comparison.state_index(s))
+    assert torch.equal(ch18.state_index(s), comparison.state_index(s))
     p = boltzmann_log_prob_exact(4, 2.0).exp()
     q = comparison.empirical_distribution(s)
-    assert math.isclose(float(ch15.js_divergence_tables(p, q)), js_divergence(p, q), rel_tol=1e-10)
+    assert math.isclose(float(ch18.js_divergence_tables(p, q)), js_divergence(p, q), rel_tol=1e-10)
     spins = sample_boltzmann_exact(4, 2.0, 1000, seed=6)
-    c, se = ch15.jackknife_specific_heat(ising.energy(spins, per_spin=True), 2.0, 16, 20)
+    c, se = ch18.jackknife_specific_heat(ising.energy(spins, per_spin=True), 2.0, 16, 20)
     library = ising.observables(spins, 2.0, n_blocks=20)
     assert math.isclose(c, library["specific_heat_per_spin"], rel_tol=1e-12)
     assert math.isclose(se, library["specific_heat_per_spin_se"], rel_tol=1e-9)

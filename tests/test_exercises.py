@@ -28,13 +28,13 @@ from genphys.exercises import (
     ch05,
     ch06,
     ch07,
-    ch08,
-    ch09,
     ch10,
     ch11,
     ch12,
     ch13,
     ch14,
+    ch15,
+    ch16,
 )
 from genphys.rbm import log_likelihood_gradient_exact, log_partition_exact
 
@@ -282,33 +282,33 @@ def test_oracle_ch07(seed):
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch09(seed):
+def test_oracle_ch11(seed):
     from sklearn.decomposition import PCA
 
     rng = np.random.default_rng(seed)
     x = torch.from_numpy(rng.standard_normal((60, 6)) @ rng.standard_normal((6, 6)))
     x_tilde = x + torch.from_numpy(rng.standard_normal((60, 6)))
-    _close(ch09.mse_reconstruction_error(x, x_tilde), ((x - x_tilde) ** 2).numpy().sum(1).mean())
+    _close(ch11.mse_reconstruction_error(x, x_tilde), ((x - x_tilde) ** 2).numpy().sum(1).mean())
     for k in (1, 3):
         pca = PCA(n_components=k).fit(x.numpy())
         recon = pca.inverse_transform(pca.transform(x.numpy()))
-        _close(ch09.pca_encode_decode(x, k), recon, rtol=1e-8, atol=1e-9)
+        _close(ch11.pca_encode_decode(x, k), recon, rtol=1e-8, atol=1e-9)
         error = ((x.numpy() - recon) ** 2).sum(1).mean()  # mean squared distance, 1/n
-        _close(ch09.pca_reconstruction_error(x, k), error, rtol=1e-8, atol=1e-9)
+        _close(ch11.pca_reconstruction_error(x, k), error, rtol=1e-8, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch10(seed):
+def test_oracle_ch12(seed):
     from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
     g = torch.Generator().manual_seed(seed)
     mean = torch.randn(5, 3, generator=g, dtype=torch.float64)
     log_var = torch.randn(5, 3, generator=g, dtype=torch.float64)
     q, prior = Normal(mean, torch.exp(0.5 * log_var)), Normal(torch.zeros(()), torch.ones(()))
-    _close(ch10.kl_gaussian(mean, log_var), kl_divergence(q, prior).sum(-1))
+    _close(ch12.kl_gaussian(mean, log_var), kl_divergence(q, prior).sum(-1))
     x = torch.randint(2, (5, 8), generator=g).double()
     logits = torch.randn(5, 8, generator=g, dtype=torch.float64) * 50  # saturated logits
-    _close(ch10.bernoulli_log_likelihood(x, logits), Bernoulli(logits=logits).log_prob(x).sum(-1))
+    _close(ch12.bernoulli_log_likelihood(x, logits), Bernoulli(logits=logits).log_prob(x).sum(-1))
     # With orthogonal columns of C the exact posterior is diagonal; at q = posterior the
     # ELBO equals log p(x) = log N(x; mu, C C^T + sigma2 I) exactly.
     D, d, sigma2 = 5, 2, 0.3
@@ -322,12 +322,12 @@ def test_oracle_ch10(seed):
     log_px = MultivariateNormal(mu, C @ C.T + sigma2 * torch.eye(D, dtype=torch.float64)).log_prob(
         x
     )
-    elbo = ch10.linear_gaussian_elbo(x, C, mu, sigma2, post_mean, post_var.expand(4, d))
+    elbo = ch12.linear_gaussian_elbo(x, C, mu, sigma2, post_mean, post_var.expand(4, d))
     _close(elbo, log_px)
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch11(seed):
+def test_oracle_ch13(seed):
     from torch.distributions import Normal
 
     g = torch.Generator().manual_seed(seed)
@@ -337,14 +337,14 @@ def test_oracle_ch11(seed):
     # the quantile transform of N(m, e^l) applied to Phi(eps)
     std_normal_cdf = Normal(0.0, 1.0).cdf(eps)
     _close(
-        ch11.reparameterize(mean, log_var, eps),
+        ch13.reparameterize(mean, log_var, eps),
         Normal(mean, torch.exp(0.5 * log_var)).icdf(std_normal_cdf),
         rtol=1e-8,
         atol=1e-8,
     )
     log_w = torch.randn(7, 4, generator=g, dtype=torch.float64) * 5 + 900  # exp overflows
     expected = np.logaddexp.reduce(log_w.numpy(), axis=0) - math.log(7)
-    _close(ch11.iwae_bound(log_w), expected)
+    _close(ch13.iwae_bound(log_w), expected)
     # score function: f(h) d/dm log N(h; m, e^l) at h = m + e^{l/2} eps, by autograd
     m = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True)
     lv = torch.randn(3, generator=g, dtype=torch.float64)
@@ -355,11 +355,11 @@ def test_oracle_ch11(seed):
     for s in range(5):
         log_q = Normal(m, torch.exp(0.5 * lv)).log_prob(h[s]).sum()
         rows.append(f[s] * torch.autograd.grad(log_q, m)[0])
-    _close(ch11.score_function_gradient(f, eps_s, lv), torch.stack(rows))
+    _close(ch13.score_function_gradient(f, eps_s, lv), torch.stack(rows))
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch08(seed):
+def test_oracle_ch10(seed):
     from torch.distributions import MultivariateNormal
 
     from genphys.mixtures import ring
@@ -370,7 +370,7 @@ def test_oracle_ch08(seed):
     x = torch.randn(13, 2, generator=g, dtype=torch.float64)
     state = langevin.init(target.log_prob, x)
     lib = langevin.ula_step(state, target.log_prob, 0.03, torch.Generator().manual_seed(seed))
-    mine = ch08.ula_step(x, target.grad_log_prob, 0.03, torch.Generator().manual_seed(seed))
+    mine = ch10.ula_step(x, target.grad_log_prob, 0.03, torch.Generator().manual_seed(seed))
     _close(mine, lib.position)
     # MALA: the library's acceptance, and the full-constant Gaussian proposal densities
     # N(x + eta grad, 2 eta I) of torch.distributions (their constants cancel in the ratio)
@@ -379,53 +379,53 @@ def test_oracle_ch08(seed):
     grad, grad_prop = (torch.randn(9, 3, generator=g, dtype=torch.float64) * 5 for _ in range(2))
     log_p, log_p_prop = (torch.randn(9, generator=g, dtype=torch.float64) * 3 for _ in range(2))
     args = (x, x_prop, log_p, log_p_prop, grad, grad_prop, eta)
-    _close(ch08.mala_log_acceptance(*args), langevin.mala_log_acceptance(*args))
+    _close(ch10.mala_log_acceptance(*args), langevin.mala_log_acceptance(*args))
     cov = 2 * eta * torch.eye(3, dtype=torch.float64)
     forward = MultivariateNormal(x + eta * grad, cov).log_prob(x_prop)
     backward = MultivariateNormal(x_prop + eta * grad_prop, cov).log_prob(x)
     expected = torch.clamp(log_p_prop - log_p + backward - forward, max=0.0)
-    _close(ch08.mala_log_acceptance(*args), expected, rtol=1e-9, atol=1e-9)
+    _close(ch10.mala_log_acceptance(*args), expected, rtol=1e-9, atol=1e-9)
     # the EBM loss: the library's, and at alpha = 0 its gradient in the energies is
     # +1/n for the data and -1/m for the samples (autograd)
     e_real = torch.randn(11, generator=g, dtype=torch.float64, requires_grad=True)
     e_fake = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
     for alpha in (0.0, 0.37):
         _close(
-            ch08.contrastive_loss(e_real, e_fake, alpha),
+            ch10.contrastive_loss(e_real, e_fake, alpha),
             ebm.contrastive_loss(e_real, e_fake, alpha),
         )
-    grads = torch.autograd.grad(ch08.contrastive_loss(e_real, e_fake, 0.0), (e_real, e_fake))
+    grads = torch.autograd.grad(ch10.contrastive_loss(e_real, e_fake, 0.0), (e_real, e_fake))
     _close(grads[0], torch.full((11,), 1 / 11, dtype=torch.float64))
     _close(grads[1], torch.full((5,), -1 / 5, dtype=torch.float64))
     # replay starts: the library's ReplayBuffer.draw consumes the generator in the same order
     buffer = ebm.ReplayBuffer(17, 4, seed=seed)
     for f in (0.0, 0.4, 1.0):
         x_init, _ = buffer.draw(23, f, torch.Generator().manual_seed(seed + 1))
-        mine = ch08.replay_starts(buffer.samples, 23, f, torch.Generator().manual_seed(seed + 1))
+        mine = ch10.replay_starts(buffer.samples, 23, f, torch.Generator().manual_seed(seed + 1))
         _close(mine, x_init, rtol=1e-15, atol=1e-15)
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch12(seed):
+def test_oracle_ch14(seed):
     g = torch.Generator().manual_seed(seed)
     betas = diffusion.cosine_schedule(40)
     x0 = torch.randn(6, 3, generator=g, dtype=torch.float64)
     eps = torch.randn(6, 3, generator=g, dtype=torch.float64)
     for t in (1, 7, 40):
         mean, variance = diffusion.forward_marginal(x0, t, betas)
-        _close(ch12.forward_sample(x0, t, betas, eps), mean + torch.sqrt(variance) * eps)
+        _close(ch14.forward_sample(x0, t, betas, eps), mean + torch.sqrt(variance) * eps)
         # composing t single steps x_s = sqrt(1 - beta_s) x_{s-1} + sqrt(beta_s) xi_s: the
         # mean is the product of the sqrt(1 - beta_s), the variance sums the step variances
         scale, var = 1.0, 0.0
         for s in range(t):
             scale, var = scale * math.sqrt(1 - betas[s]), (1 - betas[s]) * var + betas[s]
-        _close(ch12.forward_sample(x0, t, betas, eps), scale * x0 + math.sqrt(var) * eps)
+        _close(ch14.forward_sample(x0, t, betas, eps), scale * x0 + math.sqrt(var) * eps)
     # the posterior q(x_{t-1} | x_t, x_0): the library's, and Bayes' rule on a grid in one
     # dimension, prior N(sqrt(ab_{t-1}) x0, 1 - ab_{t-1}) times likelihood q(x_t | x_{t-1})
     ab = torch.cumprod(1 - betas, 0)
     x_t = torch.randn(6, 3, generator=g, dtype=torch.float64)
     for t in (2, 15, 40):
-        mean, variance = ch12.posterior_mean_variance(x_t, x0, t, betas)
+        mean, variance = ch14.posterior_mean_variance(x_t, x0, t, betas)
         lib_mean, lib_var = diffusion.forward_posterior(x_t, x0, t, betas)
         _close(mean, lib_mean)
         _close(variance, lib_var)
@@ -441,19 +441,19 @@ def test_oracle_ch12(seed):
     # the noise-parameterised mean is the posterior mean at x_0 = predict_x0(x_t, eps)
     for t in (1, 2, 23, 40):
         _close(
-            ch12.reverse_mean_from_eps(x_t, eps, t, betas),
+            ch14.reverse_mean_from_eps(x_t, eps, t, betas),
             diffusion.reverse_mean(x_t, eps, t, betas),
         )
         if t >= 2:
             x0_hat = diffusion.predict_x0(x_t, eps, t, betas)
             _close(
-                ch12.reverse_mean_from_eps(x_t, eps, t, betas),
+                ch14.reverse_mean_from_eps(x_t, eps, t, betas),
                 diffusion.forward_posterior(x_t, x0_hat, t, betas)[0],
             )
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch13(seed):
+def test_oracle_ch15(seed):
     g = torch.Generator().manual_seed(seed)
     betas = diffusion.linear_schedule(30, 1e-2, 0.4)
     W = torch.randn(2, 2, generator=g, dtype=torch.float64)
@@ -468,7 +468,7 @@ def test_oracle_ch13(seed):
     t = torch.randint(1, 31, (12,), generator=replay)
     _, eps = diffusion.diffuse(x0, t, betas, generator=replay)
     _close(
-        ch13.noise_prediction_loss(eps_model, x0, t, eps, betas),
+        ch15.noise_prediction_loss(eps_model, x0, t, eps, betas),
         diffusion.simple_loss(eps_model, x0, betas, seed=seed),
     )
     # T ancestral steps from the same x_T and noise stream are the library's DDPM sampler
@@ -477,7 +477,7 @@ def test_oracle_ch13(seed):
     x = x_T
     for t in range(30, 0, -1):
         z = torch.randn(x.shape, generator=stream, dtype=x.dtype) if t > 1 else torch.zeros_like(x)
-        x = ch13.ddpm_step(x, eps_model(x, t), z, t, betas)
+        x = ch15.ddpm_step(x, eps_model(x, t), z, t, betas)
     lib = diffusion_samplers.ddpm_sample(
         eps_model, betas, x_T=x_T, generator=torch.Generator().manual_seed(seed + 5)
     )
@@ -489,25 +489,25 @@ def test_oracle_ch13(seed):
         x = x_T
         for t, s in itertools.pairwise(steps):
             ab_s = ab[s - 1] if s > 0 else torch.tensor(1.0, dtype=torch.float64)
-            x = ch13.ddim_step(x, eps_model(x, t), ab[t - 1], ab_s)
+            x = ch15.ddim_step(x, eps_model(x, t), ab[t - 1], ab_s)
         _close(x, diffusion_samplers.ddim_sample(eps_model, betas, n_steps=n_steps, x_T=x_T))
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
-def test_oracle_ch14(seed):
+def test_oracle_ch16(seed):
     g = torch.Generator().manual_seed(seed)
     real = torch.randn(9, generator=g, dtype=torch.float64) * 30
     fake = torch.randn(4, generator=g, dtype=torch.float64) * 30
-    _close(ch14.discriminator_loss(real, fake), gan.discriminator_loss(real, fake))
-    _close(ch14.generator_loss_non_saturating(fake), gan.generator_loss_non_saturating(fake))
+    _close(ch16.discriminator_loss(real, fake), gan.discriminator_loss(real, fake))
+    _close(ch16.generator_loss_non_saturating(fake), gan.generator_loss_non_saturating(fake))
     # brute force in float64 where nothing saturates: -mean log sigma, -mean log(1 - sigma)
     small_real, small_fake = real / 30, fake / 30
     sig_r, sig_f = torch.sigmoid(small_real), torch.sigmoid(small_fake)
     _close(
-        ch14.discriminator_loss(small_real, small_fake),
+        ch16.discriminator_loss(small_real, small_fake),
         -torch.log(sig_r).mean() - torch.log(1 - sig_f).mean(),
     )
-    _close(ch14.generator_loss_non_saturating(small_fake), -torch.log(sig_f).mean())
+    _close(ch16.generator_loss_non_saturating(small_fake), -torch.log(sig_f).mean())
     # D* = p_data / (p_data + p_model) for two Gaussians on a grid, and the library's
     # D* where both log-densities are near -800 (the densities themselves underflow)
     from torch.distributions import Normal
@@ -516,10 +516,10 @@ def test_oracle_ch14(seed):
     log_p_data = Normal(0.0, 1.0).log_prob(x)
     log_p_model = Normal(float(torch.randn((), generator=g)), 0.7).log_prob(x)
     p, q = torch.exp(log_p_data), torch.exp(log_p_model)
-    _close(ch14.optimal_discriminator(log_p_data, log_p_model), p / (p + q))
+    _close(ch16.optimal_discriminator(log_p_data, log_p_model), p / (p + q))
     deep = log_p_data - 800.0, log_p_model - 800.0
-    _close(ch14.optimal_discriminator(*deep), gan.optimal_discriminator(*deep))
-    _close(ch14.optimal_discriminator(*deep), p / (p + q))
+    _close(ch16.optimal_discriminator(*deep), gan.optimal_discriminator(*deep))
+    _close(ch16.optimal_discriminator(*deep), p / (p + q))
 
 
 def test_every_exercise_has_an_oracle():
@@ -530,13 +530,13 @@ def test_every_exercise_has_an_oracle():
         "ch05",
         "ch06",
         "ch07",
-        "ch08",
-        "ch09",
         "ch10",
         "ch11",
         "ch12",
         "ch13",
         "ch14",
-        "ch15",  # tests/test_comparison.py::test_exercise_solutions_agree_with_the_library
+        "ch15",
+        "ch16",
+        "ch18",  # tests/test_comparison.py::test_exercise_solutions_agree_with_the_library
     }
     assert set(all_exercises()) <= covered, set(all_exercises()) - covered

@@ -238,37 +238,37 @@ def test_unstable_ula_stops_and_says_at_which_step():
 
 # ----------------------------------------------------- the exercises match the library
 def test_exercise_solutions_are_the_library_steps():
-    from genphys.exercises import ch08
+    from genphys.exercises import ch10
 
-    for x, score, eta, g in ch08._ula_cases():
+    for x, score, eta, g in ch10._ula_cases():
         # a log-density whose autograd gradient is `score`, for the library's step
         ref = {
-            ch08._gaussian_score: gaussian(0.5),
-            ch08._double_well_score: lambda y: -2.0 * ((y**2 - 1.0) ** 2).sum(1),
-            ch08._ring_score: mixtures.ring().log_prob,
+            ch10._gaussian_score: gaussian(0.5),
+            ch10._double_well_score: lambda y: -2.0 * ((y**2 - 1.0) ** 2).sum(1),
+            ch10._ring_score: mixtures.ring().log_prob,
         }[score]
         state = langevin.init(ref, x)
         np.testing.assert_allclose(state.grad, score(x), rtol=1e-13)
         g2 = torch.Generator().manual_seed(0)
         g2.set_state(g.get_state())
         want = langevin.ula_step(state, ref, eta, g2).position
-        np.testing.assert_allclose(ch08.ula_step(x, score, eta, g), want, rtol=1e-13)
-    for case in ch08._mala_cases():
+        np.testing.assert_allclose(ch10.ula_step(x, score, eta, g), want, rtol=1e-13)
+    for case in ch10._mala_cases():
         np.testing.assert_allclose(
-            ch08.mala_log_acceptance(*case), langevin.mala_log_acceptance(*case), rtol=1e-13
+            ch10.mala_log_acceptance(*case), langevin.mala_log_acceptance(*case), rtol=1e-13
         )
 
 
 def test_statistical_check_catches_an_answer_fitted_to_the_seeded_cases():
-    from genphys.exercises import ch08
+    from genphys.exercises import ch10
 
     def fitted(x, score, eta, g):
         # Right on every case drawn from the checker's fixed list of scores (seeded, fresh
         # random and stress cases), no noise otherwise: only the statistical test can tell.
         named = getattr(score, "__name__", "<lambda>") != "<lambda>"
-        return ch08.ula_step(x, score, eta, g) if named else x + eta * score(x)
+        return ch10.ula_step(x, score, eta, g) if named else x + eta * score(x)
 
-    feedback = ch08.check_ula_step(fitted)
+    feedback = ch10.check_ula_step(fitted)
     assert feedback.status == "incorrect"
     assert "fresh random numbers" in feedback.message
-    assert ch08.check_ula_step(ch08.ula_step).passed
+    assert ch10.check_ula_step(ch10.ula_step).passed

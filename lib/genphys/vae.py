@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 # kl_diagonal_gaussian_standard_normal, its estimate and log_mean_exp live in
-# genphys.gaussian and are re-exported here, where chapter 10 first meets them.
+# genphys.gaussian and are re-exported here, where chapter 12 first meets them.
 
 DECODERS = ("bernoulli", "gaussian")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}

@@ -1,385 +1,549 @@
-"""Exercises for chapter 10, {ref}`sec-vae`: the KL divergence, the decoder and the ELBO."""
+"""Exercises for chapter 10, {ref}`sec-langevin`: a ULA step, MALA's acceptance, the EBM loss, the replay buffer."""
 
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Feedback, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
-    "QUESTIONS",
-    "bernoulli_log_likelihood",
-    "check_bernoulli_log_likelihood",
-    "check_expected_squared_error",
-    "check_kl_gaussian",
-    "check_kl_one_dimension",
-    "check_linear_gaussian_elbo",
-    "kl_gaussian",
-    "linear_gaussian_elbo",
+    "StatisticalExercise",
+    "check_contrastive_loss",
+    "check_mala_log_acceptance",
+    "check_replay_starts",
+    "check_ula_step",
+    "contrastive_loss",
+    "mala_log_acceptance",
+    "replay_starts",
+    "ula_step",
 ]
+
+
+@dataclass(frozen=True)
+class StatisticalExercise(Exercise):
+    """An :class:`Exercise` whose answer, once it matches on the seeded cases, must also pass a
+    statistical test with fresh randomness (so it cannot be fitted to the seeded cases).
+
+    ``statistic(student, seed)`` returns ``None`` when the test passes, else the message.
+    """
+
+    statistic: Callable[[Callable, int], str | None] | None = None
+
+    def check(
+        self,
+        student: Callable,
+        *,
+        strict: bool = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Feedback:
+        """The checks of :meth:`Exercise.check`, then the statistical test (same ``seed`` replays it)."""
+        feedback = super().check(student, strict=strict, seed=seed, generator=generator)
+        if not feedback.passed or self.statistic is None:
+            return feedback
+        if seed is None:  # fresh: not the seeded cases
+            seed = random.SystemRandom().randrange(2**62)
+        try:
+            problem = self.statistic(student, seed)
+        except Exception as exc:  # the student's code may raise anything
+            return Feedback(
+                self.name, "error", f"In the statistical test your function raised {exc!r}."
+            )
+        if problem is not None:
+            return Feedback(self.name, "incorrect", problem)
+        return Feedback(
+            self.name,
+            "passed",
+            feedback.message.rstrip(".") + " and samples the exact stationary variance with "
+            "fresh randomness.",
+        )
+
 
 F64 = torch.float64
 
 
-# ---------------------------------------------------------------- KL divergence
-def kl_gaussian(mean, log_var):
-    """KL(N(m, diag e^ℓ) || N(0, I)) = ½ Σ_j (e^ℓ_j + m_j² - 1 - ℓ_j), one value per row."""
-    return 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1)
+# ------------------------------------------------------------------------ ULA
+def ula_step(x, grad_log_prob, step_size, generator):
+    """x' = x + eta grad log p(x) + sqrt(2 eta) xi, with xi = torch.randn(x.shape, generator=generator)."""
+    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)  # (B, D)
+    return x + step_size * grad_log_prob(x) + math.sqrt(2.0 * step_size) * xi
 
 
-def _kl_cases():
-    g = torch.Generator().manual_seed(9)
-    cases = [(torch.zeros(2, 3, dtype=F64), torch.zeros(2, 3, dtype=F64))]
-    for n, d in [(4, 2), (5, 3), (3, 6)]:
-        mean = torch.randn(n, d, generator=g, dtype=F64)
-        log_var = torch.randn(n, d, generator=g, dtype=F64)
-        cases.append((mean, log_var))
+def _gaussian_score(x):
+    return -x / 0.5  # N(0, 0.5 I)
+
+
+def _double_well_score(x):
+    return -8.0 * x * (x**2 - 1.0)  # log p = -2 (x^2 - 1)^2
+
+
+def _ring_score(x):
+    from ..mixtures import ring
+
+    return ring().grad_log_prob(x)
+
+
+def _ula_cases():
+    g = torch.Generator().manual_seed(80)
+    cases = []
+    for score, dim, eta in (
+        (_gaussian_score, 3, 0.1),
+        (_double_well_score, 1, 0.02),
+        (_ring_score, 2, 0.05),
+    ):
+        x = torch.randn(7, dim, generator=g, dtype=torch.float64)
+        cases.append((x, score, eta, torch.Generator().manual_seed(len(cases) + 81)))
     return cases
 
 
-def _kl_random(g: torch.Generator):
+_SCORES = (_gaussian_score, _double_well_score, _ring_score)
+
+
+def _ula_random(g: torch.Generator):
     cases = []
     for _ in range(3):
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
-        scale = draw_float(g, 0.1, 4.0)
-        cases.append(
+        k = draw_int(g, 0, 2)
+        dim = 2 if k == 2 else draw_int(g, 1, 5)
+        x = draw_float(g, 0.1, 3.0) * torch.randn(draw_int(g, 1, 20), dim, generator=g, dtype=F64)
+        eta = draw_float(g, 1e-3, 0.3)
+        cases.append((x, _SCORES[k], eta, torch.Generator().manual_seed(draw_int(g, 0, 2**30))))
+    return cases
+
+
+def _ula_stress():
+    g = torch.Generator().manual_seed(800)
+    far = 30.0 + torch.randn(6, 1, generator=g, dtype=F64)  # the double well's drift is ~2e5
+    many = torch.randn(20_000, 8, generator=g, dtype=F64)
+    single = torch.randn(5, 3, generator=g).to(torch.float32)
+    return [
+        Stress(
+            "far out on the double well, gradients of about 2·10⁵, eta = 10⁻⁶",
+            (far, _double_well_score, 1e-6, torch.Generator().manual_seed(801)),
+        ),
+        Stress(
+            "20000 chains in 8 dimensions",
+            (many, _gaussian_score, 0.05, torch.Generator().manual_seed(802)),
+        ),
+        Stress(
+            "float32 chains: the noise is drawn in the dtype of x",
+            (single, _gaussian_score, 0.1, torch.Generator().manual_seed(803)),
+            "Draw the noise as torch.randn(x.shape, generator=generator, dtype=x.dtype).",
+        ),
+    ]
+
+
+def _ula_variance_test(student, seed):
+    """ULA on N(0, 1) with eta = 0.2 has stationary variance 1 / (1 - 0.1) = 1.111 (eq-ula-variance)."""
+    g = torch.Generator().manual_seed(seed)
+    n, eta = 20_000, 0.2
+    x = torch.zeros(n, 1, dtype=torch.float64)
+    for _ in range(80):  # the start is forgotten as 0.8**80 ~ 2e-8
+        x = student(x, lambda y: -y, eta, g)
+    exact = 1.0 / (1.0 - eta / 2.0)
+    se = exact * math.sqrt(2.0 / (n - 1))  # standard error of a Gaussian sample variance
+    var = float(x.var())
+    if abs(var - exact) > 5 * se:
+        return (
+            f"With fresh random numbers (seed {seed}) your chains have variance {var:.4f}; ULA "
+            f"with eta = 0.2 on N(0, 1) must give {exact:.4f} ± {se:.4f}. Does your function "
+            "draw its noise from the generator it is given?"
+        )
+    return None
+
+
+ULA_STEP = StatisticalExercise(
+    name="ula_step",
+    solution=ula_step,
+    cases=_ula_cases,
+    random_cases=_ula_random,
+    stress_cases=_ula_stress,
+    mistakes=(
+        Mistake(
+            lambda x, s, eta, g: (
+                x + eta * s(x) + math.sqrt(eta) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+            ),
+            "the noise has variance 2 eta, so its standard deviation is sqrt(2 eta), not "
+            "sqrt(eta): with sqrt(eta) the chain samples p at temperature 1/2.",
+        ),
+        Mistake(
+            lambda x, s, eta, g: (
+                x
+                - eta * s(x)
+                + math.sqrt(2 * eta) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+            ),
+            "the drift climbs the log-density: x + eta ∇log p(x), which is x - eta ∇E(x). "
+            "With a minus sign the chain runs away from the modes.",
+        ),
+        Mistake(
+            lambda x, s, eta, g: x + eta * s(x),
+            "the noise is missing: without it the step is gradient ascent and every chain "
+            "ends at a mode. Add sqrt(2 eta) * torch.randn(x.shape, generator=generator).",
+        ),
+        Mistake(
+            lambda x, s, eta, g: (
+                x + eta * s(x) + 2 * eta * torch.randn(x.shape, generator=g, dtype=x.dtype)
+            ),
+            "the noise's standard deviation is sqrt(2 eta), not 2 eta (2 eta is its variance).",
+        ),
+        Mistake(
+            lambda x, s, eta, g: (
+                x
+                + 0.5 * eta * s(x)
+                + math.sqrt(eta) * torch.randn(x.shape, generator=g, dtype=x.dtype)
+            ),
+            "that is the convention with step eta/2 (drift eta/2 ∇log p, noise sqrt(eta)); "
+            "this book writes x + eta ∇log p(x) + sqrt(2 eta) xi, eq. (eq-ula).",
+        ),
+    ),
+    rtol=1e-12,
+    atol=1e-12,
+    statistic=_ula_variance_test,
+)
+check_ula_step = ULA_STEP.check
+
+
+# --------------------------------------------------------------------- MALA
+def mala_log_acceptance(x, x_prop, log_p, log_p_prop, grad, grad_prop, step_size):
+    """log a = min(0, log p(x') - log p(x) + log q(x | x') - log q(x' | x)), all in log space."""
+    forward = -((x_prop - x - step_size * grad) ** 2).sum(1) / (4 * step_size)  # log q(x'|x)
+    backward = -((x - x_prop - step_size * grad_prop) ** 2).sum(1) / (4 * step_size)  # log q(x|x')
+    return torch.clamp(log_p_prop - log_p + backward - forward, max=0.0)
+
+
+def _mala_cases():
+    g = torch.Generator().manual_seed(85)
+    cases = []
+    for n, dim, eta, scale in ((9, 2, 0.1, 1.0), (6, 3, 0.5, 2.0)):
+        x, x_prop, grad, grad_prop = (
+            scale * torch.randn(n, dim, generator=g, dtype=torch.float64) for _ in range(4)
+        )
+        log_p, log_p_prop = (torch.randn(n, generator=g, dtype=torch.float64) for _ in range(2))
+        cases.append((x, x_prop, log_p, log_p_prop, grad, grad_prop, eta))
+    # adversarial: far-apart points, large gradients, a proposal deep in the tail
+    x = torch.tensor([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]], dtype=torch.float64)
+    x_prop = torch.tensor([[300.0, 0.0], [1.2, -1.1], [-40.0, 8.0]], dtype=torch.float64)
+    grad = torch.tensor([[1e3, 0.0], [0.5, 0.0], [-200.0, 40.0]], dtype=torch.float64)
+    grad_prop = torch.tensor([[-1e3, 0.0], [-0.3, 0.2], [500.0, -90.0]], dtype=torch.float64)
+    log_p = torch.tensor([0.0, -1.0, -2.0], dtype=torch.float64)
+    log_p_prop = torch.tensor([-5e4, -0.5, -3e3], dtype=torch.float64)
+    cases.append((x, x_prop, log_p, log_p_prop, grad, grad_prop, 0.1))
+    return cases
+
+
+def _mala_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, dim = draw_int(g, 1, 15), draw_int(g, 1, 6)
+        scale, eta = draw_float(g, 0.1, 3.0), draw_float(g, 0.01, 1.0)
+        x, x_prop, grad, grad_prop = (
+            scale * torch.randn(n, dim, generator=g, dtype=F64) for _ in range(4)
+        )
+        log_p, log_p_prop = (
+            draw_float(g, 0.5, 20.0) * torch.randn(n, generator=g, dtype=F64) for _ in range(2)
+        )
+        cases.append((x, x_prop, log_p, log_p_prop, grad, grad_prop, eta))
+    return cases
+
+
+def _mala_stress():
+    g = torch.Generator().manual_seed(850)
+    n, dim = 8, 4
+    x = torch.randn(n, dim, generator=g, dtype=F64)
+    far = x + 1e3 * torch.randn(n, dim, generator=g, dtype=F64)  # proposals 1000 away
+    grad, grad_prop = (1e4 * torch.randn(n, dim, generator=g, dtype=F64) for _ in range(2))
+    log_p = torch.randn(n, generator=g, dtype=F64)
+    log_p_prop = -1e5 * torch.rand(n, generator=g, dtype=F64)
+    big = [torch.randn(50_000, 3, generator=g, dtype=F64) for _ in range(4)]
+    big_log = [torch.randn(50_000, generator=g, dtype=F64) for _ in range(2)]
+    # an uphill move that is far more likely than the current point: a log ratio of +1e4
+    up = torch.zeros(2, 2, dtype=F64)
+    return [
+        Stress(
+            "proposals 1000 away with gradients of 10⁴: log ratios of about -10⁸",
+            (x, far, log_p, log_p_prop, grad, grad_prop, 0.1),
+            "Stay in log space: exp of the log ratio underflows to 0, and log(0) = -inf.",
+        ),
+        Stress(
+            "a log ratio of +10⁴: exp overflows, the acceptance is exactly 1",
             (
-                scale * torch.randn(n, d, generator=g, dtype=F64),
-                scale * torch.randn(n, d, generator=g, dtype=F64),
-            )
+                up,
+                up + 1.0,
+                torch.zeros(2, dtype=F64),
+                torch.full((2,), 1e4, dtype=F64),
+                up,
+                up,
+                0.5,
+            ),
+            "Clamp the log ratio at 0 rather than exponentiating it.",
+        ),
+        Stress(
+            "50000 chains in 3 dimensions",
+            (big[0], big[1], big_log[0], big_log[1], big[2], big[3], 0.2),
+        ),
+    ]
+
+
+def _log_q(x_to, x_from, grad_from, eta, variance):
+    return -((x_to - x_from - eta * grad_from) ** 2).sum(1) / (2 * variance)
+
+
+MALA_LOG_ACCEPTANCE = Exercise(
+    name="mala_log_acceptance",
+    solution=mala_log_acceptance,
+    cases=_mala_cases,
+    random_cases=_mala_random,
+    stress_cases=_mala_stress,
+    mistakes=(
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: torch.clamp(lpp - lp, max=0.0),
+            "the proposal-density correction is missing: the Langevin proposal is not "
+            "symmetric (it is centred at x + eta ∇log p(x)), so add log q(x | x') - log q(x' | x).",
+        ),
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: torch.clamp(
+                lpp - lp + _log_q(xp, x, gr, eta, 2 * eta) - _log_q(x, xp, grp, eta, 2 * eta),
+                max=0.0,
+            ),
+            "the correction is upside down: the ratio is q(x | x') / q(x' | x), the probability "
+            "of proposing the way BACK over that of the move made.",
+        ),
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: torch.clamp(
+                lpp - lp + _log_q(x, xp, grp, eta, eta) - _log_q(xp, x, gr, eta, eta), max=0.0
+            ),
+            "the proposal has variance 2 eta (noise sqrt(2 eta)), so log q = -|x' - x - eta "
+            "∇log p(x)|² / (4 eta), not / (2 eta).",
+        ),
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: torch.clamp(
+                lpp - lp + _log_q(x, xp, gr, eta, 2 * eta) - _log_q(xp, x, gr, eta, 2 * eta),
+                max=0.0,
+            ),
+            "the reverse proposal q(x | x') starts from x', so its mean uses the gradient at "
+            "x', grad_prop, not the gradient at x.",
+        ),
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: (
+                lpp - lp + _log_q(x, xp, grp, eta, 2 * eta) - _log_q(xp, x, gr, eta, 2 * eta)
+            ),
+            "a probability is at most 1: return min(0, log ratio), the log of min(1, ratio).",
+        ),
+        Mistake(
+            lambda x, xp, lp, lpp, gr, grp, eta: torch.log(
+                torch.clamp(
+                    torch.exp(
+                        lpp
+                        - lp
+                        + _log_q(x, xp, grp, eta, 2 * eta)
+                        - _log_q(xp, x, gr, eta, 2 * eta)
+                    ),
+                    max=1.0,
+                )
+            ),
+            "stay in log space: for a far-away proposal the ratio is exp(-50 000), which "
+            "underflows to 0, and log(0) = -inf. Compute min(0, log ratio) directly.",
+        ),
+    ),
+    rtol=1e-10,
+    atol=1e-9,
+)
+check_mala_log_acceptance = MALA_LOG_ACCEPTANCE.check
+
+
+# ------------------------------------------------------------ the EBM loss
+def contrastive_loss(energy_real, energy_fake, alpha):
+    """mean E(data) - mean E(samples) + alpha (mean E(data)^2 + mean E(samples)^2)."""
+    return (
+        energy_real.mean()
+        - energy_fake.mean()
+        + alpha * ((energy_real**2).mean() + (energy_fake**2).mean())
+    )
+
+
+def _loss_cases():
+    g = torch.Generator().manual_seed(88)
+    return [
+        (
+            torch.randn(10, generator=g, dtype=torch.float64),
+            torch.randn(7, generator=g, dtype=torch.float64) + 2,
+            alpha,
+        )
+        for alpha in (0.1, 1.0, 0.0)
+    ]
+
+
+def _loss_random(g: torch.Generator):
+    return [
+        (
+            draw_float(g, 0.1, 5.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+            draw_float(g, -3.0, 3.0)
+            + draw_float(g, 0.1, 5.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
+            draw_float(g, 0.0, 2.0),
+        )
+        for _ in range(3)
+    ]
+
+
+def _loss_stress():
+    g = torch.Generator().manual_seed(880)
+    return [
+        Stress(
+            "one data point against 5000 samples: each term is a mean over its own batch",
+            (torch.tensor([0.3], dtype=F64), 2 + torch.randn(5000, generator=g, dtype=F64), 0.5),
+        ),
+        Stress(
+            "energies of order 10⁶ that drifted (alpha = 10⁻³)",
+            (
+                1e6 + 1e3 * torch.randn(40, generator=g, dtype=F64),
+                -1e6 + 1e3 * torch.randn(60, generator=g, dtype=F64),
+                1e-3,
+            ),
+        ),
+        Stress(
+            "200000 energies in each batch",
+            (
+                torch.randn(200_000, generator=g, dtype=F64),
+                torch.randn(200_000, generator=g, dtype=F64) - 1,
+                0.1,
+            ),
+        ),
+    ]
+
+
+CONTRASTIVE_LOSS = Exercise(
+    name="contrastive_loss",
+    solution=contrastive_loss,
+    cases=_loss_cases,
+    random_cases=_loss_random,
+    stress_cases=_loss_stress,
+    mistakes=(
+        Mistake(
+            lambda er, ef, a: ef.mean() - er.mean() + a * ((er**2).mean() + (ef**2).mean()),
+            "the sign is flipped: minimising the loss must LOWER the energy of the data and "
+            "raise that of the samples, so the loss is E(data) - E(samples).",
+        ),
+        Mistake(
+            lambda er, ef, a: er.mean() - ef.mean() + a * (er.mean() ** 2 + ef.mean() ** 2),
+            "the regulariser is the mean of the squared energies, mean(E²), not the square of "
+            "the mean energy: it must keep every energy small, not only their average.",
+        ),
+        Mistake(
+            lambda er, ef, a: er.mean() - ef.mean() + a * (er**2).mean(),
+            "regularise both terms: alpha (mean E(data)² + mean E(samples)²).",
+        ),
+        Mistake(
+            lambda er, ef, a: er.mean() - ef.mean(),
+            "the regulariser alpha (mean E(data)² + mean E(samples)²) is missing; without it "
+            "the energies can drift to large values and training becomes unstable.",
+        ),
+    ),
+)
+check_contrastive_loss = CONTRASTIVE_LOSS.check
+
+
+# ------------------------------------------------------------ replay buffer
+def replay_starts(buffer, n, reinit_fraction, generator):
+    """Chain starts: buffer rows at random, each replaced by uniform noise in [-1, 1] with probability reinit_fraction."""
+    index = torch.randint(buffer.shape[0], (n,), generator=generator)  # (n,)
+    fresh = torch.rand(n, generator=generator) < reinit_fraction  # (n,)
+    noise = 2 * torch.rand(n, buffer.shape[1], generator=generator, dtype=buffer.dtype) - 1
+    return torch.where(fresh[:, None], noise, buffer[index])  # (n, D)
+
+
+def _replay_cases():
+    g = torch.Generator().manual_seed(89)
+    cases = []
+    for size, dim, n, f in ((50, 2, 40, 0.05), (20, 64, 30, 0.3), (10, 3, 25, 0.9)):
+        buffer = 3 + torch.randn(size, dim, generator=g, dtype=torch.float64)
+        cases.append((buffer, n, f, torch.Generator().manual_seed(90 + len(cases))))
+    return cases
+
+
+def _replay_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        size, dim = draw_int(g, 1, 40), draw_int(g, 1, 10)
+        buffer = draw_float(g, -3.0, 3.0) + torch.randn(size, dim, generator=g, dtype=F64)
+        f = draw_float(g, 0.05, 0.95)
+        cases.append(
+            (buffer, draw_int(g, 1, 50), f, torch.Generator().manual_seed(draw_int(g, 0, 2**30)))
         )
     return cases
 
 
-def _kl_stress():
-    g = torch.Generator().manual_seed(12)
-    mean = torch.randn(4, 3, generator=g, dtype=F64)
-    log_var = torch.tensor([[-800.0, 0.0, 1.0]] * 4, dtype=F64)
+def _replay_stress():
+    g = torch.Generator().manual_seed(890)
+    small = 5 + torch.randn(3, 2, generator=g, dtype=F64)
     return [
         Stress(
-            "a log-variance of -800: e^ℓ underflows to 0, so log(e^ℓ) = -inf",
-            (mean, log_var),
-            "Use ℓ itself where the formula has log s²; only the s² term needs e^ℓ.",
+            "reinit_fraction = 0: every start comes from the buffer",
+            (small, 20, 0.0, torch.Generator().manual_seed(891)),
         ),
         Stress(
-            "one latent dimension and 5000 rows",
+            "reinit_fraction = 1: every start is fresh noise",
+            (small, 20, 1.0, torch.Generator().manual_seed(892)),
+        ),
+        Stress(
+            "a float32 buffer: the noise has the buffer's dtype",
+            (small.to(torch.float32), 30, 0.5, torch.Generator().manual_seed(893)),
+            "Draw the noise with dtype=buffer.dtype.",
+        ),
+        Stress(
+            "5000 starts from a buffer of 3 rows in 64 dimensions",
             (
-                torch.randn(5000, 1, generator=g, dtype=F64),
-                torch.randn(5000, 1, generator=g, dtype=F64),
+                5 + torch.randn(3, 64, generator=g, dtype=F64),
+                5000,
+                0.05,
+                torch.Generator().manual_seed(894),
             ),
         ),
     ]
 
 
-KL_GAUSSIAN = Exercise(
-    name="kl_gaussian",
-    solution=kl_gaussian,
-    cases=_kl_cases,
-    random_cases=_kl_random,
-    stress_cases=_kl_stress,
+def _replay_wrong(flip=False, gaussian=False):
+    def answer(buffer, n, f, g):
+        index = torch.randint(buffer.shape[0], (n,), generator=g)
+        u = torch.rand(n, generator=g)
+        fresh = u > f if flip else u < f
+        if gaussian:
+            noise = torch.randn(n, buffer.shape[1], generator=g, dtype=buffer.dtype)
+        else:
+            noise = 2 * torch.rand(n, buffer.shape[1], generator=g, dtype=buffer.dtype) - 1
+        return torch.where(fresh[:, None], noise, buffer[index])
+
+    return answer
+
+
+REPLAY_STARTS = Exercise(
+    name="replay_starts",
+    solution=replay_starts,
+    cases=_replay_cases,
+    random_cases=_replay_random,
+    stress_cases=_replay_stress,
     mistakes=(
         Mistake(
-            lambda mean, log_var: (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1),
-            "the factor 1/2 is missing: each dimension contributes "
-            "½(s² + m² - 1 - log s²), from E_q[log q] = -½ log(2πs²) - ½.",
+            _replay_wrong(flip=True),
+            "the test is the wrong way round: a chain restarts from noise when its uniform "
+            "number is BELOW reinit_fraction, so that a fraction reinit_fraction restarts.",
         ),
         Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 + log_var).sum(dim=-1),
-            "the sign of the log-variance term: KL contains -log s² = -ℓ, which comes from the "
-            "entropy of q. Check that your KL is 0 for m = 0, ℓ = 0 and grows when ℓ → -∞.",
+            _replay_wrong(gaussian=True),
+            "the restarts are uniform in the box [-1, 1]: 2 * torch.rand(...) - 1, not "
+            "Gaussian noise.",
         ),
         Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - log_var).sum(dim=-1),
-            "the -1 per dimension is missing; without it the KL of the prior with itself "
-            "would be d/2 instead of 0.",
-        ),
-        Mistake(
-            lambda mean, log_var: (
-                0.5 * (torch.exp(0.5 * log_var) + mean**2 - 1.0 - log_var).sum(-1)
-            ),
-            "ℓ is the log-VARIANCE: the variance is e^ℓ, not the standard deviation e^{ℓ/2}.",
-        ),
-        Mistake(
-            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var),
-            "sum over the latent dimensions: the KL of a diagonal Gaussian is the sum of the "
-            "one-dimensional KLs, one number per row.",
+            lambda buffer, n, f, g: buffer[torch.randint(buffer.shape[0], (n,), generator=g)],
+            "no chain restarts: replace each start by uniform noise with probability "
+            "reinit_fraction, or the buffer never explores beyond where it already is.",
         ),
     ),
 )
-check_kl_gaussian = KL_GAUSSIAN.check
+check_replay_starts = REPLAY_STARTS.check
 
-
-# ------------------------------------------------------------ Bernoulli decoder
-def bernoulli_log_likelihood(x, logits):
-    """log p(x|h) = Σ_i [x_i f_i - log(1 + e^{f_i})] for logits f, without overflow."""
-    return (x * logits - F.softplus(logits)).sum(dim=-1)
-
-
-def _bernoulli_cases():
-    g = torch.Generator().manual_seed(10)
-    cases = []
-    for n, D in [(3, 4), (5, 8)]:
-        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
-        cases.append((x, 2 * torch.randn(n, D, generator=g, dtype=F64)))
-    # confident and wrong: sigmoid(-800) is 0 in float64, log(0) = -inf
-    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=F64)
-    logits = torch.tensor([[-800.0, 800.0, 2.0], [3.0, -1.0, -750.0]], dtype=F64)
-    cases.append((x, logits))
-    return cases
-
-
-def _through_sigmoid(x, logits):
-    p = torch.sigmoid(logits)
-    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
-
-
-def _bernoulli_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        n, D = draw_int(g, 1, 10), draw_int(g, 1, 16)
-        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
-        cases.append((x, draw_float(g, 0.1, 8.0) * torch.randn(n, D, generator=g, dtype=F64)))
-    return cases
-
-
-def _bernoulli_stress():
-    g = torch.Generator().manual_seed(13)
-    x = torch.randint(0, 2, (2000, 64), generator=g).to(F64)
-    return [
-        Stress(
-            "logits of ±40: σ(40) rounds to exactly 1 in float64",
-            (
-                torch.tensor([[1.0, 0.0, 0.0, 1.0]], dtype=F64),
-                torch.tensor([[40.0, -40.0, 40.0, -40.0]], dtype=F64),
-            ),
-            "Work with the logits: x f - softplus(f), never log σ(f) or log(1 - σ(f)).",
-        ),
-        Stress(
-            "2000 images of 64 pixels", (x, 3.0 * torch.randn(2000, 64, generator=g, dtype=F64))
-        ),
-    ]
-
-
-BERNOULLI = Exercise(
-    name="bernoulli_log_likelihood",
-    solution=bernoulli_log_likelihood,
-    cases=_bernoulli_cases,
-    random_cases=_bernoulli_random,
-    stress_cases=_bernoulli_stress,
-    mistakes=(
-        Mistake(
-            _through_sigmoid,
-            "σ(f) rounds to exactly 0 or 1 for large |f| and log(0) = -inf. Work with the logits: "
-            "x log σ(f) + (1 - x) log(1 - σ(f)) = x f - log(1 + e^f), and log(1 + e^f) is "
-            "torch.nn.functional.softplus(f).",
-        ),
-        Mistake(
-            lambda x, logits: (x * logits - F.softplus(logits)).mean(dim=-1),
-            "sum over the features, do not average: log p(x|h) of independent pixels is the sum "
-            "of their log-probabilities.",
-        ),
-        Mistake(
-            lambda x, logits: (-x * F.softplus(-logits)).sum(dim=-1),
-            "only the pixels with x_i = 1 are counted; the pixels with x_i = 0 contribute "
-            "log(1 - σ(f_i)) = -softplus(f_i).",
-        ),
-        Mistake(
-            lambda x, logits: (x * logits + F.softplus(logits)).sum(dim=-1),
-            "the sign of log(1 + e^f): a log-probability is never positive.",
-        ),
-    ),
-)
-check_bernoulli_log_likelihood = BERNOULLI.check
-
-
-# ------------------------------------------------------- linear-Gaussian ELBO
-def linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var):
-    """ELBO = E_q[log N(x; Ch + mu, σ²I)] - KL(q || N(0, I)) for diagonal q = N(m, diag v)."""
-    D = x.shape[-1]
-    residual = x - mu - q_mean @ C.T  # (n, D)
-    trace = q_var @ (C**2).sum(dim=0)  # tr(C diag(v) Cᵀ): (n,)
-    expected_log_lik = -0.5 * (
-        D * math.log(2 * math.pi * sigma2) + ((residual**2).sum(dim=-1) + trace) / sigma2
-    )
-    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
-    return expected_log_lik - kl
-
-
-def _elbo_cases():
-    g = torch.Generator().manual_seed(11)
-    cases = []
-    for n, D, d, sigma2 in [(3, 4, 2, 0.5), (5, 6, 3, 0.1), (2, 3, 1, 2.0)]:
-        C = torch.randn(D, d, generator=g, dtype=F64)
-        mu = torch.randn(D, generator=g, dtype=F64)
-        x = torch.randn(n, D, generator=g, dtype=F64)
-        q_mean = torch.randn(n, d, generator=g, dtype=F64)
-        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.1
-        cases.append((x, C, mu, sigma2, q_mean, q_var))
-    return cases
-
-
-def _elbo_without_trace(x, C, mu, sigma2, q_mean, q_var):
-    return (
-        linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var)
-        + 0.5 * (q_var @ (C**2).sum(dim=0)) / sigma2
-    )
-
-
-def _elbo_without_constant(x, C, mu, sigma2, q_mean, q_var):
-    D = x.shape[-1]
-    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 0.5 * D * math.log(
-        2 * math.pi * sigma2
-    )
-
-
-def _elbo_plus_kl(x, C, mu, sigma2, q_mean, q_var):
-    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
-    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 2 * kl
-
-
-def _elbo_random(g: torch.Generator):
-    cases = []
-    for _ in range(2):
-        n, D, d = draw_int(g, 1, 6), draw_int(g, 1, 8), draw_int(g, 1, 4)
-        C = torch.randn(D, d, generator=g, dtype=F64)
-        mu = torch.randn(D, generator=g, dtype=F64)
-        x = torch.randn(n, D, generator=g, dtype=F64)
-        q_mean = torch.randn(n, d, generator=g, dtype=F64)
-        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.05
-        cases.append((x, C, mu, draw_float(g, 0.05, 3.0), q_mean, q_var))
-    return cases
-
-
-def _elbo_stress():
-    g = torch.Generator().manual_seed(14)
-    D, d = 64, 10
-    C = torch.randn(D, d, generator=g, dtype=F64)
-    x = torch.randn(500, D, generator=g, dtype=F64)
-    q_mean = torch.randn(500, d, generator=g, dtype=F64)
-    return [
-        Stress(
-            "500 images of 64 pixels with 10 latent dimensions",
-            (
-                x,
-                C,
-                torch.zeros(D, dtype=F64),
-                0.3,
-                q_mean,
-                torch.rand(500, d, generator=g, dtype=F64) + 0.01,
-            ),
-        ),
-        Stress(
-            "nearly deterministic posteriors, variances of 10⁻³⁰⁰",
-            (
-                x[:3],
-                C,
-                torch.zeros(D, dtype=F64),
-                0.3,
-                q_mean[:3],
-                torch.full((3, d), 1e-300, dtype=F64),
-            ),
-        ),
-    ]
-
-
-LINEAR_ELBO = Exercise(
-    name="linear_gaussian_elbo",
-    solution=linear_gaussian_elbo,
-    cases=_elbo_cases,
-    random_cases=_elbo_random,
-    stress_cases=_elbo_stress,
-    mistakes=(
-        Mistake(
-            _elbo_without_trace,
-            "E_q‖x - μ - Ch‖² is not ‖x - μ - Cm‖²: h fluctuates around m, which adds "
-            "tr(C diag(v) Cᵀ) = Σ_j v_j ‖C_:j‖².",
-        ),
-        Mistake(
-            _elbo_without_constant,
-            "the normalisation of the Gaussian is missing: log N(x; f, σ²I) contains "
-            "-(D/2) log(2πσ²).",
-        ),
-        Mistake(
-            _elbo_plus_kl,
-            "the KL divergence to the prior is subtracted from the expected log-likelihood, "
-            "not added: the ELBO is E_q[log p(x|h)] - KL(q || p(h)).",
-        ),
-    ),
-)
-check_linear_gaussian_elbo = LINEAR_ELBO.check
-
-EXERCISES = [KL_GAUSSIAN, BERNOULLI, LINEAR_ELBO]
-
-# ----------------------------------------------------------- derivation questions
-KL_ONE_DIMENSION = Expression(
-    name="kl_one_dimension",
-    question=(
-        "Derive KL(N(m, s²) || N(0, 1)) for one latent dimension from the definition "
-        "E_q[log q(h) - log p(h)], using E_q[(h - m)²] = s² and E_q[h²] = m² + s². Give it "
-        "as a formula in m and s2 (the variance s²)."
-    ),
-    variables={"m": (-3.0, 3.0), "s2": (0.05, 5.0)},
-    solution="0.5*(s2 + m**2 - 1 - log(s2))",
-    mistakes=(
-        Mistake(
-            "s2 + m**2 - 1 - log(s2)",
-            "the factor 1/2: both log-densities carry -(1/2)(...)² terms.",
-        ),
-        Mistake(
-            "0.5*(s2 + m**2 - 1 + log(s2))",
-            "E_q[log q] = -½ log(2π s²) - ½ enters with a minus sign of log s².",
-        ),
-        Mistake(
-            "0.5*(s2 + m**2 - log(s2))",
-            "the -1 comes from E_q[(h - m)²] / s² = 1 in E_q[log q]; without it KL(p || p) ≠ 0.",
-        ),
-        Mistake(
-            "0.5*(sqrt(s2) + m**2 - 1 - log(s2))",
-            "E_q[h²] = m² + s² contains the variance s², not the standard deviation.",
-        ),
-    ),
-    explanation=(
-        "E_q[log q(h)] = -½ log(2π s²) - ½ and E_q[log p(h)] = -½ log(2π) - ½ (m² + s²). "
-        "Their difference is ½ (s² + m² - 1 - log s²), which is 0 for m = 0, s² = 1."
-    ),
-)
-check_kl_one_dimension = KL_ONE_DIMENSION.check
-
-EXPECTED_SQUARED_ERROR = Expression(
-    name="expected_squared_error",
-    question=(
-        "For one pixel and one latent dimension (D = d = 1), C = c, and q(h) = N(m, v), "
-        "write h = m + √v ε with ε ~ N(0, 1) and compute E_q[(x - μ - c h)²]. Give it as a "
-        "formula in x, mu, c, m and v."
-    ),
-    variables={
-        "x": (-3.0, 3.0),
-        "mu": (-2.0, 2.0),
-        "c": (-2.0, 2.0),
-        "m": (-2.0, 2.0),
-        "v": (0.01, 3.0),
-    },
-    solution="(x - mu - c*m)**2 + c**2*v",
-    mistakes=(
-        Mistake(
-            "(x - mu - c*m)**2",
-            "h fluctuates around m: the cross term averages to zero but E[ε²] = 1 leaves c² v.",
-        ),
-        Mistake(
-            "(x - mu - c*m)**2 + c*v", "the fluctuation term is (c √v ε)², whose mean is c² v."
-        ),
-        Mistake("(x - mu - c*m)**2 + c**2*sqrt(v)", "v is the variance: E[(c √v ε)²] = c² v."),
-    ),
-    explanation=(
-        "x - μ - c h = (x - μ - c m) - c √v ε. Squaring and averaging, the cross term has "
-        "E[ε] = 0 and the last term E[ε²] = 1: E_q[(x - μ - c h)²] = (x - μ - c m)² + c² v. "
-        "For D, d > 1 the same steps give ||x - μ - C m||² + Σ_j v_j ||C_:j||²."
-    ),
-)
-check_expected_squared_error = EXPECTED_SQUARED_ERROR.check
-
-QUESTIONS = [KL_ONE_DIMENSION, EXPECTED_SQUARED_ERROR]
+EXERCISES = [ULA_STEP, MALA_LOG_ACCEPTANCE, CONTRASTIVE_LOSS, REPLAY_STARTS]

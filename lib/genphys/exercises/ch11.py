@@ -1,8 +1,6 @@
-"""Exercises for chapter 11, {ref}`sec-training-vaes`: reparameterisation, IWAE, REINFORCE."""
+"""Exercises for chapter 11, {ref}`sec-autoencoders`: reconstruction error and PCA."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -11,302 +9,283 @@ from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_i
 __all__ = [
     "EXERCISES",
     "QUESTIONS",
-    "check_dh_dlog_var",
-    "check_iwae_bound",
-    "check_reparameterize",
-    "check_score_function_gradient",
-    "check_score_of_mean",
-    "iwae_bound",
-    "reparameterize",
-    "score_function_gradient",
+    "check_mse_loss_ratio",
+    "check_mse_reconstruction_error",
+    "check_pca_encode_decode",
+    "check_pca_reconstruction_error",
+    "mse_reconstruction_error",
+    "pca_encode_decode",
+    "pca_reconstruction_error",
 ]
 
-F64 = torch.float64
+
+def _data(seed: int, n: int, spectrum: list[float], shift: float) -> torch.Tensor:
+    """n points whose covariance has the eigenvalues `spectrum`, in a random frame."""
+    g = torch.Generator().manual_seed(seed)
+    lam = torch.tensor(spectrum, dtype=torch.float64)
+    d = lam.shape[0]
+    rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)  # (n, D)
+    return (z * lam.sqrt()) @ rotation.T + shift
 
 
-# ------------------------------------------------------------ reparameterisation
-def reparameterize(mean, log_var, eps):
-    """h = m + e^{ℓ/2} ⊙ ε: the sample of N(m, diag e^ℓ) built from standard normal noise ε."""
-    return mean + torch.exp(0.5 * log_var) * eps
+def _pca_cases(seed: int):
+    # well separated eigenvalues, so that the top-k subspace is sharply defined
+    return [
+        (_data(seed, 40, [6.0, 3.0, 1.0, 0.3], 1.5), 1),
+        (_data(seed + 1, 25, [5.0, 2.0, 1.0, 0.5, 0.1], -2.0), 2),
+        (_data(seed + 2, 60, [9.0, 4.0, 2.0, 0.7, 0.2, 0.05], 0.5), 3),
+    ]
 
 
-def _reparameterize_cases():
-    g = torch.Generator().manual_seed(20)
+def _pca_random(g: torch.Generator):
+    """Fresh data sets with well separated eigenvalues (ratio >= 1.5) and a random k."""
     cases = []
-    for n, d in [(4, 2), (6, 3), (3, 5)]:
-        mean = torch.randn(n, d, generator=g, dtype=F64)
-        log_var = torch.randn(n, d, generator=g, dtype=F64)
-        eps = torch.randn(n, d, generator=g, dtype=F64)
-        cases.append((mean, log_var, eps))
+    for _ in range(2):
+        d = draw_int(g, 2, 7)
+        ratios = 1.5 + 2.0 * torch.rand(d, generator=g, dtype=torch.float64)
+        spectrum = (10.0 / torch.cumprod(ratios, 0)).tolist()
+        x = _data(draw_int(g, 0, 2**30), draw_int(g, 3 * d, 80), spectrum, draw_float(g, -5, 5))
+        cases.append((x, draw_int(g, 1, d - 1)))
     return cases
 
 
-def _reparameterize_random(g: torch.Generator):
+def _pca_stress():
+    spectrum = [6.0, 3.0, 1.0, 0.3]
+    far = _data(84, 50, spectrum, 1e6)
+    return [
+        Stress(
+            "data 10⁶ away from the origin",
+            (far, 2),
+            "Centre the data before forming the covariance, (x - μ)ᵀ(x - μ) / n: the second "
+            "moment minus μμᵀ subtracts numbers of size 10¹² that agree in their first digits.",
+        ),
+        Stress("k = D: nothing is thrown away", (_data(85, 30, spectrum, 1.0), 4)),
+        Stress(
+            "a batch of 20000 points in D = 64",
+            (_data(86, 20_000, [0.5**i for i in range(64)], 0.5), 10),
+        ),
+    ]
+
+
+# ------------------------------------------------------- reconstruction error
+def mse_reconstruction_error(x, x_tilde):
+    """(1/n) Σ_k ||x_k - x̃_k||²: squared error summed over features, averaged over points."""
+    return ((x - x_tilde) ** 2).sum(dim=1).mean()
+
+
+def _mse_torch_default(x, x_tilde):
+    return ((x - x_tilde) ** 2).mean()
+
+
+def _mse_total(x, x_tilde):
+    return ((x - x_tilde) ** 2).sum()
+
+
+def _mse_norm_not_squared(x, x_tilde):
+    return torch.linalg.vector_norm(x - x_tilde, dim=1).mean()
+
+
+def _mse_cases():
+    g = torch.Generator().manual_seed(81)
+    return [
+        (
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+            torch.randn(n, d, generator=g, dtype=torch.float64),
+        )
+        for n, d in [(5, 3), (8, 6), (4, 10)]
+    ]
+
+
+def _mse_random(g: torch.Generator):
     cases = []
     for _ in range(3):
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
-        scale = draw_float(g, 0.1, 3.0)
+        n, d = draw_int(g, 1, 20), draw_int(g, 1, 20)
+        x = draw_float(g, 0.1, 10) * torch.randn(n, d, generator=g, dtype=torch.float64)
         cases.append(
-            (
-                scale * torch.randn(n, d, generator=g, dtype=F64),
-                scale * torch.randn(n, d, generator=g, dtype=F64),
-                torch.randn(n, d, generator=g, dtype=F64),
-            )
+            (x, x + draw_float(g, 0.01, 2) * torch.randn(n, d, generator=g, dtype=torch.float64))
         )
     return cases
 
 
-def _reparameterize_stress():
-    g = torch.Generator().manual_seed(23)
-    mean = torch.randn(3, 2, generator=g, dtype=F64)
-    eps = torch.randn(3, 2, generator=g, dtype=F64)
-    big = [torch.randn(5000, 16, generator=g, dtype=F64) for _ in range(3)]
+def _mse_stress():
+    g = torch.Generator().manual_seed(87)
+    x = torch.rand(10_000, 64, generator=g, dtype=torch.float64)
     return [
-        Stress(
-            "a log-variance of 1400: e^ℓ overflows, although s = e^{ℓ/2} = 10³⁰⁴ does not",
-            (mean, torch.tensor([[1400.0, 2.0]] * 3, dtype=F64), eps),
-            "Compute the standard deviation as e^{ℓ/2} directly, not as √(e^ℓ).",
-        ),
-        Stress("5000 rows of 16 latent dimensions", tuple(big)),
+        Stress("a single point with a single feature", (x[:1, :1], x[1:2, :1])),
+        Stress("10000 points with 64 features", (x, x.flip(0))),
     ]
 
 
-REPARAMETERIZE = Exercise(
-    name="reparameterize",
-    solution=reparameterize,
-    cases=_reparameterize_cases,
-    random_cases=_reparameterize_random,
-    stress_cases=_reparameterize_stress,
+MSE_RECONSTRUCTION_ERROR = Exercise(
+    name="mse_reconstruction_error",
+    solution=mse_reconstruction_error,
+    cases=_mse_cases,
+    random_cases=_mse_random,
+    stress_cases=_mse_stress,
     mistakes=(
         Mistake(
-            lambda mean, log_var, eps: mean + torch.exp(log_var) * eps,
-            "e^ℓ is the variance; the noise must be scaled by the standard deviation e^{ℓ/2}.",
+            _mse_torch_default,
+            "that averages over all n·D entries, like F.mse_loss with its default reduction. "
+            "The reconstruction error sums the squares over the D features of each point and averages "
+            "only over the n points: your value is D times too small.",
         ),
         Mistake(
-            lambda mean, log_var, eps: mean + log_var * eps,
-            "ℓ is the log-variance, not the standard deviation: scale ε by e^{ℓ/2}.",
+            _mse_total,
+            "that is the total over all points. Divide by the number of points n, so that the "
+            "error does not grow with the size of the data set.",
         ),
         Mistake(
-            lambda mean, log_var, eps: (mean + eps) * torch.exp(0.5 * log_var),
-            "only the noise is scaled: h = m + s ⊙ ε, so the mean must not be multiplied by s.",
+            _mse_norm_not_squared,
+            "that averages the distances ||x_k - x̃_k||; the error averages their SQUARES.",
         ),
     ),
 )
-check_reparameterize = REPARAMETERIZE.check
+check_mse_reconstruction_error = MSE_RECONSTRUCTION_ERROR.check
 
 
-# ------------------------------------------------------------------ IWAE bound
-def iwae_bound(log_w):
-    """log (1/k) Σ_s e^{log w_s} over axis 0 of log_w (k, n), stably: logsumexp - log k."""
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+# --------------------------------------------------------- error from eigenvalues
+def pca_reconstruction_error(x, k):
+    """Σ_{i>k} λ_i, the eigenvalues of the 1/n covariance beyond the k largest."""
+    centred = x - x.mean(dim=0)  # (n, D)
+    covariance = centred.T @ centred / x.shape[0]  # (D, D)
+    eigenvalues = torch.linalg.eigvalsh(covariance).flip(0)  # descending
+    return eigenvalues[k:].sum()
 
 
-def _iwae_cases():
-    g = torch.Generator().manual_seed(21)
-    return [
-        (torch.randn(5, 3, generator=g, dtype=F64),),
-        (2 * torch.randn(50, 4, generator=g, dtype=F64),),
-        # realistic log-weights of images: e^{-800} underflows to 0 in float64
-        (-800.0 + 3 * torch.randn(20, 2, generator=g, dtype=F64),),
-    ]
+def _pca_error_unbiased(x, k):
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(x.T)).flip(0)  # 1/(n - 1)
+    return eigenvalues[k:].sum()
 
 
-def _iwae_random(g: torch.Generator):
-    # every column within 50 nats of the others: a stable formula is not needed here yet
-    cases = []
-    for _ in range(3):
-        k, n = draw_int(g, 1, 40), draw_int(g, 1, 6)
-        offsets = draw_float(g, -200.0, 0.0) + 50.0 * torch.rand(n, generator=g, dtype=F64)
-        cases.append(
-            (offsets + draw_float(g, 0.1, 4.0) * torch.randn(k, n, generator=g, dtype=F64),)
-        )
-    return cases
+def _pca_error_kept(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0]).flip(0)
+    return eigenvalues[:k].sum()
 
 
-def _iwae_stress():
-    g = torch.Generator().manual_seed(24)
-    apart = torch.tensor([300.0, -500.0], dtype=F64) + torch.randn(30, 2, generator=g, dtype=F64)
-    return [
-        Stress(
-            "two data points whose log-weights lie 800 nats apart",
-            (apart,),
-            "Shift each data point (column) by its own maximum over the k samples.",
-        ),
-        Stress(
-            "a single sample, k = 1: the bound is log w itself",
-            (torch.randn(1, 4, generator=g, dtype=F64),),
-        ),
-        Stress("k = 5000 samples", (-90.0 + 5.0 * torch.randn(5000, 3, generator=g, dtype=F64),)),
-    ]
+def _pca_error_ascending(x, k):
+    centred = x - x.mean(dim=0)
+    eigenvalues = torch.linalg.eigvalsh(centred.T @ centred / x.shape[0])  # ascending!
+    return eigenvalues[k:].sum()
 
 
-def _iwae_global_max(log_w):
-    m = log_w.max()
-    return m + torch.log(torch.exp(log_w - m).mean(dim=0))
+def _pca_error_not_centred(x, k):
+    eigenvalues = torch.linalg.eigvalsh(x.T @ x / x.shape[0]).flip(0)
+    return eigenvalues[k:].sum()
 
 
-IWAE = Exercise(
-    name="iwae_bound",
-    solution=iwae_bound,
-    cases=_iwae_cases,
-    random_cases=_iwae_random,
-    stress_cases=_iwae_stress,
+PCA_RECONSTRUCTION_ERROR = Exercise(
+    name="pca_reconstruction_error",
+    solution=pca_reconstruction_error,
+    cases=lambda: _pca_cases(82),
+    random_cases=_pca_random,
+    stress_cases=_pca_stress,
     mistakes=(
         Mistake(
-            lambda log_w: log_w.mean(dim=0),
-            "that is the mean of the log-weights, the ELBO estimate. The IWAE bound is the log "
-            "of the mean of the weights: log (1/k) Σ_s w_s, which is larger by Jensen.",
+            _pca_error_unbiased,
+            "torch.cov divides by n - 1. The reconstruction error averages over the n points, "
+            "so the covariance whose eigenvalues it sums is (1/n) Σ_k (x_k - μ)(x_k - μ)ᵀ.",
         ),
         Mistake(
-            lambda log_w: torch.logsumexp(log_w, dim=0),
-            "divide by k inside the log: log (1/k) Σ_s w_s = logsumexp(log w) - log k.",
+            _pca_error_kept,
+            "that is the variance PCA keeps. The error is what it throws away: the sum of the "
+            "eigenvalues beyond the k largest.",
         ),
         Mistake(
-            lambda log_w: torch.log(torch.exp(log_w).mean(dim=0)),
-            "e^{-800} underflows to 0 and log 0 = -inf. Subtract the largest log-weight before "
-            "exponentiating (log-sum-exp), or use torch.logsumexp.",
+            _pca_error_ascending,
+            "torch.linalg.eigvalsh returns the eigenvalues in ASCENDING order, so [k:] drops "
+            "the k smallest. Flip them (or take [:D - k]) to discard the smallest D - k.",
         ),
         Mistake(
-            lambda log_w: torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1]),
-            "average over the k samples, axis 0; axis 1 runs over the data points.",
-        ),
-        Mistake(
-            _iwae_global_max,
-            "one global maximum is not enough: the data points (columns) live on different "
-            "scales, and a column 800 nats below the largest log-weight underflows to "
-            "log 0 = -inf. Subtract each column's own maximum, log_w.max(dim=0), or use "
-            "torch.logsumexp(log_w, dim=0).",
+            _pca_error_not_centred,
+            "subtract the mean first: xᵀx / n is the second moment, not the covariance. The "
+            "biases of the autoencoder (and PCA's μ) absorb the mean at no cost.",
         ),
     ),
 )
-check_iwae_bound = IWAE.check
+check_pca_reconstruction_error = PCA_RECONSTRUCTION_ERROR.check
 
 
-# --------------------------------------------------------- score function
-def score_function_gradient(f_values, eps, log_var):
-    """Per-sample REINFORCE estimates of ∂E_q[f]/∂m: f(h_s) ε_s e^{-ℓ/2}, shape (S, d)."""
-    return f_values[:, None] * eps * torch.exp(-0.5 * log_var)
+# ------------------------------------------------- encoder and decoder from PCA
+def pca_encode_decode(x, k):
+    """x̃ = μ + U_k U_kᵀ (x - μ): encode h = U_kᵀ(x - μ), decode x̃ = U_k h + μ."""
+    mu = x.mean(dim=0)  # (D,)
+    centred = x - mu  # (n, D)
+    _, eigenvectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])  # ascending
+    U = eigenvectors[:, -k:]  # (D, k): the top k, in any order
+    h = centred @ U  # (n, k), the code
+    return h @ U.T + mu  # (n, D)
 
 
-def _score_cases():
-    g = torch.Generator().manual_seed(22)
-    cases = []
-    for S, d in [(6, 2), (10, 3)]:
-        eps = torch.randn(S, d, generator=g, dtype=F64)
-        cases.append(
-            (torch.randn(S, generator=g, dtype=F64), eps, torch.randn(d, generator=g, dtype=F64))
-        )
-    return cases
+def _encode_decode_bottom(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, :k]
+    return (x - mu) @ U @ U.T + mu
 
 
-def _score_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        S, d = draw_int(g, 1, 20), draw_int(g, 1, 6)
-        cases.append(
-            (
-                draw_float(g, 0.1, 10.0) * torch.randn(S, generator=g, dtype=F64),
-                torch.randn(S, d, generator=g, dtype=F64),
-                draw_float(g, 0.1, 3.0) * torch.randn(d, generator=g, dtype=F64),
-            )
-        )
-    return cases
+def _encode_decode_no_mean_back(x, k):
+    return pca_encode_decode(x, k) - x.mean(dim=0)
 
 
-def _score_stress():
-    g = torch.Generator().manual_seed(25)
-    S, d = 20_000, 8
-    return [
-        Stress(
-            "a single sample, S = 1",
-            tuple(
-                a[:1] if a.dim() and a.shape[0] == S else a
-                for a in (
-                    torch.randn(S, generator=g, dtype=F64),
-                    torch.randn(S, d, generator=g, dtype=F64),
-                    torch.randn(d, generator=g, dtype=F64),
-                )
-            ),
-        ),
-        Stress(
-            "20000 samples",
-            (
-                torch.randn(S, generator=g, dtype=F64),
-                torch.randn(S, d, generator=g, dtype=F64),
-                torch.randn(d, generator=g, dtype=F64),
-            ),
-        ),
-    ]
+def _encode_decode_not_centred(x, k):
+    mu = x.mean(dim=0)
+    _, eigenvectors = torch.linalg.eigh((x - mu).T @ (x - mu) / x.shape[0])
+    U = eigenvectors[:, -k:]
+    return x @ U @ U.T
 
 
-SCORE = Exercise(
-    name="score_function_gradient",
-    solution=score_function_gradient,
-    cases=_score_cases,
-    random_cases=_score_random,
-    stress_cases=_score_stress,
+PCA_ENCODE_DECODE = Exercise(
+    name="pca_encode_decode",
+    solution=pca_encode_decode,
+    cases=lambda: _pca_cases(83),
+    random_cases=_pca_random,
+    stress_cases=lambda: _pca_stress()[:2],
     mistakes=(
         Mistake(
-            lambda f_values, eps, log_var: f_values[:, None] * eps,
-            "the score is ∂ log q/∂m = (h - m)/s² = ε/s: divide by the standard deviation "
-            "s = e^{ℓ/2}.",
+            _encode_decode_bottom,
+            "torch.linalg.eigh sorts eigenvalues in ascending order, so eigenvectors[:, :k] are "
+            "the k directions of LEAST variance. Keep the last k columns.",
         ),
         Mistake(
-            lambda f_values, eps, log_var: f_values[:, None] * eps * torch.exp(0.5 * log_var),
-            "the score is (h - m)/s² = ε s / s² = ε/s: divide by s = e^{ℓ/2}, do not multiply.",
+            _encode_decode_no_mean_back,
+            "the decoder must add the mean back: x̃ = U_k h + μ. Without d = μ the "
+            "reconstructions are centred at zero.",
         ),
         Mistake(
-            lambda f_values, eps, log_var: f_values[:, None] * 0.5 * (eps**2 - 1.0),
-            "that is the estimate for the log-variance ℓ; the one for the mean uses "
-            "∂ log q/∂m = ε e^{-ℓ/2}.",
+            _encode_decode_not_centred,
+            "encode the CENTRED data, h = U_kᵀ(x - μ), and add μ back after decoding; "
+            "projecting x itself through the origin misses the offset.",
         ),
     ),
 )
-check_score_function_gradient = SCORE.check
+check_pca_encode_decode = PCA_ENCODE_DECODE.check
 
-EXERCISES = [REPARAMETERIZE, IWAE, SCORE]
+EXERCISES = [MSE_RECONSTRUCTION_ERROR, PCA_RECONSTRUCTION_ERROR, PCA_ENCODE_DECODE]
 
 # ----------------------------------------------------------- derivation questions
-DH_DLOG_VAR = Expression(
-    name="dh_dlog_var",
+MSE_LOSS_RATIO = Expression(
+    name="mse_loss_ratio",
     question=(
-        "For one latent dimension, h = m + e^{ℓ/2} ε. What is ∂h/∂ℓ at fixed ε? Give it as "
-        "a formula in ell (ℓ) and eps (ε)."
+        "For n data points with D features, by what factor does the reconstruction error "
+        "L = (1/n) Σ_k ||x_k - x̃_k||² differ from torch.nn.functional.mse_loss(x_tilde, x) "
+        "with its default reduction? Give L / mse_loss as a formula in n and D."
     ),
-    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
-    solution="0.5*exp(ell/2)*eps",
+    variables={"n": (1.0, 500.0), "D": (1.0, 100.0)},
+    solution="D",
     mistakes=(
-        Mistake("exp(ell/2)*eps", "the chain rule: ∂e^{ℓ/2}/∂ℓ = ½ e^{ℓ/2}."),
-        Mistake("0.5*exp(ell/2)", "ε multiplies the standard deviation, so it stays in ∂h/∂ℓ."),
-        Mistake("exp(ell)*eps", "h contains e^{ℓ/2}, the standard deviation, not e^ℓ."),
+        Mistake("n", "mse_loss averages over all n·D entries and L over the n points only."),
+        Mistake("1/D", "L is the larger one: it sums over the D features that mse_loss averages."),
+        Mistake(
+            "n*D", "both average over the n points; only the features are treated differently."
+        ),
     ),
     explanation=(
-        "ε is fixed noise, so h is an ordinary differentiable function of ℓ: "
-        "∂h/∂ℓ = ½ e^{ℓ/2} ε (and ∂h/∂m = 1). Autograd computes the same through "
-        "reparameterize; the sampling step has been moved into ε."
+        "mse_loss averages the n·D squared entries: Σ_k Σ_i (x_ki - x̃_ki)² / (n D). L sums "
+        "over the features and averages over the points, so L = D · mse_loss."
     ),
 )
-check_dh_dlog_var = DH_DLOG_VAR.check
+check_mse_loss_ratio = MSE_LOSS_RATIO.check
 
-SCORE_OF_MEAN = Expression(
-    name="score_of_mean",
-    question=(
-        "For one latent dimension, q(h) = N(m, e^ℓ). Derive ∂ log q(h)/∂m and evaluate it at "
-        "h = m + e^{ℓ/2} ε. Give it as a formula in ell (ℓ) and eps (ε)."
-    ),
-    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
-    solution="eps*exp(-ell/2)",
-    mistakes=(
-        Mistake("eps", "(h - m)/s² = ε s / s² = ε / s: a factor e^{-ℓ/2} remains."),
-        Mistake("eps*exp(ell/2)", "divide by the variance: (h - m)/s² = ε s / s² = ε / s."),
-        Mistake("-eps*exp(-ell/2)", "log q = -(h - m)²/(2s²) + const grows with m when h > m."),
-        Mistake("eps*exp(-ell)", "(h - m) = s ε, so (h - m)/s² = ε / s = ε e^{-ℓ/2}."),
-    ),
-    explanation=(
-        "log q(h) = -(h - m)²/(2 e^ℓ) - ℓ/2 - ½ log 2π, so ∂ log q/∂m = (h - m)/e^ℓ. With "
-        "h - m = e^{ℓ/2} ε this is ε e^{-ℓ/2}."
-    ),
-)
-check_score_of_mean = SCORE_OF_MEAN.check
-
-QUESTIONS = [DH_DLOG_VAR, SCORE_OF_MEAN]
+QUESTIONS = [MSE_LOSS_RATIO]

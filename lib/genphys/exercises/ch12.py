@@ -1,392 +1,385 @@
-"""Exercises for chapter 12, {ref}`sec-diffusion`: the forward marginal, its posterior, the noise-parameterised mean."""
+"""Exercises for chapter 12, {ref}`sec-vae`: the KL divergence, the decoder and the ELBO."""
 
 from __future__ import annotations
 
-import torch
+import math
 
-from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
+import torch
+import torch.nn.functional as F
+
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
-    "check_forward_sample",
-    "check_posterior_mean_variance",
-    "check_reverse_mean_from_eps",
-    "forward_sample",
-    "posterior_mean_variance",
-    "reverse_mean_from_eps",
+    "QUESTIONS",
+    "bernoulli_log_likelihood",
+    "check_bernoulli_log_likelihood",
+    "check_expected_squared_error",
+    "check_kl_gaussian",
+    "check_kl_one_dimension",
+    "check_linear_gaussian_elbo",
+    "kl_gaussian",
+    "linear_gaussian_elbo",
 ]
 
 F64 = torch.float64
 
 
-def _course_schedule_float32(T: int = 300) -> torch.Tensor:
-    """The course's linear schedule (1e-4 to 0.02) in float32: 1 - ᾱ_t cancels if computed naively."""
-    return torch.linspace(1e-4, 0.02, T, dtype=torch.float32)
+# ---------------------------------------------------------------- KL divergence
+def kl_gaussian(mean, log_var):
+    """KL(N(m, diag e^ℓ) || N(0, I)) = ½ Σ_j (e^ℓ_j + m_j² - 1 - ℓ_j), one value per row."""
+    return 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1)
 
 
-def _log_alpha_bar(betas):
-    return torch.cumsum(torch.log1p(-betas), dim=0)  # (T,)
-
-
-def _random_schedule(g: torch.Generator) -> torch.Tensor:
-    """A linear schedule of random length and end points, float64, for fresh test cases."""
-    T = draw_int(g, 2, 1000)
-    start = draw_float(g, 1e-5, 1e-3)
-    return torch.linspace(start, draw_float(g, 0.005, 0.05), T, dtype=F64)
-
-
-def _cosine_schedule(T: int = 200) -> torch.Tensor:
-    """The cosine schedule with its last β clipped at 0.999: ᾱ_T is about 10⁻¹⁰."""
-    from ..diffusion import cosine_schedule
-
-    return cosine_schedule(T)
-
-
-# ------------------------------------------------------------------ forward marginal
-def forward_sample(x0, t, betas, eps):
-    """x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε with ᾱ_t = Π_{s ≤ t} (1 - β_s), t 1-based."""
-    log_ab = _log_alpha_bar(betas)[t - 1]  # log ᾱ_t
-    return torch.exp(0.5 * log_ab) * x0 + torch.sqrt(-torch.expm1(log_ab)) * eps
-
-
-def _forward_cases():
-    g = torch.Generator().manual_seed(120)
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
-    cases = []
-    for t, n in [(1, 3), (10, 4), (500, 2), (1000, 5)]:
-        x0 = torch.randn(n, 2, generator=g, dtype=F64)
-        cases.append((x0, t, betas, torch.randn(n, 2, generator=g, dtype=F64)))
-    cosine = torch.tensor([0.1, 0.3, 0.5, 0.2], dtype=F64)
-    cases.append(
-        (torch.randn(3, 2, generator=g, dtype=F64), 3, cosine, torch.ones(3, 2, dtype=F64))
-    )
-    # float32, first steps, x_0 = 0: only the noise scale sqrt(1 - ᾱ_t) is left to check
-    b32 = _course_schedule_float32()
-    noise = torch.randn(4, 2, generator=g).to(torch.float32)
-    cases.append((torch.zeros(4, 2, dtype=torch.float32), 2, b32, noise))
+def _kl_cases():
+    g = torch.Generator().manual_seed(9)
+    cases = [(torch.zeros(2, 3, dtype=F64), torch.zeros(2, 3, dtype=F64))]
+    for n, d in [(4, 2), (5, 3), (3, 6)]:
+        mean = torch.randn(n, d, generator=g, dtype=F64)
+        log_var = torch.randn(n, d, generator=g, dtype=F64)
+        cases.append((mean, log_var))
     return cases
 
 
-def _forward_random(g: torch.Generator):
+def _kl_random(g: torch.Generator):
     cases = []
     for _ in range(3):
-        betas = _random_schedule(g)
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
-        t = draw_int(g, 1, betas.shape[0])
-        x0 = draw_float(g, 0.1, 5.0) * torch.randn(n, d, generator=g, dtype=F64)
-        cases.append((x0, t, betas, torch.randn(n, d, generator=g, dtype=F64)))
-    return cases
-
-
-def _forward_stress():
-    g = torch.Generator().manual_seed(1200)
-    b32 = _course_schedule_float32()
-    cosine = _cosine_schedule()
-    x = torch.randn(4, 2, generator=g, dtype=F64)
-    noise = torch.randn(4, 2, generator=g, dtype=F64)
-    return [
-        Stress(
-            "t = 1 of the course's schedule in float32: 1 - ᾱ_1 = 10⁻⁴",
-            (torch.zeros(3, 2, dtype=torch.float32), 1, b32, noise[:3].to(torch.float32)),
-            "1 - ᾱ_t cancels in float32 when ᾱ_t is close to 1: use -expm1 of a sum of log1p(-β).",
-        ),
-        Stress(
-            "t = T of the cosine schedule: ᾱ_T is about 10⁻¹⁰",
-            (1e3 * x, cosine.shape[0], cosine, noise),
-        ),
-        Stress(
-            "a one-step schedule, T = 1",
-            (x, 1, torch.tensor([0.3], dtype=F64), noise),
-        ),
-        Stress(
-            "10000 points in 16 dimensions",
-            (
-                torch.randn(10_000, 16, generator=g, dtype=F64),
-                300,
-                torch.linspace(1e-4, 0.02, 1000, dtype=F64),
-                torch.randn(10_000, 16, generator=g, dtype=F64),
-            ),
-        ),
-    ]
-
-
-FORWARD = Exercise(
-    name="forward_sample",
-    solution=forward_sample,
-    cases=_forward_cases,
-    random_cases=_forward_random,
-    stress_cases=_forward_stress,
-    rtol=1e-5,
-    atol=1e-12,
-    mistakes=(
-        Mistake(
-            lambda x0, t, betas, eps: (
-                torch.sqrt(1 - betas[t - 1]) * x0 + torch.sqrt(betas[t - 1]) * eps
-            ),
-            "that is one step of the chain, q(x_t | x_{t-1}). The jump from x_0 needs the "
-            "product ᾱ_t = (1 - β_1)(1 - β_2)···(1 - β_t): torch.cumprod, or the exp of a "
-            "cumulative sum of log(1 - β).",
-        ),
-        Mistake(
-            lambda x0, t, betas, eps: (
-                (
-                    torch.sqrt(torch.cumprod(1 - betas, 0)[t]) * x0
-                    + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t]) * eps
-                )
-                if t < betas.shape[0]
-                else x0 * 0
-            ),
-            "t is 1-based: ᾱ_t is entry t - 1 of the cumulative product (entry 0 is ᾱ_1).",
-        ),
-        Mistake(
-            lambda x0, t, betas, eps: (
-                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
-                + (1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
-            ),
-            "1 - ᾱ_t is the VARIANCE of the noise; multiply ε by its square root.",
-        ),
-        Mistake(
-            lambda x0, t, betas, eps: (
-                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
-                + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
-            ),
-            "correct in exact arithmetic, but 1 - ᾱ_t loses its digits when ᾱ_t is close to 1: "
-            "with the course's schedule in float32, 1 - (1 - 10⁻⁴) is off by about 10⁻³ "
-            "relative. Compute log ᾱ_t = Σ log1p(-β_s) and 1 - ᾱ_t = -expm1(log ᾱ_t), or work "
-            "in float64.",
-        ),
-    ),
-)
-check_forward_sample = FORWARD.check
-
-
-# ------------------------------------------------------------------ forward posterior
-def posterior_mean_variance(x_t, x0, t, betas):
-    """μ̃_t = √ᾱ_{t-1} β_t/(1-ᾱ_t) x_0 + √α_t (1-ᾱ_{t-1})/(1-ᾱ_t) x_t, β̃_t = (1-ᾱ_{t-1})/(1-ᾱ_t) β_t, t ≥ 2."""
-    log_ab = _log_alpha_bar(betas)
-    ab_prev = torch.exp(log_ab[t - 2])
-    one_minus, one_minus_prev = -torch.expm1(log_ab[t - 1]), -torch.expm1(log_ab[t - 2])
-    beta = betas[t - 1]
-    mean = (
-        torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * one_minus_prev * x_t
-    ) / one_minus
-    return mean, one_minus_prev / one_minus * beta
-
-
-def _posterior_cases():
-    g = torch.Generator().manual_seed(121)
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
-    cases = []
-    for t, n in [(2, 3), (50, 4), (999, 2)]:
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
+        scale = draw_float(g, 0.1, 4.0)
         cases.append(
             (
-                torch.randn(n, 3, generator=g, dtype=F64),
-                torch.randn(n, 3, generator=g, dtype=F64),
-                t,
-                betas,
-            )
-        )
-    b32 = _course_schedule_float32()
-    x = torch.randn(2, 2, generator=g).to(torch.float32)
-    cases.append((x, x.flip(0), 2, b32))
-    return cases
-
-
-def _posterior_naive(x_t, x0, t, betas):
-    ab = torch.cumprod(1 - betas, 0)
-    ab_t, ab_prev, beta = ab[t - 1], ab[t - 2], betas[t - 1]
-    mean = (torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * (1 - ab_prev) * x_t) / (
-        1 - ab_t
-    )
-    return mean, (1 - ab_prev) / (1 - ab_t) * beta
-
-
-def _posterior_swapped(x_t, x0, t, betas):
-    _, var = posterior_mean_variance(x_t, x0, t, betas)
-    return posterior_mean_variance(x0, x_t, t, betas)[0], var
-
-
-def _posterior_beta(x_t, x0, t, betas):
-    mean, _ = posterior_mean_variance(x_t, x0, t, betas)
-    return mean, betas[t - 1] * torch.ones_like(mean[..., 0, 0])
-
-
-def _posterior_shifted(x_t, x0, t, betas):
-    log_ab = _log_alpha_bar(betas)
-    ab, one_minus = torch.exp(log_ab[t - 1]), -torch.expm1(log_ab[t - 1])
-    beta = betas[t - 1]  # ᾱ_t used where ᾱ_{t-1} belongs
-    mean = (torch.sqrt(ab) * beta * x0 + torch.sqrt(1 - beta) * one_minus * x_t) / one_minus
-    return mean, beta * torch.ones_like(one_minus)
-
-
-def _posterior_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        betas = _random_schedule(g)
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
-        t = draw_int(g, 2, betas.shape[0])
-        x_t, x0 = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
-        cases.append((x_t, draw_float(g, 0.1, 3.0) * x0, t, betas))
-    return cases
-
-
-def _posterior_stress():
-    g = torch.Generator().manual_seed(1210)
-    b32 = _course_schedule_float32()
-    cosine = _cosine_schedule()
-    x32 = torch.randn(3, 2, generator=g).to(torch.float32)
-    x, y = (torch.randn(5, 3, generator=g, dtype=F64) for _ in range(2))
-    return [
-        Stress(
-            "t = 3 of the course's schedule in float32: 1 - ᾱ_2 is about 3·10⁻⁴",
-            (x32, x32.flip(0), 3, b32),
-            "1 - ᾱ_t and 1 - ᾱ_{t-1} cancel in float32 when ᾱ is close to 1: use -expm1 of a "
-            "sum of log1p(-β).",
-        ),
-        Stress("t = T of the cosine schedule, β_T = 0.999", (x, y, cosine.shape[0], cosine)),
-        Stress(
-            "a two-step schedule at t = 2, T = 2",
-            (x, y, 2, torch.tensor([0.1, 0.5], dtype=F64)),
-        ),
-    ]
-
-
-POSTERIOR = Exercise(
-    name="posterior_mean_variance",
-    solution=posterior_mean_variance,
-    cases=_posterior_cases,
-    random_cases=_posterior_random,
-    stress_cases=_posterior_stress,
-    rtol=1e-5,
-    atol=1e-12,
-    mistakes=(
-        Mistake(
-            _posterior_swapped,
-            "the coefficients of x_0 and x_t are swapped: x_0 is multiplied by "
-            "√ᾱ_{t-1} β_t / (1 - ᾱ_t), x_t by √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t).",
-        ),
-        Mistake(
-            _posterior_beta,
-            "the variance of q(x_{t-1} | x_t, x_0) is not β_t: knowing x_0 as well makes it "
-            "smaller, β̃_t = β_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t). Add the precisions α_t/β_t and "
-            "1/(1 - ᾱ_{t-1}).",
-        ),
-        Mistake(
-            _posterior_shifted,
-            "ᾱ_{t-1} is needed, not ᾱ_t, in the coefficient of x_0 and in 1 - ᾱ_{t-1}: with "
-            "1-based t it is entry t - 2 of the cumulative product.",
-        ),
-        Mistake(
-            _posterior_naive,
-            "correct in exact arithmetic, but 1 - ᾱ_t and 1 - ᾱ_{t-1} lose their digits when "
-            "ᾱ is close to 1 (the first steps, in float32). Use -expm1 of the cumulative sum "
-            "of log1p(-β), or compute in float64.",
-        ),
-    ),
-)
-check_posterior_mean_variance = POSTERIOR.check
-
-
-# ------------------------------------------------------------------ noise-parameterised mean
-def reverse_mean_from_eps(x_t, eps, t, betas):
-    """μ_θ(x_t, t) = (x_t - β_t ε_θ / sqrt(1 - ᾱ_t)) / sqrt(α_t), t 1-based."""
-    one_minus = -torch.expm1(_log_alpha_bar(betas)[t - 1])
-    beta = betas[t - 1]
-    return (x_t - beta / torch.sqrt(one_minus) * eps) / torch.sqrt(1 - beta)
-
-
-def _reverse_cases():
-    g = torch.Generator().manual_seed(122)
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
-    cases = []
-    for t, n in [(1, 2), (2, 3), (300, 4), (1000, 2)]:
-        cases.append(
-            (
-                torch.randn(n, 2, generator=g, dtype=F64),
-                torch.randn(n, 2, generator=g, dtype=F64),
-                t,
-                betas,
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+                scale * torch.randn(n, d, generator=g, dtype=F64),
             )
         )
     return cases
 
 
-def _reverse_ab(x_t, eps, t, betas):
-    ab = torch.cumprod(1 - betas, 0)[t - 1]
-    return (x_t - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)
-
-
-def _reverse_no_scale(x_t, eps, t, betas):
-    ab = torch.cumprod(1 - betas, 0)[t - 1]
-    return x_t - betas[t - 1] / torch.sqrt(1 - ab) * eps
-
-
-def _reverse_sign(x_t, eps, t, betas):
-    ab = torch.cumprod(1 - betas, 0)[t - 1]
-    return (x_t + betas[t - 1] / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - betas[t - 1])
-
-
-def _reverse_sqrt_beta(x_t, eps, t, betas):
-    return (x_t - torch.sqrt(betas[t - 1]) * eps) / torch.sqrt(1 - betas[t - 1])
-
-
-def _reverse_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        betas = _random_schedule(g)
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
-        t = draw_int(g, 1, betas.shape[0])
-        x_t, eps = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
-        cases.append((draw_float(g, 0.1, 5.0) * x_t, eps, t, betas))
-    return cases
-
-
-def _reverse_stress():
-    g = torch.Generator().manual_seed(1220)
-    cosine = _cosine_schedule()
-    x, eps = (torch.randn(6, 2, generator=g, dtype=F64) for _ in range(2))
+def _kl_stress():
+    g = torch.Generator().manual_seed(12)
+    mean = torch.randn(4, 3, generator=g, dtype=F64)
+    log_var = torch.tensor([[-800.0, 0.0, 1.0]] * 4, dtype=F64)
     return [
-        Stress("t = T of the cosine schedule: β_T = 0.999, √α_T ≈ 0.03", (x, eps, 200, cosine)),
         Stress(
-            "t = 1 of a schedule with β_1 = 10⁻¹⁴: 1 - ᾱ_1 = β_1",
-            (x, eps, 1, torch.linspace(1e-14, 0.02, 100, dtype=F64)),
-            "1 - ᾱ_1 = β_1 = 10⁻¹⁴ keeps only two digits when computed as 1 - (1 - β_1) in "
-            "float64; use -expm1 of a sum of log1p(-β).",
+            "a log-variance of -800: e^ℓ underflows to 0, so log(e^ℓ) = -inf",
+            (mean, log_var),
+            "Use ℓ itself where the formula has log s²; only the s² term needs e^ℓ.",
         ),
-        Stress("a one-step schedule, T = 1", (x, eps, 1, torch.tensor([0.2], dtype=F64))),
+        Stress(
+            "one latent dimension and 5000 rows",
+            (
+                torch.randn(5000, 1, generator=g, dtype=F64),
+                torch.randn(5000, 1, generator=g, dtype=F64),
+            ),
+        ),
     ]
 
 
-REVERSE = Exercise(
-    name="reverse_mean_from_eps",
-    solution=reverse_mean_from_eps,
-    cases=_reverse_cases,
-    random_cases=_reverse_random,
-    stress_cases=_reverse_stress,
-    rtol=1e-10,
-    atol=1e-12,
+KL_GAUSSIAN = Exercise(
+    name="kl_gaussian",
+    solution=kl_gaussian,
+    cases=_kl_cases,
+    random_cases=_kl_random,
+    stress_cases=_kl_stress,
     mistakes=(
         Mistake(
-            _reverse_ab,
-            "that is the prediction of x_0, (x_t - √(1-ᾱ_t) ε)/√ᾱ_t, a jump to the end. The "
-            "reverse step goes to x_{t-1} only: μ_θ = (x_t - β_t ε / √(1-ᾱ_t)) / √α_t.",
+            lambda mean, log_var: (torch.exp(log_var) + mean**2 - 1.0 - log_var).sum(dim=-1),
+            "the factor 1/2 is missing: each dimension contributes "
+            "½(s² + m² - 1 - log s²), from E_q[log q] = -½ log(2πs²) - ½.",
         ),
         Mistake(
-            _reverse_no_scale,
-            "the division by √α_t = √(1 - β_t) is missing: every forward step shrinks x by "
-            "√α_t, so the reverse step expands it again.",
+            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 + log_var).sum(dim=-1),
+            "the sign of the log-variance term: KL contains -log s² = -ℓ, which comes from the "
+            "entropy of q. Check that your KL is 0 for m = 0, ℓ = 0 and grows when ℓ → -∞.",
         ),
         Mistake(
-            _reverse_sign,
-            "the sign: the predicted noise is removed from x_t, not added.",
+            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - log_var).sum(dim=-1),
+            "the -1 per dimension is missing; without it the KL of the prior with itself "
+            "would be d/2 instead of 0.",
         ),
         Mistake(
-            _reverse_sqrt_beta,
-            "the noise coefficient is β_t / √(1 - ᾱ_t), not √β_t: write μ̃_t in terms of x_t and "
-            "ε by substituting x_0 = (x_t - √(1-ᾱ_t) ε)/√ᾱ_t.",
+            lambda mean, log_var: (
+                0.5 * (torch.exp(0.5 * log_var) + mean**2 - 1.0 - log_var).sum(-1)
+            ),
+            "ℓ is the log-VARIANCE: the variance is e^ℓ, not the standard deviation e^{ℓ/2}.",
+        ),
+        Mistake(
+            lambda mean, log_var: 0.5 * (torch.exp(log_var) + mean**2 - 1.0 - log_var),
+            "sum over the latent dimensions: the KL of a diagonal Gaussian is the sum of the "
+            "one-dimensional KLs, one number per row.",
         ),
     ),
 )
-check_reverse_mean_from_eps = REVERSE.check
+check_kl_gaussian = KL_GAUSSIAN.check
 
-EXERCISES = [FORWARD, POSTERIOR, REVERSE]
+
+# ------------------------------------------------------------ Bernoulli decoder
+def bernoulli_log_likelihood(x, logits):
+    """log p(x|h) = Σ_i [x_i f_i - log(1 + e^{f_i})] for logits f, without overflow."""
+    return (x * logits - F.softplus(logits)).sum(dim=-1)
+
+
+def _bernoulli_cases():
+    g = torch.Generator().manual_seed(10)
+    cases = []
+    for n, D in [(3, 4), (5, 8)]:
+        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
+        cases.append((x, 2 * torch.randn(n, D, generator=g, dtype=F64)))
+    # confident and wrong: sigmoid(-800) is 0 in float64, log(0) = -inf
+    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=F64)
+    logits = torch.tensor([[-800.0, 800.0, 2.0], [3.0, -1.0, -750.0]], dtype=F64)
+    cases.append((x, logits))
+    return cases
+
+
+def _through_sigmoid(x, logits):
+    p = torch.sigmoid(logits)
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
+
+
+def _bernoulli_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, D = draw_int(g, 1, 10), draw_int(g, 1, 16)
+        x = torch.randint(0, 2, (n, D), generator=g).to(F64)
+        cases.append((x, draw_float(g, 0.1, 8.0) * torch.randn(n, D, generator=g, dtype=F64)))
+    return cases
+
+
+def _bernoulli_stress():
+    g = torch.Generator().manual_seed(13)
+    x = torch.randint(0, 2, (2000, 64), generator=g).to(F64)
+    return [
+        Stress(
+            "logits of ±40: σ(40) rounds to exactly 1 in float64",
+            (
+                torch.tensor([[1.0, 0.0, 0.0, 1.0]], dtype=F64),
+                torch.tensor([[40.0, -40.0, 40.0, -40.0]], dtype=F64),
+            ),
+            "Work with the logits: x f - softplus(f), never log σ(f) or log(1 - σ(f)).",
+        ),
+        Stress(
+            "2000 images of 64 pixels", (x, 3.0 * torch.randn(2000, 64, generator=g, dtype=F64))
+        ),
+    ]
+
+
+BERNOULLI = Exercise(
+    name="bernoulli_log_likelihood",
+    solution=bernoulli_log_likelihood,
+    cases=_bernoulli_cases,
+    random_cases=_bernoulli_random,
+    stress_cases=_bernoulli_stress,
+    mistakes=(
+        Mistake(
+            _through_sigmoid,
+            "σ(f) rounds to exactly 0 or 1 for large |f| and log(0) = -inf. Work with the logits: "
+            "x log σ(f) + (1 - x) log(1 - σ(f)) = x f - log(1 + e^f), and log(1 + e^f) is "
+            "torch.nn.functional.softplus(f).",
+        ),
+        Mistake(
+            lambda x, logits: (x * logits - F.softplus(logits)).mean(dim=-1),
+            "sum over the features, do not average: log p(x|h) of independent pixels is the sum "
+            "of their log-probabilities.",
+        ),
+        Mistake(
+            lambda x, logits: (-x * F.softplus(-logits)).sum(dim=-1),
+            "only the pixels with x_i = 1 are counted; the pixels with x_i = 0 contribute "
+            "log(1 - σ(f_i)) = -softplus(f_i).",
+        ),
+        Mistake(
+            lambda x, logits: (x * logits + F.softplus(logits)).sum(dim=-1),
+            "the sign of log(1 + e^f): a log-probability is never positive.",
+        ),
+    ),
+)
+check_bernoulli_log_likelihood = BERNOULLI.check
+
+
+# ------------------------------------------------------- linear-Gaussian ELBO
+def linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var):
+    """ELBO = E_q[log N(x; Ch + mu, σ²I)] - KL(q || N(0, I)) for diagonal q = N(m, diag v)."""
+    D = x.shape[-1]
+    residual = x - mu - q_mean @ C.T  # (n, D)
+    trace = q_var @ (C**2).sum(dim=0)  # tr(C diag(v) Cᵀ): (n,)
+    expected_log_lik = -0.5 * (
+        D * math.log(2 * math.pi * sigma2) + ((residual**2).sum(dim=-1) + trace) / sigma2
+    )
+    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
+    return expected_log_lik - kl
+
+
+def _elbo_cases():
+    g = torch.Generator().manual_seed(11)
+    cases = []
+    for n, D, d, sigma2 in [(3, 4, 2, 0.5), (5, 6, 3, 0.1), (2, 3, 1, 2.0)]:
+        C = torch.randn(D, d, generator=g, dtype=F64)
+        mu = torch.randn(D, generator=g, dtype=F64)
+        x = torch.randn(n, D, generator=g, dtype=F64)
+        q_mean = torch.randn(n, d, generator=g, dtype=F64)
+        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.1
+        cases.append((x, C, mu, sigma2, q_mean, q_var))
+    return cases
+
+
+def _elbo_without_trace(x, C, mu, sigma2, q_mean, q_var):
+    return (
+        linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var)
+        + 0.5 * (q_var @ (C**2).sum(dim=0)) / sigma2
+    )
+
+
+def _elbo_without_constant(x, C, mu, sigma2, q_mean, q_var):
+    D = x.shape[-1]
+    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 0.5 * D * math.log(
+        2 * math.pi * sigma2
+    )
+
+
+def _elbo_plus_kl(x, C, mu, sigma2, q_mean, q_var):
+    kl = 0.5 * (q_var + q_mean**2 - 1.0 - torch.log(q_var)).sum(dim=-1)
+    return linear_gaussian_elbo(x, C, mu, sigma2, q_mean, q_var) + 2 * kl
+
+
+def _elbo_random(g: torch.Generator):
+    cases = []
+    for _ in range(2):
+        n, D, d = draw_int(g, 1, 6), draw_int(g, 1, 8), draw_int(g, 1, 4)
+        C = torch.randn(D, d, generator=g, dtype=F64)
+        mu = torch.randn(D, generator=g, dtype=F64)
+        x = torch.randn(n, D, generator=g, dtype=F64)
+        q_mean = torch.randn(n, d, generator=g, dtype=F64)
+        q_var = torch.rand(n, d, generator=g, dtype=F64) + 0.05
+        cases.append((x, C, mu, draw_float(g, 0.05, 3.0), q_mean, q_var))
+    return cases
+
+
+def _elbo_stress():
+    g = torch.Generator().manual_seed(14)
+    D, d = 64, 10
+    C = torch.randn(D, d, generator=g, dtype=F64)
+    x = torch.randn(500, D, generator=g, dtype=F64)
+    q_mean = torch.randn(500, d, generator=g, dtype=F64)
+    return [
+        Stress(
+            "500 images of 64 pixels with 10 latent dimensions",
+            (
+                x,
+                C,
+                torch.zeros(D, dtype=F64),
+                0.3,
+                q_mean,
+                torch.rand(500, d, generator=g, dtype=F64) + 0.01,
+            ),
+        ),
+        Stress(
+            "nearly deterministic posteriors, variances of 10⁻³⁰⁰",
+            (
+                x[:3],
+                C,
+                torch.zeros(D, dtype=F64),
+                0.3,
+                q_mean[:3],
+                torch.full((3, d), 1e-300, dtype=F64),
+            ),
+        ),
+    ]
+
+
+LINEAR_ELBO = Exercise(
+    name="linear_gaussian_elbo",
+    solution=linear_gaussian_elbo,
+    cases=_elbo_cases,
+    random_cases=_elbo_random,
+    stress_cases=_elbo_stress,
+    mistakes=(
+        Mistake(
+            _elbo_without_trace,
+            "E_q‖x - μ - Ch‖² is not ‖x - μ - Cm‖²: h fluctuates around m, which adds "
+            "tr(C diag(v) Cᵀ) = Σ_j v_j ‖C_:j‖².",
+        ),
+        Mistake(
+            _elbo_without_constant,
+            "the normalisation of the Gaussian is missing: log N(x; f, σ²I) contains "
+            "-(D/2) log(2πσ²).",
+        ),
+        Mistake(
+            _elbo_plus_kl,
+            "the KL divergence to the prior is subtracted from the expected log-likelihood, "
+            "not added: the ELBO is E_q[log p(x|h)] - KL(q || p(h)).",
+        ),
+    ),
+)
+check_linear_gaussian_elbo = LINEAR_ELBO.check
+
+EXERCISES = [KL_GAUSSIAN, BERNOULLI, LINEAR_ELBO]
+
+# ----------------------------------------------------------- derivation questions
+KL_ONE_DIMENSION = Expression(
+    name="kl_one_dimension",
+    question=(
+        "Derive KL(N(m, s²) || N(0, 1)) for one latent dimension from the definition "
+        "E_q[log q(h) - log p(h)], using E_q[(h - m)²] = s² and E_q[h²] = m² + s². Give it "
+        "as a formula in m and s2 (the variance s²)."
+    ),
+    variables={"m": (-3.0, 3.0), "s2": (0.05, 5.0)},
+    solution="0.5*(s2 + m**2 - 1 - log(s2))",
+    mistakes=(
+        Mistake(
+            "s2 + m**2 - 1 - log(s2)",
+            "the factor 1/2: both log-densities carry -(1/2)(...)² terms.",
+        ),
+        Mistake(
+            "0.5*(s2 + m**2 - 1 + log(s2))",
+            "E_q[log q] = -½ log(2π s²) - ½ enters with a minus sign of log s².",
+        ),
+        Mistake(
+            "0.5*(s2 + m**2 - log(s2))",
+            "the -1 comes from E_q[(h - m)²] / s² = 1 in E_q[log q]; without it KL(p || p) ≠ 0.",
+        ),
+        Mistake(
+            "0.5*(sqrt(s2) + m**2 - 1 - log(s2))",
+            "E_q[h²] = m² + s² contains the variance s², not the standard deviation.",
+        ),
+    ),
+    explanation=(
+        "E_q[log q(h)] = -½ log(2π s²) - ½ and E_q[log p(h)] = -½ log(2π) - ½ (m² + s²). "
+        "Their difference is ½ (s² + m² - 1 - log s²), which is 0 for m = 0, s² = 1."
+    ),
+)
+check_kl_one_dimension = KL_ONE_DIMENSION.check
+
+EXPECTED_SQUARED_ERROR = Expression(
+    name="expected_squared_error",
+    question=(
+        "For one pixel and one latent dimension (D = d = 1), C = c, and q(h) = N(m, v), "
+        "write h = m + √v ε with ε ~ N(0, 1) and compute E_q[(x - μ - c h)²]. Give it as a "
+        "formula in x, mu, c, m and v."
+    ),
+    variables={
+        "x": (-3.0, 3.0),
+        "mu": (-2.0, 2.0),
+        "c": (-2.0, 2.0),
+        "m": (-2.0, 2.0),
+        "v": (0.01, 3.0),
+    },
+    solution="(x - mu - c*m)**2 + c**2*v",
+    mistakes=(
+        Mistake(
+            "(x - mu - c*m)**2",
+            "h fluctuates around m: the cross term averages to zero but E[ε²] = 1 leaves c² v.",
+        ),
+        Mistake(
+            "(x - mu - c*m)**2 + c*v", "the fluctuation term is (c √v ε)², whose mean is c² v."
+        ),
+        Mistake("(x - mu - c*m)**2 + c**2*sqrt(v)", "v is the variance: E[(c √v ε)²] = c² v."),
+    ),
+    explanation=(
+        "x - μ - c h = (x - μ - c m) - c √v ε. Squaring and averaging, the cross term has "
+        "E[ε] = 0 and the last term E[ε²] = 1: E_q[(x - μ - c h)²] = (x - μ - c m)² + c² v. "
+        "For D, d > 1 the same steps give ||x - μ - C m||² + Σ_j v_j ||C_:j||²."
+    ),
+)
+check_expected_squared_error = EXPECTED_SQUARED_ERROR.check
+
+QUESTIONS = [KL_ONE_DIMENSION, EXPECTED_SQUARED_ERROR]

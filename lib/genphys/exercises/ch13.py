@@ -1,407 +1,312 @@
-"""Exercises for chapter 13, {ref}`sec-training-diffusion`: the training loss, a DDPM step and a DDIM step."""
+"""Exercises for chapter 13, {ref}`sec-training-vaes`: reparameterisation, IWAE, REINFORCE."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
-    "check_ddim_step",
-    "check_ddpm_step",
-    "check_noise_prediction_loss",
-    "ddim_step",
-    "ddpm_step",
-    "noise_prediction_loss",
+    "QUESTIONS",
+    "check_dh_dlog_var",
+    "check_iwae_bound",
+    "check_reparameterize",
+    "check_score_function_gradient",
+    "check_score_of_mean",
+    "iwae_bound",
+    "reparameterize",
+    "score_function_gradient",
 ]
 
 F64 = torch.float64
 
 
-def _alpha_bars(betas):
-    log_ab = torch.cumsum(torch.log1p(-betas), dim=0)  # (T,)
-    return torch.exp(log_ab), -torch.expm1(log_ab)  # ᾱ_t and 1 - ᾱ_t
+# ------------------------------------------------------------ reparameterisation
+def reparameterize(mean, log_var, eps):
+    """h = m + e^{ℓ/2} ⊙ ε: the sample of N(m, diag e^ℓ) built from standard normal noise ε."""
+    return mean + torch.exp(0.5 * log_var) * eps
 
 
-class _ToyNoisePredictor:
-    """A fixed, non-linear stand-in for a network: ε_θ(x, t) = tanh(x W + t/T · c)."""
-
-    def __init__(self, dim: int, T: int, seed: int):
-        g = torch.Generator().manual_seed(seed)
-        self.W = torch.randn(dim, dim, generator=g, dtype=F64) / dim**0.5
-        self.c = torch.randn(dim, generator=g, dtype=F64)
-        self.T = T
-
-    def __call__(self, x, t):
-        t = torch.as_tensor(t, dtype=F64)
-        time = (t / self.T).reshape(-1, 1) if t.dim() == 1 else t / self.T
-        return torch.tanh(x @ self.W + time * self.c)
-
-
-def _random_schedule(g: torch.Generator) -> torch.Tensor:
-    """A linear schedule of random length and end points, float64, for fresh test cases."""
-    T = draw_int(g, 2, 1000)
-    return torch.linspace(draw_float(g, 1e-5, 1e-3), draw_float(g, 0.005, 0.05), T, dtype=F64)
-
-
-def _cosine_schedule(T: int = 200) -> torch.Tensor:
-    """The cosine schedule with its last β clipped at 0.999: ᾱ_T is about 10⁻¹⁰."""
-    from ..diffusion import cosine_schedule
-
-    return cosine_schedule(T)
-
-
-# ------------------------------------------------------------------ the training loss
-def noise_prediction_loss(eps_model, x0, t, eps, betas):
-    """L = mean over rows and coordinates of (ε - ε_θ(x_t, t))², x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε; t of shape (n,)."""
-    ab, one_minus = _alpha_bars(betas)
-    x_t = torch.sqrt(ab[t - 1])[:, None] * x0 + torch.sqrt(one_minus[t - 1])[:, None] * eps
-    return ((eps - eps_model(x_t, t)) ** 2).mean()
-
-
-def _loss_cases():
-    g = torch.Generator().manual_seed(130)
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+def _reparameterize_cases():
+    g = torch.Generator().manual_seed(20)
     cases = []
-    for n, d in [(6, 2), (10, 3), (4, 5)]:
-        model = _ToyNoisePredictor(d, 1000, seed=131 + d)
-        t = torch.randint(1, 1001, (n,), generator=g)
+    for n, d in [(4, 2), (6, 3), (3, 5)]:
+        mean = torch.randn(n, d, generator=g, dtype=F64)
+        log_var = torch.randn(n, d, generator=g, dtype=F64)
+        eps = torch.randn(n, d, generator=g, dtype=F64)
+        cases.append((mean, log_var, eps))
+    return cases
+
+
+def _reparameterize_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 8)
+        scale = draw_float(g, 0.1, 3.0)
         cases.append(
             (
-                model,
+                scale * torch.randn(n, d, generator=g, dtype=F64),
+                scale * torch.randn(n, d, generator=g, dtype=F64),
                 torch.randn(n, d, generator=g, dtype=F64),
-                t,
-                torch.randn(n, d, generator=g, dtype=F64),
-                betas,
             )
         )
     return cases
 
 
-def _loss_on_x0(eps_model, x0, t, eps, betas):
-    return ((eps - eps_model(x0, t)) ** 2).mean()
-
-
-def _loss_alpha(eps_model, x0, t, eps, betas):
-    a = 1 - betas[t - 1]
-    x_t = torch.sqrt(a)[:, None] * x0 + torch.sqrt(1 - a)[:, None] * eps
-    return ((eps - eps_model(x_t, t)) ** 2).mean()
-
-
-def _loss_x0_target(eps_model, x0, t, eps, betas):
-    ab, one_minus = _alpha_bars(betas)
-    x_t = torch.sqrt(ab[t - 1])[:, None] * x0 + torch.sqrt(one_minus[t - 1])[:, None] * eps
-    return ((x0 - eps_model(x_t, t)) ** 2).mean()
-
-
-def _loss_sum(eps_model, x0, t, eps, betas):
-    return noise_prediction_loss(eps_model, x0, t, eps, betas) * x0.numel()
-
-
-def _loss_index(eps_model, x0, t, eps, betas):
-    ab, one_minus = _alpha_bars(betas)
-    s = torch.clamp(t, max=betas.shape[0] - 1)
-    x_t = torch.sqrt(ab[s])[:, None] * x0 + torch.sqrt(one_minus[s])[:, None] * eps
-    return ((eps - eps_model(x_t, t)) ** 2).mean()
-
-
-def _loss_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        betas = _random_schedule(g)
-        T = betas.shape[0]
-        n, d = draw_int(g, 1, 12), draw_int(g, 1, 5)
-        model = _ToyNoisePredictor(d, T, seed=draw_int(g, 0, 2**30))
-        t = torch.randint(1, T + 1, (n,), generator=g)
-        x0, eps = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
-        cases.append((model, draw_float(g, 0.1, 3.0) * x0, t, eps, betas))
-    return cases
-
-
-def _loss_stress():
-    g = torch.Generator().manual_seed(1300)
-    cosine = _cosine_schedule()
-    edges = torch.tensor([1, 200, 1, 200, 2, 199])
-    x0, eps = (torch.randn(6, 3, generator=g, dtype=F64) for _ in range(2))
-    big = [torch.randn(4096, 16, generator=g, dtype=F64) for _ in range(2)]
+def _reparameterize_stress():
+    g = torch.Generator().manual_seed(23)
+    mean = torch.randn(3, 2, generator=g, dtype=F64)
+    eps = torch.randn(3, 2, generator=g, dtype=F64)
+    big = [torch.randn(5000, 16, generator=g, dtype=F64) for _ in range(3)]
     return [
         Stress(
-            "the edges t = 1 and t = T of the cosine schedule in one batch",
-            (_ToyNoisePredictor(3, 200, seed=1301), x0, edges, eps, cosine),
+            "a log-variance of 1400: e^ℓ overflows, although s = e^{ℓ/2} = 10³⁰⁴ does not",
+            (mean, torch.tensor([[1400.0, 2.0]] * 3, dtype=F64), eps),
+            "Compute the standard deviation as e^{ℓ/2} directly, not as √(e^ℓ).",
         ),
-        Stress(
-            "4096 rows in 16 dimensions",
-            (
-                _ToyNoisePredictor(16, 1000, seed=1302),
-                big[0],
-                torch.randint(1, 1001, (4096,), generator=g),
-                big[1],
-                torch.linspace(1e-4, 0.02, 1000, dtype=F64),
-            ),
-        ),
-        Stress(
-            "a single row at t = T = 1",
-            (
-                _ToyNoisePredictor(2, 1, seed=1303),
-                x0[:1, :2],
-                torch.tensor([1]),
-                eps[:1, :2],
-                torch.tensor([0.5], dtype=F64),
-            ),
-        ),
+        Stress("5000 rows of 16 latent dimensions", tuple(big)),
     ]
 
 
-LOSS = Exercise(
-    name="noise_prediction_loss",
-    solution=noise_prediction_loss,
-    cases=_loss_cases,
-    random_cases=_loss_random,
-    stress_cases=_loss_stress,
+REPARAMETERIZE = Exercise(
+    name="reparameterize",
+    solution=reparameterize,
+    cases=_reparameterize_cases,
+    random_cases=_reparameterize_random,
+    stress_cases=_reparameterize_stress,
     mistakes=(
         Mistake(
-            _loss_on_x0,
-            "the network must see the noised point x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε, not the clean "
-            "x_0: it learns to find the noise in x_t.",
+            lambda mean, log_var, eps: mean + torch.exp(log_var) * eps,
+            "e^ℓ is the variance; the noise must be scaled by the standard deviation e^{ℓ/2}.",
         ),
         Mistake(
-            _loss_alpha,
-            "x_t is one jump from x_0 with ᾱ_t = Π_{s≤t}(1 - β_s), not one step with "
-            "α_t = 1 - β_t.",
+            lambda mean, log_var, eps: mean + log_var * eps,
+            "ℓ is the log-variance, not the standard deviation: scale ε by e^{ℓ/2}.",
         ),
         Mistake(
-            _loss_x0_target,
-            "the target is the noise ε that produced x_t, not x_0 (predicting x_0 is another "
-            "parameterisation, with other weights).",
-        ),
-        Mistake(
-            _loss_sum,
-            "take the mean over rows and coordinates (a mean squared error), not the sum.",
-        ),
-        Mistake(
-            _loss_index,
-            "t is 1-based: ᾱ_t is entry t - 1 of the cumulative product.",
+            lambda mean, log_var, eps: (mean + eps) * torch.exp(0.5 * log_var),
+            "only the noise is scaled: h = m + s ⊙ ε, so the mean must not be multiplied by s.",
         ),
     ),
 )
-check_noise_prediction_loss = LOSS.check
+check_reparameterize = REPARAMETERIZE.check
 
 
-# ------------------------------------------------------------------ the ancestral step
-def ddpm_step(x_t, eps_hat, z, t, betas):
-    """x_{t-1} = (x_t - β_t ε̂/√(1-ᾱ_t))/√α_t + √β̃_t z for t ≥ 2; no noise at t = 1."""
-    _, one_minus = _alpha_bars(betas)
-    beta = betas[t - 1]
-    mean = (x_t - beta / torch.sqrt(one_minus[t - 1]) * eps_hat) / torch.sqrt(1 - beta)
-    if t == 1:
-        return mean
-    variance = one_minus[t - 2] / one_minus[t - 1] * beta  # β̃_t
-    return mean + torch.sqrt(variance) * z
+# ------------------------------------------------------------------ IWAE bound
+def iwae_bound(log_w):
+    """log (1/k) Σ_s e^{log w_s} over axis 0 of log_w (k, n), stably: logsumexp - log k."""
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
-def _ddpm_cases():
-    g = torch.Generator().manual_seed(132)
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
-    cases = []
-    for t, n in [(1000, 3), (400, 4), (2, 2), (1, 3)]:
-        x, e, z = (torch.randn(n, 2, generator=g, dtype=F64) for _ in range(3))
-        cases.append((x, e, z, t, betas))
-    return cases
-
-
-def _ddpm_noise_at_one(x_t, eps_hat, z, t, betas):
-    if t == 1:
-        _, one_minus = _alpha_bars(betas)
-        beta = betas[0]
-        mean = (x_t - beta / torch.sqrt(one_minus[0]) * eps_hat) / torch.sqrt(1 - beta)
-        return mean + torch.sqrt(beta) * z
-    return ddpm_step(x_t, eps_hat, z, t, betas)
-
-
-def _ddpm_beta(x_t, eps_hat, z, t, betas):
-    if t == 1:
-        return ddpm_step(x_t, eps_hat, z, t, betas)
-    mean = ddpm_step(x_t, eps_hat, torch.zeros_like(z), t, betas)
-    return mean + torch.sqrt(betas[t - 1]) * z
-
-
-def _ddpm_variance_not_std(x_t, eps_hat, z, t, betas):
-    if t == 1:
-        return ddpm_step(x_t, eps_hat, z, t, betas)
-    _, one_minus = _alpha_bars(betas)
-    mean = ddpm_step(x_t, eps_hat, torch.zeros_like(z), t, betas)
-    return mean + one_minus[t - 2] / one_minus[t - 1] * betas[t - 1] * z
-
-
-def _ddpm_ddim(x_t, eps_hat, z, t, betas):
-    ab, one_minus = _alpha_bars(betas)
-    x0 = (x_t - torch.sqrt(one_minus[t - 1]) * eps_hat) / torch.sqrt(ab[t - 1])
-    if t == 1:
-        return x0
-    return torch.sqrt(ab[t - 2]) * x0 + torch.sqrt(one_minus[t - 2]) * eps_hat
-
-
-def _ddpm_random(g: torch.Generator):
-    cases = []
-    for _ in range(3):
-        betas = _random_schedule(g)
-        t = draw_int(g, 1, betas.shape[0])
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
-        x, e, z = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(3))
-        cases.append((draw_float(g, 0.1, 5.0) * x, e, z, t, betas))
-    return cases
-
-
-def _ddpm_stress():
-    g = torch.Generator().manual_seed(1320)
-    cosine = _cosine_schedule()
-    x, e, z = (torch.randn(5, 2, generator=g, dtype=F64) for _ in range(3))
+def _iwae_cases():
+    g = torch.Generator().manual_seed(21)
     return [
-        Stress("t = T of the cosine schedule, β_T = 0.999", (x, e, z, 200, cosine)),
-        Stress(
-            "t = 2, where β̃_2 = β_1 β_2 / (1 - ᾱ_2) is the smallest noise",
-            (x, e, z, 2, cosine),
-        ),
-        Stress(
-            "t = 1 of a one-step schedule: the output is the mean, no noise",
-            (x, e, z, 1, torch.tensor([0.3], dtype=F64)),
-        ),
+        (torch.randn(5, 3, generator=g, dtype=F64),),
+        (2 * torch.randn(50, 4, generator=g, dtype=F64),),
+        # realistic log-weights of images: e^{-800} underflows to 0 in float64
+        (-800.0 + 3 * torch.randn(20, 2, generator=g, dtype=F64),),
     ]
 
 
-DDPM = Exercise(
-    name="ddpm_step",
-    solution=ddpm_step,
-    cases=_ddpm_cases,
-    random_cases=_ddpm_random,
-    stress_cases=_ddpm_stress,
-    rtol=1e-10,
-    atol=1e-12,
+def _iwae_random(g: torch.Generator):
+    # every column within 50 nats of the others: a stable formula is not needed here yet
+    cases = []
+    for _ in range(3):
+        k, n = draw_int(g, 1, 40), draw_int(g, 1, 6)
+        offsets = draw_float(g, -200.0, 0.0) + 50.0 * torch.rand(n, generator=g, dtype=F64)
+        cases.append(
+            (offsets + draw_float(g, 0.1, 4.0) * torch.randn(k, n, generator=g, dtype=F64),)
+        )
+    return cases
+
+
+def _iwae_stress():
+    g = torch.Generator().manual_seed(24)
+    apart = torch.tensor([300.0, -500.0], dtype=F64) + torch.randn(30, 2, generator=g, dtype=F64)
+    return [
+        Stress(
+            "two data points whose log-weights lie 800 nats apart",
+            (apart,),
+            "Shift each data point (column) by its own maximum over the k samples.",
+        ),
+        Stress(
+            "a single sample, k = 1: the bound is log w itself",
+            (torch.randn(1, 4, generator=g, dtype=F64),),
+        ),
+        Stress("k = 5000 samples", (-90.0 + 5.0 * torch.randn(5000, 3, generator=g, dtype=F64),)),
+    ]
+
+
+def _iwae_global_max(log_w):
+    m = log_w.max()
+    return m + torch.log(torch.exp(log_w - m).mean(dim=0))
+
+
+IWAE = Exercise(
+    name="iwae_bound",
+    solution=iwae_bound,
+    cases=_iwae_cases,
+    random_cases=_iwae_random,
+    stress_cases=_iwae_stress,
     mistakes=(
         Mistake(
-            _ddpm_beta,
-            "the exercise asks for σ_t² = β̃_t = β_t (1 - ᾱ_{t-1})/(1 - ᾱ_t), the variance of "
-            "the forward posterior. σ_t² = β_t is the other choice of Ho et al. and works in "
-            "practice, but it is not what was asked.",
+            lambda log_w: log_w.mean(dim=0),
+            "that is the mean of the log-weights, the ELBO estimate. The IWAE bound is the log "
+            "of the mean of the weights: log (1/k) Σ_s w_s, which is larger by Jensen.",
         ),
         Mistake(
-            _ddpm_noise_at_one,
-            "no noise at the last step (t = 1): its output is the sample x_0, the mean of "
-            "p(x_0 | x_1). Added noise there would only blur the samples.",
+            lambda log_w: torch.logsumexp(log_w, dim=0),
+            "divide by k inside the log: log (1/k) Σ_s w_s = logsumexp(log w) - log k.",
         ),
         Mistake(
-            _ddpm_variance_not_std,
-            "z is multiplied by the standard deviation √β̃_t, not by the variance β̃_t.",
+            lambda log_w: torch.log(torch.exp(log_w).mean(dim=0)),
+            "e^{-800} underflows to 0 and log 0 = -inf. Subtract the largest log-weight before "
+            "exponentiating (log-sum-exp), or use torch.logsumexp.",
         ),
         Mistake(
-            _ddpm_ddim,
-            "that is the deterministic DDIM step (re-noising x̂_0 with the predicted noise). "
-            "The ancestral step draws x_{t-1} from N(μ_θ(x_t, t), β̃_t I) with the fresh noise z.",
+            lambda log_w: torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1]),
+            "average over the k samples, axis 0; axis 1 runs over the data points.",
+        ),
+        Mistake(
+            _iwae_global_max,
+            "one global maximum is not enough: the data points (columns) live on different "
+            "scales, and a column 800 nats below the largest log-weight underflows to "
+            "log 0 = -inf. Subtract each column's own maximum, log_w.max(dim=0), or use "
+            "torch.logsumexp(log_w, dim=0).",
         ),
     ),
 )
-check_ddpm_step = DDPM.check
+check_iwae_bound = IWAE.check
 
 
-# ------------------------------------------------------------------ the DDIM step
-def ddim_step(x_t, eps_hat, alpha_bar_t, alpha_bar_s):
-    """x_s = √ᾱ_s x̂_0 + √(1-ᾱ_s) ε̂ with x̂_0 = (x_t - √(1-ᾱ_t) ε̂)/√ᾱ_t (deterministic, η = 0)."""
-    x0_hat = (x_t - torch.sqrt(1 - alpha_bar_t) * eps_hat) / torch.sqrt(alpha_bar_t)
-    return torch.sqrt(alpha_bar_s) * x0_hat + torch.sqrt(1 - alpha_bar_s) * eps_hat
+# --------------------------------------------------------- score function
+def score_function_gradient(f_values, eps, log_var):
+    """Per-sample REINFORCE estimates of ∂E_q[f]/∂m: f(h_s) ε_s e^{-ℓ/2}, shape (S, d)."""
+    return f_values[:, None] * eps * torch.exp(-0.5 * log_var)
 
 
-def _ddim_cases():
-    g = torch.Generator().manual_seed(133)
-    ab = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=F64), 0)
+def _score_cases():
+    g = torch.Generator().manual_seed(22)
     cases = []
-    for t, s, n in [(1000, 980, 3), (500, 450, 4), (100, 1, 2)]:
-        x, e = (torch.randn(n, 2, generator=g, dtype=F64) for _ in range(2))
-        cases.append((x, e, ab[t - 1], ab[s - 1]))
-    x, e = (torch.randn(3, 2, generator=g, dtype=F64) for _ in range(2))
-    cases.append((x, e, ab[19], torch.tensor(1.0, dtype=F64)))  # last step, to ᾱ_0 = 1
+    for S, d in [(6, 2), (10, 3)]:
+        eps = torch.randn(S, d, generator=g, dtype=F64)
+        cases.append(
+            (torch.randn(S, generator=g, dtype=F64), eps, torch.randn(d, generator=g, dtype=F64))
+        )
     return cases
 
 
-def _ddim_no_rescale(x_t, eps_hat, alpha_bar_t, alpha_bar_s):
-    x0_hat = (x_t - torch.sqrt(1 - alpha_bar_t) * eps_hat) / torch.sqrt(alpha_bar_t)
-    return x0_hat + torch.sqrt(1 - alpha_bar_s) * eps_hat
-
-
-def _ddim_old_noise(x_t, eps_hat, alpha_bar_t, alpha_bar_s):
-    x0_hat = (x_t - torch.sqrt(1 - alpha_bar_t) * eps_hat) / torch.sqrt(alpha_bar_t)
-    return torch.sqrt(alpha_bar_s) * x0_hat + torch.sqrt(1 - alpha_bar_t) * eps_hat
-
-
-def _ddim_x0(x_t, eps_hat, alpha_bar_t, alpha_bar_s):
-    return (x_t - torch.sqrt(1 - alpha_bar_t) * eps_hat) / torch.sqrt(alpha_bar_t)
-
-
-def _ddim_random(g: torch.Generator):
+def _score_random(g: torch.Generator):
     cases = []
     for _ in range(3):
-        ab = torch.cumprod(1 - _random_schedule(g), 0)  # (T,)
-        T = ab.shape[0]
-        t = draw_int(g, 1, T)
-        s = draw_int(g, 0, t - 1)  # s = 0 is the last step, to ᾱ_0 = 1
-        ab_s = ab[s - 1] if s > 0 else torch.tensor(1.0, dtype=F64)
-        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
-        x, e = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
-        cases.append((x, e, ab[t - 1], ab_s))
+        S, d = draw_int(g, 1, 20), draw_int(g, 1, 6)
+        cases.append(
+            (
+                draw_float(g, 0.1, 10.0) * torch.randn(S, generator=g, dtype=F64),
+                torch.randn(S, d, generator=g, dtype=F64),
+                draw_float(g, 0.1, 3.0) * torch.randn(d, generator=g, dtype=F64),
+            )
+        )
     return cases
 
 
-def _ddim_stress():
-    g = torch.Generator().manual_seed(1330)
-    x, e = (torch.randn(5, 3, generator=g, dtype=F64) for _ in range(2))
-    one = torch.tensor(1.0, dtype=F64)
+def _score_stress():
+    g = torch.Generator().manual_seed(25)
+    S, d = 20_000, 8
     return [
         Stress(
-            "a jump from ᾱ_t = 10⁻⁶ (pure noise) to ᾱ_s = 1: x̂_0 is of order 10³",
-            (x, e, torch.tensor(1e-6, dtype=F64), one),
+            "a single sample, S = 1",
+            tuple(
+                a[:1] if a.dim() and a.shape[0] == S else a
+                for a in (
+                    torch.randn(S, generator=g, dtype=F64),
+                    torch.randn(S, d, generator=g, dtype=F64),
+                    torch.randn(d, generator=g, dtype=F64),
+                )
+            ),
         ),
         Stress(
-            "ᾱ_s = ᾱ_t: a step of length zero returns x_t",
-            (x, e, torch.tensor(0.37, dtype=F64), torch.tensor(0.37, dtype=F64)),
-        ),
-        Stress(
-            "10000 points in 8 dimensions, from ᾱ_t = 0.01 to ᾱ_s = 0.5",
+            "20000 samples",
             (
-                torch.randn(10_000, 8, generator=g, dtype=F64),
-                torch.randn(10_000, 8, generator=g, dtype=F64),
-                torch.tensor(0.01, dtype=F64),
-                torch.tensor(0.5, dtype=F64),
+                torch.randn(S, generator=g, dtype=F64),
+                torch.randn(S, d, generator=g, dtype=F64),
+                torch.randn(d, generator=g, dtype=F64),
             ),
         ),
     ]
 
 
-DDIM = Exercise(
-    name="ddim_step",
-    solution=ddim_step,
-    cases=_ddim_cases,
-    random_cases=_ddim_random,
-    stress_cases=_ddim_stress,
-    rtol=1e-10,
-    atol=1e-12,
+SCORE = Exercise(
+    name="score_function_gradient",
+    solution=score_function_gradient,
+    cases=_score_cases,
+    random_cases=_score_random,
+    stress_cases=_score_stress,
     mistakes=(
         Mistake(
-            _ddim_no_rescale,
-            "x̂_0 must be scaled by √ᾱ_s before the noise is added back: x_s has the law "
-            "N(√ᾱ_s x_0, (1 - ᾱ_s) I) at step s.",
+            lambda f_values, eps, log_var: f_values[:, None] * eps,
+            "the score is ∂ log q/∂m = (h - m)/s² = ε/s: divide by the standard deviation "
+            "s = e^{ℓ/2}.",
         ),
         Mistake(
-            _ddim_old_noise,
-            "the noise is re-added at the level of the target step s, √(1 - ᾱ_s), not at the "
-            "level of the current step t.",
+            lambda f_values, eps, log_var: f_values[:, None] * eps * torch.exp(0.5 * log_var),
+            "the score is (h - m)/s² = ε s / s² = ε/s: divide by s = e^{ℓ/2}, do not multiply.",
         ),
         Mistake(
-            _ddim_x0,
-            "returning x̂_0 jumps straight to the end; that is right only for the last step "
-            "(ᾱ_s = 1). Re-noise x̂_0 to step s with the predicted noise.",
+            lambda f_values, eps, log_var: f_values[:, None] * 0.5 * (eps**2 - 1.0),
+            "that is the estimate for the log-variance ℓ; the one for the mean uses "
+            "∂ log q/∂m = ε e^{-ℓ/2}.",
         ),
     ),
 )
-check_ddim_step = DDIM.check
+check_score_function_gradient = SCORE.check
 
-EXERCISES = [LOSS, DDPM, DDIM]
+EXERCISES = [REPARAMETERIZE, IWAE, SCORE]
+
+# ----------------------------------------------------------- derivation questions
+DH_DLOG_VAR = Expression(
+    name="dh_dlog_var",
+    question=(
+        "For one latent dimension, h = m + e^{ℓ/2} ε. What is ∂h/∂ℓ at fixed ε? Give it as "
+        "a formula in ell (ℓ) and eps (ε)."
+    ),
+    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
+    solution="0.5*exp(ell/2)*eps",
+    mistakes=(
+        Mistake("exp(ell/2)*eps", "the chain rule: ∂e^{ℓ/2}/∂ℓ = ½ e^{ℓ/2}."),
+        Mistake("0.5*exp(ell/2)", "ε multiplies the standard deviation, so it stays in ∂h/∂ℓ."),
+        Mistake("exp(ell)*eps", "h contains e^{ℓ/2}, the standard deviation, not e^ℓ."),
+    ),
+    explanation=(
+        "ε is fixed noise, so h is an ordinary differentiable function of ℓ: "
+        "∂h/∂ℓ = ½ e^{ℓ/2} ε (and ∂h/∂m = 1). Autograd computes the same through "
+        "reparameterize; the sampling step has been moved into ε."
+    ),
+)
+check_dh_dlog_var = DH_DLOG_VAR.check
+
+SCORE_OF_MEAN = Expression(
+    name="score_of_mean",
+    question=(
+        "For one latent dimension, q(h) = N(m, e^ℓ). Derive ∂ log q(h)/∂m and evaluate it at "
+        "h = m + e^{ℓ/2} ε. Give it as a formula in ell (ℓ) and eps (ε)."
+    ),
+    variables={"ell": (-3.0, 3.0), "eps": (-3.0, 3.0)},
+    solution="eps*exp(-ell/2)",
+    mistakes=(
+        Mistake("eps", "(h - m)/s² = ε s / s² = ε / s: a factor e^{-ℓ/2} remains."),
+        Mistake("eps*exp(ell/2)", "divide by the variance: (h - m)/s² = ε s / s² = ε / s."),
+        Mistake("-eps*exp(-ell/2)", "log q = -(h - m)²/(2s²) + const grows with m when h > m."),
+        Mistake("eps*exp(-ell)", "(h - m) = s ε, so (h - m)/s² = ε / s = ε e^{-ℓ/2}."),
+    ),
+    explanation=(
+        "log q(h) = -(h - m)²/(2 e^ℓ) - ℓ/2 - ½ log 2π, so ∂ log q/∂m = (h - m)/e^ℓ. With "
+        "h - m = e^{ℓ/2} ε this is ε e^{-ℓ/2}."
+    ),
+)
+check_score_of_mean = SCORE_OF_MEAN.check
+
+QUESTIONS = [DH_DLOG_VAR, SCORE_OF_MEAN]

@@ -1,289 +1,392 @@
-"""Exercises for chapter 14, {ref}`sec-gans`: the discriminator loss, D*, the non-saturating loss."""
+"""Exercises for chapter 14, {ref}`sec-diffusion`: the forward marginal, its posterior, the noise-parameterised mean."""
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
-    "check_discriminator_loss",
-    "check_generator_loss_non_saturating",
-    "check_optimal_discriminator",
-    "discriminator_loss",
-    "generator_loss_non_saturating",
-    "optimal_discriminator",
+    "check_forward_sample",
+    "check_posterior_mean_variance",
+    "check_reverse_mean_from_eps",
+    "forward_sample",
+    "posterior_mean_variance",
+    "reverse_mean_from_eps",
 ]
 
 F64 = torch.float64
-F32 = torch.float32
 
 
-# ------------------------------------------------------------ discriminator loss
-def discriminator_loss(real_logits, fake_logits):
-    """-mean log σ(ℓ_real) - mean log(1 - σ(ℓ_fake)) = mean softplus(-ℓ_real) + mean softplus(ℓ_fake)."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+def _course_schedule_float32(T: int = 300) -> torch.Tensor:
+    """The course's linear schedule (1e-4 to 0.02) in float32: 1 - ᾱ_t cancels if computed naively."""
+    return torch.linspace(1e-4, 0.02, T, dtype=torch.float32)
 
 
-def _discriminator_cases():
-    g = torch.Generator().manual_seed(140)
-    return [
-        (torch.randn(6, generator=g, dtype=F64), torch.randn(4, generator=g, dtype=F64)),
-        (3 * torch.randn(5, generator=g, dtype=F64), 3 * torch.randn(9, generator=g, dtype=F64)),
-        # a confident discriminator that is wrong on some points: logits of +-100 in float32
-        (torch.tensor([2.0, -100.0, 100.0], dtype=F32), torch.tensor([100.0, -3.0], dtype=F32)),
-        (torch.tensor([-1000.0, 0.5], dtype=F64), torch.tensor([1000.0, -1000.0], dtype=F64)),
-    ]
+def _log_alpha_bar(betas):
+    return torch.cumsum(torch.log1p(-betas), dim=0)  # (T,)
 
 
-def _discriminator_random(g: torch.Generator):
-    return [
-        (
-            draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
-            draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
-        )
-        for _ in range(3)
-    ]
+def _random_schedule(g: torch.Generator) -> torch.Tensor:
+    """A linear schedule of random length and end points, float64, for fresh test cases."""
+    T = draw_int(g, 2, 1000)
+    start = draw_float(g, 1e-5, 1e-3)
+    return torch.linspace(start, draw_float(g, 0.005, 0.05), T, dtype=F64)
 
 
-def _discriminator_stress():
-    g = torch.Generator().manual_seed(1400)
-    return [
-        Stress(
-            "logits of ±100 in float32: σ(-100) and 1 - σ(100) are 0",
-            (
-                100 * torch.sign(torch.randn(50, generator=g)).to(F32),
-                100 * torch.sign(torch.randn(30, generator=g)).to(F32),
-            ),
-            "log σ(ℓ) = -softplus(-ℓ) and log(1 - σ(ℓ)) = -softplus(ℓ) are finite for every logit.",
-        ),
-        Stress(
-            "logits of ±10⁴ in float64: exp(10⁴) overflows",
-            (
-                torch.tensor([1e4, -1e4, 3.0], dtype=F64),
-                torch.tensor([-1e4, 1e4], dtype=F64),
-            ),
-            "log σ(ℓ) = -softplus(-ℓ) and log(1 - σ(ℓ)) = -softplus(ℓ) are finite for every logit.",
-        ),
-        Stress(
-            "one real logit against 100000 generated ones",
-            (torch.tensor([0.5], dtype=F64), torch.randn(100_000, generator=g, dtype=F64)),
-        ),
-    ]
+def _cosine_schedule(T: int = 200) -> torch.Tensor:
+    """The cosine schedule with its last β clipped at 0.999: ᾱ_T is about 10⁻¹⁰."""
+    from ..diffusion import cosine_schedule
+
+    return cosine_schedule(T)
 
 
-DISCRIMINATOR_LOSS = Exercise(
-    name="discriminator_loss",
-    solution=discriminator_loss,
-    cases=_discriminator_cases,
-    random_cases=_discriminator_random,
-    stress_cases=_discriminator_stress,
-    mistakes=(
-        Mistake(
-            lambda r, f: (
-                -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean())
-            ),
-            "right formula, unstable arithmetic: σ(-100) is 0 in float32 and 1 - σ(100) is 0, so "
-            "the log gives -inf. Write log σ(ℓ) = -softplus(-ℓ) and log(1 - σ(ℓ)) = -softplus(ℓ) "
-            "(or use F.logsigmoid), which are finite for every finite logit.",
-        ),
-        Mistake(
-            lambda r, f: F.softplus(r).mean() + F.softplus(-f).mean(),
-            "the labels are swapped: data should get D(x) → 1 (term -log σ(ℓ_real)) and generated "
-            "samples D(G(z)) → 0 (term -log(1 - σ(ℓ_fake))).",
-        ),
-        Mistake(
-            lambda r, f: -(F.softplus(-r).mean() + F.softplus(f).mean()),
-            "that is the value V(D, G), which the discriminator maximises; the loss it minimises is "
-            "-V, a positive number.",
-        ),
-        Mistake(
-            lambda r, f: torch.cat([F.softplus(-r), F.softplus(f)]).mean(),
-            "average each term over its own batch: the real and the generated batches have "
-            "different sizes here, and V is a sum of two expectations.",
-        ),
-        Mistake(
-            lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum(),
-            "use means over each batch, not sums: the loss estimates expectations and must not "
-            "grow with the batch size.",
-        ),
-    ),
-    rtol=1e-5,
-    atol=1e-6,
-)
-check_discriminator_loss = DISCRIMINATOR_LOSS.check
+# ------------------------------------------------------------------ forward marginal
+def forward_sample(x0, t, betas, eps):
+    """x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε with ᾱ_t = Π_{s ≤ t} (1 - β_s), t 1-based."""
+    log_ab = _log_alpha_bar(betas)[t - 1]  # log ᾱ_t
+    return torch.exp(0.5 * log_ab) * x0 + torch.sqrt(-torch.expm1(log_ab)) * eps
 
 
-# ------------------------------------------------------------ the optimal discriminator
-def optimal_discriminator(log_p_data, log_p_model):
-    """D*(x) = p_data / (p_data + p_model) = σ(log p_data - log p_model), from log-densities."""
-    return torch.sigmoid(log_p_data - log_p_model)
-
-
-def _log_normal(x, mean, std):
-    return -0.5 * ((x - mean) / std) ** 2 - math.log(std * math.sqrt(2 * math.pi))
-
-
-def _optimal_cases():
-    g = torch.Generator().manual_seed(141)
-    x = torch.linspace(-3.0, 3.0, 7, dtype=F64)
-    return [
-        (_log_normal(x, 0.0, 1.0), _log_normal(x, 1.0, 0.5)),
-        (torch.randn(5, generator=g, dtype=F64), torch.randn(5, generator=g, dtype=F64)),
-        # densities of high-dimensional data: e^{-745} is 0 in float64
-        (
-            torch.tensor([-740.0, -745.0, -744.0], dtype=F64),
-            torch.tensor([-745.0, -740.0, -746.0], dtype=F64),
-        ),
-        (
-            torch.tensor([-800.0, -900.0, -760.0], dtype=F64),
-            torch.tensor([-800.0, -899.0, -759.0], dtype=F64),
-        ),
-    ]
-
-
-def _optimal_random(g: torch.Generator):
+def _forward_cases():
+    g = torch.Generator().manual_seed(120)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
     cases = []
-    for _ in range(3):
-        n = draw_int(g, 1, 20)
-        offset = draw_float(g, -50.0, 0.0)
-        log_p_data = offset + 3 * torch.randn(n, generator=g, dtype=F64)
-        cases.append((log_p_data, offset + 3 * torch.randn(n, generator=g, dtype=F64)))
+    for t, n in [(1, 3), (10, 4), (500, 2), (1000, 5)]:
+        x0 = torch.randn(n, 2, generator=g, dtype=F64)
+        cases.append((x0, t, betas, torch.randn(n, 2, generator=g, dtype=F64)))
+    cosine = torch.tensor([0.1, 0.3, 0.5, 0.2], dtype=F64)
+    cases.append(
+        (torch.randn(3, 2, generator=g, dtype=F64), 3, cosine, torch.ones(3, 2, dtype=F64))
+    )
+    # float32, first steps, x_0 = 0: only the noise scale sqrt(1 - ᾱ_t) is left to check
+    b32 = _course_schedule_float32()
+    noise = torch.randn(4, 2, generator=g).to(torch.float32)
+    cases.append((torch.zeros(4, 2, dtype=torch.float32), 2, b32, noise))
     return cases
 
 
-def _optimal_stress():
-    g = torch.Generator().manual_seed(1410)
-    deep = -800.0 + 5 * torch.randn(20, generator=g, dtype=F64)
+def _forward_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 1, betas.shape[0])
+        x0 = draw_float(g, 0.1, 5.0) * torch.randn(n, d, generator=g, dtype=F64)
+        cases.append((x0, t, betas, torch.randn(n, d, generator=g, dtype=F64)))
+    return cases
+
+
+def _forward_stress():
+    g = torch.Generator().manual_seed(1200)
+    b32 = _course_schedule_float32()
+    cosine = _cosine_schedule()
+    x = torch.randn(4, 2, generator=g, dtype=F64)
+    noise = torch.randn(4, 2, generator=g, dtype=F64)
     return [
         Stress(
-            "log-densities near -800: both densities are 0 in float64",
-            (deep, deep + torch.randn(20, generator=g, dtype=F64)),
-            "Work with the difference of the log-densities: D* = σ(log p_data - log p_model).",
+            "t = 1 of the course's schedule in float32: 1 - ᾱ_1 = 10⁻⁴",
+            (torch.zeros(3, 2, dtype=torch.float32), 1, b32, noise[:3].to(torch.float32)),
+            "1 - ᾱ_t cancels in float32 when ᾱ_t is close to 1: use -expm1 of a sum of log1p(-β).",
         ),
         Stress(
-            "equal log-densities of -10⁴: D* = 1/2 exactly",
-            (torch.full((4,), -1e4, dtype=F64), torch.full((4,), -1e4, dtype=F64)),
-            "Work with the difference of the log-densities: D* = σ(log p_data - log p_model).",
+            "t = T of the cosine schedule: ᾱ_T is about 10⁻¹⁰",
+            (1e3 * x, cosine.shape[0], cosine, noise),
         ),
         Stress(
-            "log-densities 1000 apart: D* is 0 or 1 to all digits",
-            (torch.tensor([0.0, -1000.0], dtype=F64), torch.tensor([-1000.0, 0.0], dtype=F64)),
+            "a one-step schedule, T = 1",
+            (x, 1, torch.tensor([0.3], dtype=F64), noise),
+        ),
+        Stress(
+            "10000 points in 16 dimensions",
+            (
+                torch.randn(10_000, 16, generator=g, dtype=F64),
+                300,
+                torch.linspace(1e-4, 0.02, 1000, dtype=F64),
+                torch.randn(10_000, 16, generator=g, dtype=F64),
+            ),
         ),
     ]
 
 
-OPTIMAL_DISCRIMINATOR = Exercise(
-    name="optimal_discriminator",
-    solution=optimal_discriminator,
-    cases=_optimal_cases,
-    random_cases=_optimal_random,
-    stress_cases=_optimal_stress,
-    mistakes=(
-        Mistake(
-            lambda a, b: torch.exp(a) / (torch.exp(a) + torch.exp(b)),
-            "right formula, but e^{-745} is 0 in float64, so p_data / (p_data + p_model) loses all "
-            "digits (or becomes 0/0). Divide numerator and denominator by p_data: "
-            "D* = 1 / (1 + e^{log p_model - log p_data}) = σ(log p_data - log p_model).",
-        ),
-        Mistake(
-            lambda a, b: torch.sigmoid(b - a),
-            "that is p_model / (p_data + p_model), the probability that x was generated; D* is the "
-            "probability that x is data.",
-        ),
-        Mistake(
-            lambda a, b: torch.exp(a - b),
-            "that is the density ratio r = p_data / p_model; D* = r / (1 + r) lies in [0, 1].",
-        ),
-        Mistake(
-            lambda a, b: a - b,
-            "that is the logit of D*, log p_data - log p_model; apply the sigmoid to get D*.",
-        ),
-    ),
-)
-check_optimal_discriminator = OPTIMAL_DISCRIMINATOR.check
-
-
-# ------------------------------------------------------------ non-saturating generator loss
-def generator_loss_non_saturating(fake_logits):
-    """-mean log σ(ℓ_fake) = mean softplus(-ℓ_fake): the generator pushes D(G(z)) towards 1."""
-    return F.softplus(-fake_logits).mean()
-
-
-def _generator_cases():
-    g = torch.Generator().manual_seed(142)
-    return [
-        (torch.randn(7, generator=g, dtype=F64),),
-        (4 * torch.randn(11, generator=g, dtype=F64) - 3,),
-        # early in training the discriminator rejects samples with logits of -100 and less
-        (torch.tensor([-100.0, -200.0, 1.0], dtype=F32),),
-        (torch.tensor([-1000.0, 5.0], dtype=F64),),
-    ]
-
-
-def _generator_random(g: torch.Generator):
-    return [
-        (
-            draw_float(g, -10.0, 5.0)
-            + draw_float(g, 0.1, 20.0) * torch.randn(draw_int(g, 1, 30), generator=g, dtype=F64),
-        )
-        for _ in range(3)
-    ]
-
-
-def _generator_stress():
-    g = torch.Generator().manual_seed(1420)
-    return [
-        Stress(
-            "rejected samples, logits of -100 in float32: σ(-100) is 0",
-            ((-100 + torch.randn(40, generator=g)).to(F32),),
-            "Write -log σ(ℓ) = softplus(-ℓ), which is finite for every logit.",
-        ),
-        Stress(
-            "logits of -10⁴ and +10⁴ in float64: exp(10⁴) overflows",
-            (torch.tensor([-1e4, 1e4, 0.0], dtype=F64),),
-            "Write -log σ(ℓ) = softplus(-ℓ), which is finite for every logit.",
-        ),
-        Stress("100000 generated samples", (torch.randn(100_000, generator=g, dtype=F64),)),
-    ]
-
-
-GENERATOR_LOSS = Exercise(
-    name="generator_loss_non_saturating",
-    solution=generator_loss_non_saturating,
-    cases=_generator_cases,
-    random_cases=_generator_random,
-    stress_cases=_generator_stress,
-    mistakes=(
-        Mistake(
-            lambda f: -F.softplus(f).mean(),
-            "that is the saturating (minimax) loss mean log(1 - D(G(z))). It has the same fixed "
-            "point, but its gradient σ(ℓ)/m vanishes when D rejects the samples; the "
-            "non-saturating loss is -mean log D(G(z)).",
-        ),
-        Mistake(
-            lambda f: -torch.log(torch.sigmoid(f)).mean(),
-            "right formula, unstable arithmetic: σ(-100) is 0 in float32, so log σ(ℓ) is -inf "
-            "exactly when the generator needs a signal. Write -log σ(ℓ) = softplus(-ℓ).",
-        ),
-        Mistake(
-            lambda f: -F.softplus(-f).mean(),
-            "mind the sign: the generator minimises -log D(G(z)), a positive number that is "
-            "small when D is fooled.",
-        ),
-        Mistake(
-            lambda f: F.softplus(f).mean(),
-            "that is the discriminator's term for generated samples, -log(1 - D(G(z))); the "
-            "generator wants D(G(z)) → 1, i.e. it minimises -log D(G(z)).",
-        ),
-    ),
+FORWARD = Exercise(
+    name="forward_sample",
+    solution=forward_sample,
+    cases=_forward_cases,
+    random_cases=_forward_random,
+    stress_cases=_forward_stress,
     rtol=1e-5,
-    atol=1e-6,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(1 - betas[t - 1]) * x0 + torch.sqrt(betas[t - 1]) * eps
+            ),
+            "that is one step of the chain, q(x_t | x_{t-1}). The jump from x_0 needs the "
+            "product ᾱ_t = (1 - β_1)(1 - β_2)···(1 - β_t): torch.cumprod, or the exp of a "
+            "cumulative sum of log(1 - β).",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                (
+                    torch.sqrt(torch.cumprod(1 - betas, 0)[t]) * x0
+                    + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t]) * eps
+                )
+                if t < betas.shape[0]
+                else x0 * 0
+            ),
+            "t is 1-based: ᾱ_t is entry t - 1 of the cumulative product (entry 0 is ᾱ_1).",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
+                + (1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
+            ),
+            "1 - ᾱ_t is the VARIANCE of the noise; multiply ε by its square root.",
+        ),
+        Mistake(
+            lambda x0, t, betas, eps: (
+                torch.sqrt(torch.cumprod(1 - betas, 0)[t - 1]) * x0
+                + torch.sqrt(1 - torch.cumprod(1 - betas, 0)[t - 1]) * eps
+            ),
+            "correct in exact arithmetic, but 1 - ᾱ_t loses its digits when ᾱ_t is close to 1: "
+            "with the course's schedule in float32, 1 - (1 - 10⁻⁴) is off by about 10⁻³ "
+            "relative. Compute log ᾱ_t = Σ log1p(-β_s) and 1 - ᾱ_t = -expm1(log ᾱ_t), or work "
+            "in float64.",
+        ),
+    ),
 )
-check_generator_loss_non_saturating = GENERATOR_LOSS.check
+check_forward_sample = FORWARD.check
 
-EXERCISES = [DISCRIMINATOR_LOSS, OPTIMAL_DISCRIMINATOR, GENERATOR_LOSS]
+
+# ------------------------------------------------------------------ forward posterior
+def posterior_mean_variance(x_t, x0, t, betas):
+    """μ̃_t = √ᾱ_{t-1} β_t/(1-ᾱ_t) x_0 + √α_t (1-ᾱ_{t-1})/(1-ᾱ_t) x_t, β̃_t = (1-ᾱ_{t-1})/(1-ᾱ_t) β_t, t ≥ 2."""
+    log_ab = _log_alpha_bar(betas)
+    ab_prev = torch.exp(log_ab[t - 2])
+    one_minus, one_minus_prev = -torch.expm1(log_ab[t - 1]), -torch.expm1(log_ab[t - 2])
+    beta = betas[t - 1]
+    mean = (
+        torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * one_minus_prev * x_t
+    ) / one_minus
+    return mean, one_minus_prev / one_minus * beta
+
+
+def _posterior_cases():
+    g = torch.Generator().manual_seed(121)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+    cases = []
+    for t, n in [(2, 3), (50, 4), (999, 2)]:
+        cases.append(
+            (
+                torch.randn(n, 3, generator=g, dtype=F64),
+                torch.randn(n, 3, generator=g, dtype=F64),
+                t,
+                betas,
+            )
+        )
+    b32 = _course_schedule_float32()
+    x = torch.randn(2, 2, generator=g).to(torch.float32)
+    cases.append((x, x.flip(0), 2, b32))
+    return cases
+
+
+def _posterior_naive(x_t, x0, t, betas):
+    ab = torch.cumprod(1 - betas, 0)
+    ab_t, ab_prev, beta = ab[t - 1], ab[t - 2], betas[t - 1]
+    mean = (torch.sqrt(ab_prev) * beta * x0 + torch.sqrt(1 - beta) * (1 - ab_prev) * x_t) / (
+        1 - ab_t
+    )
+    return mean, (1 - ab_prev) / (1 - ab_t) * beta
+
+
+def _posterior_swapped(x_t, x0, t, betas):
+    _, var = posterior_mean_variance(x_t, x0, t, betas)
+    return posterior_mean_variance(x0, x_t, t, betas)[0], var
+
+
+def _posterior_beta(x_t, x0, t, betas):
+    mean, _ = posterior_mean_variance(x_t, x0, t, betas)
+    return mean, betas[t - 1] * torch.ones_like(mean[..., 0, 0])
+
+
+def _posterior_shifted(x_t, x0, t, betas):
+    log_ab = _log_alpha_bar(betas)
+    ab, one_minus = torch.exp(log_ab[t - 1]), -torch.expm1(log_ab[t - 1])
+    beta = betas[t - 1]  # ᾱ_t used where ᾱ_{t-1} belongs
+    mean = (torch.sqrt(ab) * beta * x0 + torch.sqrt(1 - beta) * one_minus * x_t) / one_minus
+    return mean, beta * torch.ones_like(one_minus)
+
+
+def _posterior_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 2, betas.shape[0])
+        x_t, x0 = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((x_t, draw_float(g, 0.1, 3.0) * x0, t, betas))
+    return cases
+
+
+def _posterior_stress():
+    g = torch.Generator().manual_seed(1210)
+    b32 = _course_schedule_float32()
+    cosine = _cosine_schedule()
+    x32 = torch.randn(3, 2, generator=g).to(torch.float32)
+    x, y = (torch.randn(5, 3, generator=g, dtype=F64) for _ in range(2))
+    return [
+        Stress(
+            "t = 3 of the course's schedule in float32: 1 - ᾱ_2 is about 3·10⁻⁴",
+            (x32, x32.flip(0), 3, b32),
+            "1 - ᾱ_t and 1 - ᾱ_{t-1} cancel in float32 when ᾱ is close to 1: use -expm1 of a "
+            "sum of log1p(-β).",
+        ),
+        Stress("t = T of the cosine schedule, β_T = 0.999", (x, y, cosine.shape[0], cosine)),
+        Stress(
+            "a two-step schedule at t = 2, T = 2",
+            (x, y, 2, torch.tensor([0.1, 0.5], dtype=F64)),
+        ),
+    ]
+
+
+POSTERIOR = Exercise(
+    name="posterior_mean_variance",
+    solution=posterior_mean_variance,
+    cases=_posterior_cases,
+    random_cases=_posterior_random,
+    stress_cases=_posterior_stress,
+    rtol=1e-5,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            _posterior_swapped,
+            "the coefficients of x_0 and x_t are swapped: x_0 is multiplied by "
+            "√ᾱ_{t-1} β_t / (1 - ᾱ_t), x_t by √α_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t).",
+        ),
+        Mistake(
+            _posterior_beta,
+            "the variance of q(x_{t-1} | x_t, x_0) is not β_t: knowing x_0 as well makes it "
+            "smaller, β̃_t = β_t (1 - ᾱ_{t-1}) / (1 - ᾱ_t). Add the precisions α_t/β_t and "
+            "1/(1 - ᾱ_{t-1}).",
+        ),
+        Mistake(
+            _posterior_shifted,
+            "ᾱ_{t-1} is needed, not ᾱ_t, in the coefficient of x_0 and in 1 - ᾱ_{t-1}: with "
+            "1-based t it is entry t - 2 of the cumulative product.",
+        ),
+        Mistake(
+            _posterior_naive,
+            "correct in exact arithmetic, but 1 - ᾱ_t and 1 - ᾱ_{t-1} lose their digits when "
+            "ᾱ is close to 1 (the first steps, in float32). Use -expm1 of the cumulative sum "
+            "of log1p(-β), or compute in float64.",
+        ),
+    ),
+)
+check_posterior_mean_variance = POSTERIOR.check
+
+
+# ------------------------------------------------------------------ noise-parameterised mean
+def reverse_mean_from_eps(x_t, eps, t, betas):
+    """μ_θ(x_t, t) = (x_t - β_t ε_θ / sqrt(1 - ᾱ_t)) / sqrt(α_t), t 1-based."""
+    one_minus = -torch.expm1(_log_alpha_bar(betas)[t - 1])
+    beta = betas[t - 1]
+    return (x_t - beta / torch.sqrt(one_minus) * eps) / torch.sqrt(1 - beta)
+
+
+def _reverse_cases():
+    g = torch.Generator().manual_seed(122)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=F64)
+    cases = []
+    for t, n in [(1, 2), (2, 3), (300, 4), (1000, 2)]:
+        cases.append(
+            (
+                torch.randn(n, 2, generator=g, dtype=F64),
+                torch.randn(n, 2, generator=g, dtype=F64),
+                t,
+                betas,
+            )
+        )
+    return cases
+
+
+def _reverse_ab(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return (x_t - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)
+
+
+def _reverse_no_scale(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return x_t - betas[t - 1] / torch.sqrt(1 - ab) * eps
+
+
+def _reverse_sign(x_t, eps, t, betas):
+    ab = torch.cumprod(1 - betas, 0)[t - 1]
+    return (x_t + betas[t - 1] / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - betas[t - 1])
+
+
+def _reverse_sqrt_beta(x_t, eps, t, betas):
+    return (x_t - torch.sqrt(betas[t - 1]) * eps) / torch.sqrt(1 - betas[t - 1])
+
+
+def _reverse_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        betas = _random_schedule(g)
+        n, d = draw_int(g, 1, 10), draw_int(g, 1, 5)
+        t = draw_int(g, 1, betas.shape[0])
+        x_t, eps = (torch.randn(n, d, generator=g, dtype=F64) for _ in range(2))
+        cases.append((draw_float(g, 0.1, 5.0) * x_t, eps, t, betas))
+    return cases
+
+
+def _reverse_stress():
+    g = torch.Generator().manual_seed(1220)
+    cosine = _cosine_schedule()
+    x, eps = (torch.randn(6, 2, generator=g, dtype=F64) for _ in range(2))
+    return [
+        Stress("t = T of the cosine schedule: β_T = 0.999, √α_T ≈ 0.03", (x, eps, 200, cosine)),
+        Stress(
+            "t = 1 of a schedule with β_1 = 10⁻¹⁴: 1 - ᾱ_1 = β_1",
+            (x, eps, 1, torch.linspace(1e-14, 0.02, 100, dtype=F64)),
+            "1 - ᾱ_1 = β_1 = 10⁻¹⁴ keeps only two digits when computed as 1 - (1 - β_1) in "
+            "float64; use -expm1 of a sum of log1p(-β).",
+        ),
+        Stress("a one-step schedule, T = 1", (x, eps, 1, torch.tensor([0.2], dtype=F64))),
+    ]
+
+
+REVERSE = Exercise(
+    name="reverse_mean_from_eps",
+    solution=reverse_mean_from_eps,
+    cases=_reverse_cases,
+    random_cases=_reverse_random,
+    stress_cases=_reverse_stress,
+    rtol=1e-10,
+    atol=1e-12,
+    mistakes=(
+        Mistake(
+            _reverse_ab,
+            "that is the prediction of x_0, (x_t - √(1-ᾱ_t) ε)/√ᾱ_t, a jump to the end. The "
+            "reverse step goes to x_{t-1} only: μ_θ = (x_t - β_t ε / √(1-ᾱ_t)) / √α_t.",
+        ),
+        Mistake(
+            _reverse_no_scale,
+            "the division by √α_t = √(1 - β_t) is missing: every forward step shrinks x by "
+            "√α_t, so the reverse step expands it again.",
+        ),
+        Mistake(
+            _reverse_sign,
+            "the sign: the predicted noise is removed from x_t, not added.",
+        ),
+        Mistake(
+            _reverse_sqrt_beta,
+            "the noise coefficient is β_t / √(1 - ᾱ_t), not √β_t: write μ̃_t in terms of x_t and "
+            "ε by substituting x_0 = (x_t - √(1-ᾱ_t) ε)/√ᾱ_t.",
+        ),
+    ),
+)
+check_reverse_mean_from_eps = REVERSE.check
+
+EXERCISES = [FORWARD, POSTERIOR, REVERSE]
