@@ -2,7 +2,7 @@ r"""Generative adversarial networks: the two players, their losses from logits, 
 
 Explained in {ref}`sec-gans`. A generator :math:`G` maps latent noise
 :math:`z \sim \mathcal N(0, I)` to samples :math:`G(z)` of the model density
-:math:`p_G`; a discriminator :math:`D(x) = \sigma(\ell(x))` with logit :math:`\ell(x)`
+:math:`p_G`; a discriminator :math:`D(x) = \sigma(\lambda(x))` with logit :math:`\lambda(x)`
 tells data from samples. They play the minimax game (Goodfellow et al. 2014)
 
 .. math::
@@ -12,11 +12,11 @@ tells data from samples. They play the minimax game (Goodfellow et al. 2014)
 
 For fixed :math:`G` the best discriminator is
 :math:`D^*(x) = p_\text{data}(x) / (p_\text{data}(x) + p_G(x))`, i.e. the logit
-:math:`\ell^*(x) = \log p_\text{data}(x) - \log p_G(x)`, and
+:math:`\lambda^*(x) = \log p_\text{data}(x) - \log p_G(x)`, and
 :math:`V(D^*, G) = 2\,\mathrm{JSD}(p_\text{data} \,\|\, p_G) - \log 4`.
 
-Every loss is written with logits: :math:`\log \sigma(\ell) = -\operatorname{softplus}(-\ell)`
-and :math:`\log(1 - \sigma(\ell)) = -\operatorname{softplus}(\ell)`, finite for every finite
+Every loss is written with logits: :math:`\log \sigma(\lambda) = -\operatorname{softplus}(-\lambda)`
+and :math:`\log(1 - \sigma(\lambda)) = -\operatorname{softplus}(\lambda)`, finite for every finite
 logit (``log(sigmoid(l))`` is ``-inf`` for ``l = -100`` in float32).
 
 * players: :class:`GAN` (an MLP generator ``G`` and an MLP discriminator ``D``, optionally
@@ -87,20 +87,20 @@ def _check_loss(loss: object) -> str:
 
 # ------------------------------------------------------------------------ losses
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    r""":math:`-\frac1n\sum \log\sigma(\ell_\text{real}) - \frac1m\sum \log(1-\sigma(\ell_\text{fake}))`, from logits.
+    r""":math:`-\frac1n\sum \log\sigma(\lambda_\text{real}) - \frac1m\sum \log(1-\sigma(\lambda_\text{fake}))`, from logits.
 
     The binary cross-entropy with label 1 for data and 0 for samples, i.e. :math:`-V(D, G)`
     estimated on a mini-batch, written as
-    :math:`\overline{\operatorname{softplus}(-\ell_\text{real})} +
-    \overline{\operatorname{softplus}(\ell_\text{fake})}` so that it is finite for every
+    :math:`\overline{\operatorname{softplus}(-\lambda_\text{real})} +
+    \overline{\operatorname{softplus}(\lambda_\text{fake})}` so that it is finite for every
     finite logit. Explained in {ref}`sec-gan-game`.
 
     Parameters
     ----------
     real_logits : Tensor of shape (n,)
-        :math:`\ell(x)` on data.
+        :math:`\lambda(x)` on data.
     fake_logits : Tensor of shape (m,)
-        :math:`\ell(G(z))` on generated samples.
+        :math:`\lambda(G(z))` on generated samples.
 
     Returns
     -------
@@ -112,10 +112,10 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    r""":math:`\frac1m \sum \log(1 - \sigma(\ell_\text{fake})) = -\overline{\operatorname{softplus}(\ell_\text{fake})}`, the minimax loss of G.
+    r""":math:`\frac1m \sum \log(1 - \sigma(\lambda_\text{fake})) = -\overline{\operatorname{softplus}(\lambda_\text{fake})}`, the minimax loss of G.
 
-    Its derivative with respect to a logit is :math:`-\sigma(\ell)/m`, which vanishes when
-    the discriminator confidently rejects the samples (:math:`\ell \to -\infty`).
+    Its derivative with respect to a logit is :math:`-\sigma(\lambda)/m`, which vanishes when
+    the discriminator confidently rejects the samples (:math:`\lambda \to -\infty`).
     Explained in {ref}`sec-gan-vanishing`.
 
     Parameters
@@ -130,10 +130,10 @@ def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    r""":math:`-\frac1m \sum \log \sigma(\ell_\text{fake}) = \overline{\operatorname{softplus}(-\ell_\text{fake})}`, the non-saturating loss of G.
+    r""":math:`-\frac1m \sum \log \sigma(\lambda_\text{fake}) = \overline{\operatorname{softplus}(-\lambda_\text{fake})}`, the non-saturating loss of G.
 
     Same fixed point as the saturating loss, but its derivative with respect to a logit,
-    :math:`-\sigma(-\ell)/m`, tends to :math:`-1/m` when the samples are rejected.
+    :math:`-\sigma(-\lambda)/m`, tends to :math:`-1/m` when the samples are rejected.
     Explained in {ref}`sec-gan-vanishing`.
 
     Parameters
@@ -193,12 +193,12 @@ def optimal_discriminator(log_p_data: torch.Tensor, log_p_model: torch.Tensor) -
 
 
 def game_value(p_data: torch.Tensor, p_model: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    r""":math:`V(D, G) = \sum_c P_c \log \sigma(\ell_c) + \sum_c Q_c \log(1 - \sigma(\ell_c))` on the cells of a grid.
+    r""":math:`V(D, G) = \sum_c P_c \log \sigma(\lambda_c) + \sum_c Q_c \log(1 - \sigma(\lambda_c))` on the cells of a grid.
 
     The value of the game for distributions :math:`P` (data) and :math:`Q` (model) on cells
     (e.g. :meth:`genphys.grid.Grid.cell_probabilities`) and a discriminator with logits
-    :math:`\ell_c`; terms with zero mass count as 0, so infinite logits are allowed there.
-    At :math:`\ell^* = \log P - \log Q` it equals :math:`2\,\mathrm{JSD}(P, Q) - \log 4`.
+    :math:`\lambda_c`; terms with zero mass count as 0, so infinite logits are allowed there.
+    At :math:`\lambda^* = \log P - \log Q` it equals :math:`2\,\mathrm{JSD}(P, Q) - \log 4`.
     Explained in {ref}`sec-gan-optimal-d`.
 
     Parameters
@@ -214,8 +214,8 @@ def game_value(p_data: torch.Tensor, p_model: torch.Tensor, logits: torch.Tensor
     """
     p = as_tensor("p_data", p_data, ndim=1)
     q = as_tensor("p_model", p_model, ndim=1)
-    ell = as_tensor("logits", logits, ndim=1, finite=False)
-    for name, t in (("p_model", q), ("logits", ell)):
+    lam = as_tensor("logits", logits, ndim=1, finite=False)
+    for name, t in (("p_model", q), ("logits", lam)):
         if t.shape != p.shape:
             raise ValueError(
                 f"{name} must have the shape of p_data {tuple(p.shape)}. "
@@ -227,10 +227,10 @@ def game_value(p_data: torch.Tensor, p_model: torch.Tensor, logits: torch.Tensor
                 f"{name} must be non-negative and sum to 1. Got minimum {float(t.min())} and "
                 f"sum {float(t.sum())} instead."
             )
-    if bool(torch.isnan(ell).any()):
+    if bool(torch.isnan(lam).any()):
         raise ValueError("logits must not contain NaN. Got NaN instead.")
-    log_d = F.logsigmoid(ell)  # (n_cells,) log D
-    log_1md = F.logsigmoid(-ell)  # (n_cells,) log(1 - D)
+    log_d = F.logsigmoid(lam)  # (n_cells,) log D
+    log_1md = F.logsigmoid(-lam)  # (n_cells,) log(1 - D)
     zero = torch.zeros((), dtype=log_d.dtype)
     real = torch.where(p > 0, p * log_d, zero)  # 0 * (-inf) counts as 0
     fake = torch.where(q > 0, q * log_1md, zero)
@@ -246,7 +246,7 @@ def _mlp(widths: Sequence[int], activation: str, generator, dtype, device) -> nn
 
 
 class _Discriminator(nn.Module):
-    """Logits :math:`\\ell(x)`: an MLP, with the minibatch standard deviation appended before the last layer."""
+    """Logits :math:`\\lambda(x)`: an MLP, with the minibatch standard deviation appended before the last layer."""
 
     def __init__(self, features: nn.Sequential, out: nn.Linear, minibatch_std: bool):
         super().__init__()
@@ -265,11 +265,11 @@ class _Discriminator(nn.Module):
 
 
 class GAN(nn.Module):
-    r"""A generator :math:`G: z \mapsto x` and a discriminator :math:`\ell: x \mapsto` logit, both MLPs.
+    r"""A generator :math:`G: z \mapsto x` and a discriminator :math:`\lambda: x \mapsto` logit, both MLPs.
 
     ``G`` maps :math:`z \sim \mathcal N(0, I_{n_\text{latent}})` through hidden layers to
     ``n_features`` outputs (linear, or a sigmoid for data in [0, 1]); ``D`` returns one
-    logit per row, :math:`D(x) = \sigma(\ell(x))`. With ``minibatch_std=True`` the
+    logit per row, :math:`D(x) = \sigma(\lambda(x))`. With ``minibatch_std=True`` the
     discriminator appends the batch's mean standard deviation of its last hidden layer to
     every row (Karras et al. 2018), so it can see a batch without diversity (a remedy for
     mode collapse; the logit of a row then depends on the whole batch).
@@ -391,7 +391,7 @@ class GAN(nn.Module):
         return self.G(z)
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """The discriminator's logits :math:`\\ell(x)`, :math:`D(x) = \\sigma(\\ell(x))`.
+        """The discriminator's logits :math:`\\lambda(x)`, :math:`D(x) = \\sigma(\\lambda(x))`.
 
         Parameters
         ----------
