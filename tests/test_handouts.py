@@ -21,7 +21,9 @@ import pytest
 from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_questions
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "exercises").glob("ex*.md"))
+PAGES = sorted(
+    [*(ROOT / "exercises").glob("ex*.md"), *(ROOT / "exercises").glob("project_*.md")]
+)
 NO_SOLUTIONS_HTML = Path(
     os.environ.get("GENPHYS_NO_SOLUTIONS_HTML", ROOT / "_build" / "no-solutions" / "html")
 )
@@ -43,7 +45,7 @@ strip = _load_script()
 def _chapter(page: Path) -> str:
     """The exercise module of a page (pages import its checks, older ones the module)."""
     text = page.read_text()
-    found = re.search(r'checks\("(ch\d\d)"\)', text) or re.search(
+    found = re.search(r'checks\("(ch\d\d|project_\w+)"\)', text) or re.search(
         r"from genphys\.exercises import (ch\d\d)", text
     )
     return found.group(1)
