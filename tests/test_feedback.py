@@ -60,6 +60,8 @@ ROBUST_CHAPTERS = (
     "ch13",
     "ch14",
     "ch15",
+    "project_ising_mc",
+    "project_rbm",
     "ch16",
 )
 

@@ -21,9 +21,7 @@ import pytest
 from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_questions
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted(
-    [*(ROOT / "exercises").glob("ex*.md"), *(ROOT / "exercises").glob("project_*.md")]
-)
+PAGES = sorted([*(ROOT / "exercises").glob("ex*.md"), *(ROOT / "exercises").glob("project_*.md")])
 NO_SOLUTIONS_HTML = Path(
     os.environ.get("GENPHYS_NO_SOLUTIONS_HTML", ROOT / "_build" / "no-solutions" / "html")
 )
