@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_questions
+from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_goals, all_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([*(ROOT / "exercises").glob("ex*.md"), *(ROOT / "exercises").glob("project_*.md")])
@@ -57,6 +57,8 @@ def _solution_markers(chapter: str) -> list[str]:
         doc = inspect.getdoc(exercise.solution)
         if doc:
             markers.append(doc.splitlines()[0])
+    for goal in all_goals().get(chapter, []):  # a project's final step
+        markers.append(inspect.getdoc(goal.solution).splitlines()[0])
     for question in all_questions().get(chapter, []):
         if isinstance(question, MultipleChoice):
             correct = next(c for c in question.choices if c.correct)

@@ -2,11 +2,12 @@
 
 Each module defines the reference solutions, an ``EXERCISES`` list of
 :class:`~genphys.exercises._feedback.Exercise` and a ``check_<name>`` function for
-each. A project (``project_rbm``, ...) is a module of the same kind whose last step is
-a :class:`~genphys.exercises._feedback.Goal` in its ``GOALS`` list: the student's
-whole pipeline, judged by a number the library computes exactly. A module may also define ``QUESTIONS``: derivations and concept questions
+each. A module may also define ``QUESTIONS``: derivations and concept questions
 (:class:`~genphys.exercises._feedback.Expression`,
-:class:`~genphys.exercises._feedback.MultipleChoice`).
+:class:`~genphys.exercises._feedback.MultipleChoice`). A project (``project_rbm``, ...)
+is a module of the same kind whose last step is a
+:class:`~genphys.exercises._feedback.Goal` in its ``GOALS`` list: the student's whole
+pipeline, judged by a number the library computes exactly.
 
 An exercise page imports only the checks, never the module with the reference
 solutions::
