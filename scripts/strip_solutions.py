@@ -68,7 +68,8 @@ def strip_solutions(text: str) -> str:
 
 
 def exercise_pages(root: Path = ROOT) -> list[Path]:
-    return sorted((root / "exercises").glob("ex*.md"))
+    folder = root / "exercises"
+    return sorted([*folder.glob("ex*.md"), *folder.glob("project_*.md")])
 
 
 def write_handouts(out: Path, root: Path = ROOT) -> list[Path]:

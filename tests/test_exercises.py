@@ -537,6 +537,171 @@ def test_every_exercise_has_an_oracle():
         "ch14",
         "ch15",
         "ch16",
+        "project_ising_mc",
+        "project_rbm",
         "ch18",  # tests/test_comparison.py::test_exercise_solutions_agree_with_the_library
     }
     assert set(all_exercises()) <= covered, set(all_exercises()) - covered
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_project_rbm(seed):
+    from genphys import BernoulliRBM, training
+    from genphys.exercises import checks, project_rbm
+
+    g = torch.Generator().manual_seed(seed)
+    W, a, b = (torch.randn(*s, generator=g, dtype=torch.float64) for s in [(5, 3), (5,), (3,)])
+    rbm = BernoulliRBM.from_parameters(W, a, b)
+    x = torch.bernoulli(torch.full((7, 5), 0.5, dtype=torch.float64), generator=g)
+    h = torch.bernoulli(torch.full((7, 3), 0.5, dtype=torch.float64), generator=g)
+    # the conditionals by brute force: p(h_j = 1 | x) = E[h_j | x] over all 2^3 hidden states
+    p_h, p_x = project_rbm.conditionals(x, h, W, a, b)
+    h_all, x_all = binary_states(3), binary_states(5)
+    with torch.no_grad():
+        joint_h = torch.stack([-rbm.energy(x, s.expand(7, 3)) for s in h_all], dim=1)  # (7, 8)
+        joint_x = torch.stack([-rbm.energy(s.expand(7, 5), h) for s in x_all], dim=1)  # (7, 32)
+    _close(p_h, torch.softmax(joint_h, dim=1) @ h_all)
+    _close(p_x, torch.softmax(joint_x, dim=1) @ x_all)
+    # the chain and CD-k replay the library's random numbers exactly
+    for k in (1, 4):
+        mine = project_rbm.gibbs_chain(x, W, a, b, k, torch.Generator().manual_seed(seed + k))
+        lib, _ = mcmc.gibbs_chain(rbm, x, k, generator=torch.Generator().manual_seed(seed + k))
+        _close(mine, lib)
+        grad = project_rbm.cd_gradient(x, W, a, b, k, torch.Generator().manual_seed(seed))
+        ref = training.cd_gradient_sample(
+            rbm, x, k=k, generator=torch.Generator().manual_seed(seed)
+        )
+        for got, want in zip(grad, ref.gradient, strict=True):
+            _close(got, want)
+    # the chain's stationary distribution is the exact p(x): the binomial count of each of
+    # the 32 states must be within 5 of its standard errors sqrt(n p (1 - p))
+    n = 20_000
+    samples = project_rbm.gibbs_chain(torch.zeros(n, 5, dtype=torch.float64), W, a, b, 30, g)
+    with torch.no_grad():
+        p = torch.softmax(-rbm.free_energy(x_all), dim=0)  # (32,)
+    codes = (samples @ (2.0 ** torch.arange(5, dtype=torch.float64))).long()  # unit 0 fastest
+    counts = torch.bincount(codes, minlength=32).double()
+    assert ((counts - n * p).abs() <= 5 * torch.sqrt(n * p * (1 - p)) + 1e-9).all()
+    # the goal: the stub is not implemented, the reference is rejected strictly
+    assert checks("project_rbm").train_rbm(project_rbm.TRAIN_RBM.stub()).status == (
+        "not implemented"
+    )
+    assert (
+        "reference solution itself"
+        in checks("project_rbm").train_rbm(project_rbm.train_rbm).message
+    )
+    # a model that is only the independent-pixel baseline misses the goal; wrong shapes too
+    x_train = project_rbm._digits().x_train
+    p_pixel = x_train.mean(0).clamp(1e-3, 1 - 1e-3)
+    baseline = (
+        torch.zeros(64, 12, dtype=torch.float64),
+        torch.log(p_pixel / (1 - p_pixel)),
+        torch.zeros(12, dtype=torch.float64),
+    )
+    passed, message = project_rbm.judge_trained_rbm(baseline)
+    assert not passed and "-24." in message
+    assert not project_rbm.judge_trained_rbm((baseline[0][:, :3], baseline[1], baseline[2][:3]))[0]
+
+
+def test_project_rbm_reference_reaches_its_goal_over_five_seeds():
+    # the stated target leaves a margin over the reference's seed-to-seed spread
+    from genphys import BernoulliRBM
+    from genphys.exercises import project_rbm
+    from genphys.rbm import log_likelihood_exact
+
+    digits = project_rbm._digits()
+    test_ll = []
+    for seed in range(5):
+        W, a, b = project_rbm.train_rbm(digits.x_train, project_rbm.N_HIDDEN, seed)
+        rbm = BernoulliRBM.from_parameters(W, a, b)
+        with torch.no_grad():
+            test_ll.append(float(log_likelihood_exact(rbm, digits.x_test)))
+    test_ll = np.array(test_ll)
+    print("test log-likelihoods", test_ll.round(3), test_ll.mean(), test_ll.std(ddof=1))
+    assert (test_ll >= project_rbm.TARGET_TEST_LOG_LIKELIHOOD + 0.3).all(), test_ll
+    assert project_rbm.judge_trained_rbm((W, a, b))[0]
+
+
+def _sweep_kernel(L: int, beta: float) -> torch.Tensor:
+    """The exact transition matrix of one raster-order sweep, a product of single-site kernels."""
+    n = L * L
+    states = 2.0 * binary_states(n).reshape(-1, L, L) - 1.0  # (S, L, L), unit 0 = site (0, 0)
+    weights = 2 ** torch.arange(n)
+    code = lambda s: (((s.reshape(len(s), -1) + 1) / 2).long() * weights).sum(1)
+    K = torch.eye(len(states), dtype=torch.float64)
+    for site in range(n):
+        i, j = divmod(site, L)
+        delta = ising.energy_change(states)[:, i, j]  # (S,)
+        accept = torch.clamp(torch.exp(-beta * delta), max=1.0)
+        flipped = states.clone()
+        flipped[:, i, j] *= -1
+        K_site = torch.diag(1 - accept)
+        K_site[torch.arange(len(states)), code(flipped)] += accept
+        K = K @ K_site
+    return K, states, code
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_project_ising_mc(seed):
+    from genphys.exercises import project_ising_mc as P
+
+    g = torch.Generator().manual_seed(seed)
+    # the sweep's transitions from every 2 x 2 state match the exact kernel within 5
+    # binomial standard errors, and that kernel leaves exp(-beta E) invariant
+    beta, n = 0.6, 4000
+    K, states, code = _sweep_kernel(2, beta)
+    pi = torch.softmax(-beta * ising.energy(states), dim=0)
+    _close(pi @ K, pi)
+    for start in range(len(states)):
+        out = P.metropolis_sweep(states[start].expand(n, 2, 2), beta, g)
+        freq = torch.bincount(code(out), minlength=len(states)).double()
+        # binomial z-test for transitions expected at least 5 times; the rarer ones together
+        common = n * K[start] >= 5
+        se = torch.sqrt(n * K[start] * (1 - K[start]))
+        assert ((freq - n * K[start]).abs() <= 5 * se)[common].all(), start
+        rare_p = float(K[start][~common].sum())
+        rare_se = math.sqrt(n * rare_p * (1 - rare_p))
+        assert abs(float(freq[~common].sum()) - n * rare_p) <= 5 * rare_se + 1.0, start
+    # the error bar: var / n_eff by identity, and the spread of means of independent
+    # replicas of AR(1) chains (rho = 0.8, tau_int = 9); the SD of 400 replica means has a
+    # relative standard error of 1/sqrt(800) = 3.5 %, so the tolerance is 4 of them, 15 %
+    rho, replicas, chains, steps = 0.8, 400, 4, 500
+    xi = torch.randn(replicas * chains, steps, generator=g, dtype=torch.float64)
+    x = torch.empty_like(xi)
+    x[:, 0] = xi[:, 0]
+    for t in range(1, steps):
+        x[:, t] = rho * x[:, t - 1] + math.sqrt(1 - rho**2) * xi[:, t]
+    x = x.reshape(replicas, chains, steps)
+    results = [P.mean_and_error(r) for r in x]
+    means = torch.stack([m for m, _ in results])
+    errors = torch.stack([e for _, e in results])
+    _close(errors[0] ** 2 * mcmc.effective_sample_size(x[0], layout="chains_first"), x[0].var())
+    assert abs(float(means.std()) / float(errors.mean()) - 1.0) < 0.15
+    # the jackknife specific heat of one chain equals the library's observables
+    spins = ising.sample(4, 2.5, 400, n_chains=1, seed=seed)
+    exact = ising.observables(spins, 2.5, n_blocks=8)
+    e = (ising.energy(spins) / 16)[None, :]  # (1, n)
+    c, c_err = P.specific_heat_jackknife(e, 2.5, 16, 8)
+    _close(c, exact["specific_heat_per_spin"])
+    _close(c_err, exact["specific_heat_per_spin_se"])
+
+
+def test_project_ising_mc_goal_judges_against_the_exact_values():
+    from genphys.exercises import checks
+    from genphys.exercises import project_ising_mc as P
+
+    exact = {T: ising.exact_observables(4, T) for T in P.TEMPERATURES}
+    good = {
+        T: (v["energy_per_spin"], 0.002, v["specific_heat_per_spin"], 0.01)
+        for T, v in exact.items()
+    }
+    assert P.judge_ising_study(good)[0]
+    shifted = {T: (e + 0.01, de, c, dc) for T, (e, de, c, dc) in good.items()}
+    assert "error bars from the exact value" in P.judge_ising_study(shifted)[1]
+    vague = {T: (e, 0.1, c, dc) for T, (e, de, c, dc) in good.items()}
+    assert "run longer" in P.judge_ising_study(vague)[1]
+    assert not P.judge_ising_study({1.5: good[1.5]})[0]
+    assert checks("project_ising_mc").ising_study(P.ISING_STUDY.stub()).status == "not implemented"
+    # the reference study passes (about 10 s)
+    passed, message = P.judge_ising_study(P.ising_study(P.TEMPERATURES, 1))
+    assert passed, message

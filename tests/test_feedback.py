@@ -60,6 +60,8 @@ ROBUST_CHAPTERS = (
     "ch13",
     "ch14",
     "ch15",
+    "project_ising_mc",
+    "project_rbm",
     "ch16",
 )
 
@@ -516,3 +518,40 @@ def test_show_solution_displays_the_source_and_its_verdict(chapter, exercise):
 @pytest.mark.parametrize(("chapter", "question"), QUESTIONS, ids=QUESTION_IDS)
 def test_show_solution_of_a_question_gives_the_answer(chapter, question):
     assert "**Answer" in show_solution(chapter, question.name).data
+
+
+# ------------------------------------------------------------ project goals
+def test_a_goal_runs_the_pipeline_judges_its_result_and_guards_the_reference():
+    from genphys.exercises import Goal
+
+    def reference(n):
+        """Sum 0 + 1 + ... + (n - 1)."""
+        return n * (n - 1) // 2
+
+    goal = Goal(
+        "total",
+        reference,
+        lambda: (10,),
+        lambda result: (result == 45, f"got {result}, want 45"),
+    )
+    assert goal.check(lambda n: sum(range(n)), strict=True).passed
+    wrong = goal.check(lambda n: sum(range(n + 1)), strict=True)
+    assert wrong.status == "incorrect" and wrong.message == "got 55, want 45"
+    assert goal.check(goal.stub()).status == "not implemented"
+    assert goal.check(lambda n: None).message.startswith("Your function returned None")
+    assert goal.check(lambda n: 1 / 0).status == "error"
+    assert goal.check(reference, strict=True).message == f"Hint: {REFERENCE_HINT}"
+    wrapper = goal.check(lambda n: reference(n), strict=True)
+    assert wrapper.message == "Hint: " + CALLS_REFERENCE_HINT.format(name="reference")
+    assert goal.check(reference).passed  # the library's own tests pass the reference
+
+
+def test_project_pages_check_their_goals_through_the_checks_object():
+    from genphys.exercises import all_goals
+
+    goals = all_goals()
+    assert {"project_rbm", "project_ising_mc"} <= set(goals)
+    for chapter, items in goals.items():
+        for goal in items:
+            assert goal.name in dir(checks(chapter))
+            assert getattr(checks(chapter), goal.name)(goal.stub()).status == "not implemented"

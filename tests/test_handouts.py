@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_questions
+from genphys.exercises import Exercise, MultipleChoice, all_exercises, all_goals, all_questions
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "exercises").glob("ex*.md"))
+PAGES = sorted([*(ROOT / "exercises").glob("ex*.md"), *(ROOT / "exercises").glob("project_*.md")])
 NO_SOLUTIONS_HTML = Path(
     os.environ.get("GENPHYS_NO_SOLUTIONS_HTML", ROOT / "_build" / "no-solutions" / "html")
 )
@@ -43,7 +43,7 @@ strip = _load_script()
 def _chapter(page: Path) -> str:
     """The exercise module of a page (pages import its checks, older ones the module)."""
     text = page.read_text()
-    found = re.search(r'checks\("(ch\d\d)"\)', text) or re.search(
+    found = re.search(r'checks\("(ch\d\d|project_\w+)"\)', text) or re.search(
         r"from genphys\.exercises import (ch\d\d)", text
     )
     return found.group(1)
@@ -57,6 +57,8 @@ def _solution_markers(chapter: str) -> list[str]:
         doc = inspect.getdoc(exercise.solution)
         if doc:
             markers.append(doc.splitlines()[0])
+    for goal in all_goals().get(chapter, []):  # a project's final step
+        markers.append(inspect.getdoc(goal.solution).splitlines()[0])
     for question in all_questions().get(chapter, []):
         if isinstance(question, MultipleChoice):
             correct = next(c for c in question.choices if c.correct)

@@ -4,7 +4,10 @@ Each module defines the reference solutions, an ``EXERCISES`` list of
 :class:`~genphys.exercises._feedback.Exercise` and a ``check_<name>`` function for
 each. A module may also define ``QUESTIONS``: derivations and concept questions
 (:class:`~genphys.exercises._feedback.Expression`,
-:class:`~genphys.exercises._feedback.MultipleChoice`).
+:class:`~genphys.exercises._feedback.MultipleChoice`). A project (``project_rbm``, ...)
+is a module of the same kind whose last step is a
+:class:`~genphys.exercises._feedback.Goal` in its ``GOALS`` list: the student's whole
+pipeline, judged by a number the library computes exactly.
 
 An exercise page imports only the checks, never the module with the reference
 solutions::
@@ -30,6 +33,7 @@ from ._feedback import (
     Exercise,
     Expression,
     Feedback,
+    Goal,
     Mistake,
     MultipleChoice,
     Stress,
@@ -41,10 +45,12 @@ __all__ = [
     "Exercise",
     "Expression",
     "Feedback",
+    "Goal",
     "Mistake",
     "MultipleChoice",
     "Stress",
     "all_exercises",
+    "all_goals",
     "all_questions",
     "checks",
     "show_solution",
@@ -53,7 +59,9 @@ __all__ = [
 
 def _chapters() -> list[str]:
     return sorted(
-        info.name for info in pkgutil.iter_modules(__path__) if info.name.startswith("ch")
+        info.name
+        for info in pkgutil.iter_modules(__path__)
+        if info.name.startswith(("ch", "project_"))
     )
 
 
@@ -72,6 +80,17 @@ def all_exercises() -> dict[str, list[Exercise]]:
         module = importlib.import_module(f"{__name__}.{name}")
         found[name] = list(module.EXERCISES)
     return dict(sorted(found.items()))
+
+
+def all_goals() -> dict[str, list[Goal]]:
+    """Every project's ``GOALS`` (the final steps, judged by an exact number), keyed by module name."""
+    found = {}
+    for name in _chapters():
+        module = importlib.import_module(f"{__name__}.{name}")
+        goals = list(getattr(module, "GOALS", []))
+        if goals:
+            found[name] = goals
+    return found
 
 
 def all_questions() -> dict[str, list[Expression | MultipleChoice]]:
@@ -96,7 +115,11 @@ class Checks:
         module = _module(chapter)
         self._chapter = chapter
         self._items: dict[str, Any] = {}
-        for item in [*module.EXERCISES, *getattr(module, "QUESTIONS", [])]:
+        for item in [
+            *module.EXERCISES,
+            *getattr(module, "GOALS", []),
+            *getattr(module, "QUESTIONS", []),
+        ]:
             self._items[item.name] = item
 
     def __getattr__(self, name: str):
@@ -104,7 +127,7 @@ class Checks:
         if name not in items:
             raise AttributeError(f"name must be one of {', '.join(items)}. Got {name!r} instead.")
         item = items[name]
-        if isinstance(item, Exercise):
+        if isinstance(item, (Exercise, Goal)):
 
             def check(student, *, seed: int | None = None) -> Feedback:
                 return item.check(student, strict=True, seed=seed)
@@ -154,11 +177,18 @@ def show_solution(chapter: str, name: str):
     from .._display import show_source
 
     module = _module(chapter)
-    items = {item.name: item for item in [*module.EXERCISES, *getattr(module, "QUESTIONS", [])]}
+    items = {
+        item.name: item
+        for item in [
+            *module.EXERCISES,
+            *getattr(module, "GOALS", []),
+            *getattr(module, "QUESTIONS", []),
+        ]
+    }
     if name not in items:
         raise ValueError(f"name must be one of {', '.join(items)}. Got {name!r} instead.")
     item = items[name]
-    if isinstance(item, Exercise):
+    if isinstance(item, (Exercise, Goal)):
         feedback = item.check(item.solution).assert_passed()
         return Markdown(f"{show_source(item.solution).data}\n\n{feedback}")
     if isinstance(item, MultipleChoice):

@@ -23,6 +23,10 @@ reference solution itself, a function that calls it, and a notebook that has the
 reference solutions in its namespace; an exercise can also name torch functions
 (``forbidden``) that the student is asked to write rather than call.
 
+The last step of a project is a :class:`Goal`: the student's whole pipeline (a training
+run, a Monte Carlo study) is called once and its result is judged by a number the library
+computes exactly, within a tolerance stated with the goal (a margin or a standard error).
+
 Derivations and concept questions are checked by :class:`Expression` (a formula,
 compared numerically with the reference formula at random points) and
 :class:`MultipleChoice` (with an explanation for every choice).
@@ -57,8 +61,10 @@ __all__ = [
     "Exercise",
     "Expression",
     "Feedback",
+    "Goal",
     "Mistake",
     "MultipleChoice",
+    "StatisticalExercise",
     "Stress",
 ]
 
@@ -203,7 +209,7 @@ def _exercise_module_names(namespace: Mapping[str, Any], codes: set) -> list[str
         if name.startswith("_"):
             continue
         if isinstance(value, types.ModuleType):
-            if value.__name__.startswith(f"{__package__}.ch"):
+            if value.__name__.startswith((f"{__package__}.ch", f"{__package__}.project_")):
                 found.append(name)
         elif callable(value) and _code(value) in codes:
             found.append(name)
@@ -751,6 +757,144 @@ class Expression:
     def solution_markdown(self) -> str:
         """The reference formula and its derivation, as Markdown."""
         return f"**Answer:** `{self.solution}`\n\n{self.explanation}".strip()
+
+
+@dataclass(frozen=True)
+class StatisticalExercise(Exercise):
+    """An :class:`Exercise` whose answer, once it matches on the seeded cases, must also pass a
+    statistical test with fresh randomness (so it cannot be fitted to the seeded cases).
+
+    ``statistic(student, seed)`` returns ``None`` when the test passes, else the message.
+    """
+
+    statistic: Callable[[Callable, int], str | None] | None = None
+    #: What a passed statistical test shows, appended to the passed message.
+    claim: str = "samples the exact stationary variance with fresh randomness"
+
+    def check(
+        self,
+        student: Callable,
+        *,
+        strict: bool = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Feedback:
+        """The checks of :meth:`Exercise.check`, then the statistical test (same ``seed`` replays it)."""
+        feedback = super().check(student, strict=strict, seed=seed, generator=generator)
+        if not feedback.passed or self.statistic is None:
+            return feedback
+        if seed is None:  # fresh: not the seeded cases
+            seed = secrets.randbits(62)
+        try:
+            problem = self.statistic(student, seed)
+        except Exception as exc:  # the student's code may raise anything
+            return Feedback(
+                self.name, "error", f"In the statistical test your function raised {exc!r}."
+            )
+        if problem is not None:
+            return Feedback(self.name, "incorrect", problem)
+        return Feedback(
+            self.name,
+            "passed",
+            feedback.message.rstrip(".") + f" and {self.claim}.",
+        )
+
+
+# ---------------------------------------------------------------------- goals
+@dataclass(frozen=True)
+class Goal:
+    """A project's final step: run the student's pipeline once and judge its result.
+
+    ``check(student)`` calls ``student(*arguments())`` (e.g. a training function on the
+    bundled digits) and hands the result to ``judge``, which compares a number computed
+    from it exactly (an exact log-likelihood, exact thermodynamic averages) with the
+    stated target and returns ``(passed, message)``. The guards of a strict
+    :meth:`Exercise.check` apply: the reference itself, a function that calls it and a
+    namespace that holds it are rejected.
+
+    Parameters
+    ----------
+    name : str
+        The name of the function the student writes.
+    solution : callable
+        The reference pipeline; the book displays its source and runs it once.
+    arguments : callable
+        ``arguments() -> tuple``: what ``student`` is called with.
+    judge : callable
+        ``judge(result) -> (bool, str)``: whether the result reaches the goal, and why.
+    """
+
+    name: str
+    solution: Callable[..., Any]
+    arguments: Callable[[], tuple]
+    judge: Callable[[Any], tuple[bool, str]]
+
+    def check(
+        self,
+        student: Callable[..., Any],
+        *,
+        strict: bool = False,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Feedback:
+        """Run ``student`` on :attr:`arguments` and judge its result (``seed`` is not used)."""
+        if not callable(student):
+            return Feedback(
+                self.name,
+                "error",
+                f"expected the function {self.name} itself, "
+                f"got a {type(student).__name__}. Pass it without calling it.",
+            )
+        watch = None
+        if strict:
+            if _is_reference(student, self.solution):
+                return Feedback(self.name, "incorrect", f"Hint: {REFERENCE_HINT}")
+            codes = {_code(self.solution)} - {None}
+            namespace = getattr(_unwrap(student), "__globals__", None)
+            if isinstance(namespace, dict):
+                names = _exercise_module_names(namespace, codes)
+                if names:
+                    listed = ", ".join(f"`{n}`" for n in names)
+                    return Feedback(
+                        self.name, "incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed)
+                    )
+            watch = _CallWatch(codes)
+        try:
+            result = _run(student, self.arguments(), watch)
+        except NotImplementedError:
+            return Feedback(
+                self.name,
+                "not implemented",
+                "Not implemented yet: replace `raise NotImplementedError` with your code "
+                "and run the check again.",
+            )
+        except Exception as exc:  # the student's code may raise anything
+            return Feedback(self.name, "error", f"Your function raised {type(exc).__name__}: {exc}")
+        if watch is not None and watch.hit is not None:
+            hint = CALLS_REFERENCE_HINT.format(name=watch.hit)
+            return Feedback(self.name, "incorrect", f"Hint: {hint}")
+        if result is None:
+            return Feedback(
+                self.name, "incorrect", "Your function returned None: did you forget `return`?"
+            )
+        try:
+            passed, message = self.judge(result)
+        except Exception as exc:  # a result of the wrong kind
+            return Feedback(
+                self.name,
+                "error",
+                f"Your result could not be judged ({type(exc).__name__}: {exc}).",
+            )
+        return Feedback(self.name, "passed" if passed else "incorrect", message)
+
+    def stub(self) -> Callable[..., Any]:
+        """A function that, like the student's starting point, is not implemented."""
+
+        def stub(*args: Any) -> Any:
+            raise NotImplementedError
+
+        stub.__name__ = self.name
+        return stub
 
 
 def draw_int(generator: torch.Generator, low: int, high: int) -> int:

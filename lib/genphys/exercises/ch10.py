@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
-from ._feedback import Exercise, Feedback, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Mistake, StatisticalExercise, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -23,46 +20,6 @@ __all__ = [
     "replay_starts",
     "ula_step",
 ]
-
-
-@dataclass(frozen=True)
-class StatisticalExercise(Exercise):
-    """An :class:`Exercise` whose answer, once it matches on the seeded cases, must also pass a
-    statistical test with fresh randomness (so it cannot be fitted to the seeded cases).
-
-    ``statistic(student, seed)`` returns ``None`` when the test passes, else the message.
-    """
-
-    statistic: Callable[[Callable, int], str | None] | None = None
-
-    def check(
-        self,
-        student: Callable,
-        *,
-        strict: bool = False,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Feedback:
-        """The checks of :meth:`Exercise.check`, then the statistical test (same ``seed`` replays it)."""
-        feedback = super().check(student, strict=strict, seed=seed, generator=generator)
-        if not feedback.passed or self.statistic is None:
-            return feedback
-        if seed is None:  # fresh: not the seeded cases
-            seed = random.SystemRandom().randrange(2**62)
-        try:
-            problem = self.statistic(student, seed)
-        except Exception as exc:  # the student's code may raise anything
-            return Feedback(
-                self.name, "error", f"In the statistical test your function raised {exc!r}."
-            )
-        if problem is not None:
-            return Feedback(self.name, "incorrect", problem)
-        return Feedback(
-            self.name,
-            "passed",
-            feedback.message.rstrip(".") + " and samples the exact stationary variance with "
-            "fresh randomness.",
-        )
 
 
 F64 = torch.float64
