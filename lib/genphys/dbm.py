@@ -609,6 +609,9 @@ def train_dbm(
     optimizer = torch.optim.Adam(dbm.parameters(), lr=learning_rate)
 
     def step(batch: torch.Tensor) -> dict[str, float]:
+        for name, p in dbm.named_parameters():  # the last update overflowed: fit stops
+            if not bool(torch.isfinite(p).all()):
+                return {name: math.nan}
         mf = mean_field(dbm, batch, n_iterations=n_mean_field, damping=damping)
         chains[:] = gibbs_sweep(dbm, chains[0], chains[2], n_sweeps=n_sweeps, generator=g)
         loss = dbm_loss(dbm, batch, mf, tuple(chains))

@@ -710,6 +710,9 @@ def train_wake_sleep(
     optimizer = torch.optim.Adam(dbn.parameters(), lr=learning_rate)
 
     def step(batch: torch.Tensor) -> dict[str, float]:
+        for name, p in dbn.named_parameters():  # the last update overflowed: fit stops
+            if not bool(torch.isfinite(p).all()):
+                return {name: math.nan}
         losses = wake_sleep_losses(dbn, batch, k=k, generator=g)
         optimizer.zero_grad()
         (losses["wake"] + losses["top"] + losses["sleep"]).backward()
