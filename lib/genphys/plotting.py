@@ -737,7 +737,7 @@ def draw_dbn(
             ax.text(right, 0.8 * (depth - 2), "directed\n$p(h^{(l)} \\mid h^{(l+1)})$",
                     ha="left", va="center", fontsize=9, color=_INK)  # fmt: skip
             _arrow(ax, (right + 2.3, 0.0), (right + 2.3, 1.6 * (depth - 2)), "recognition",
-                   color=_GRADIENT, ls="--", label="recognition\n$q$", label_offset=(0.55, 0.0))  # fmt: skip
+                   color=_GRADIENT, ls="--", label="recognition\n$q$", label_offset=(0.85, 0.0))  # fmt: skip
     else:
         ax.text(right, 0.8 * (depth - 1), "every layer pair\nundirected", ha="left",
                 va="center", fontsize=9, color=_INK)  # fmt: skip
