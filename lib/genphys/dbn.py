@@ -60,6 +60,7 @@ __all__ = [
     "BoundEstimate",
     "DeepBeliefNetwork",
     "add_transposed_layer",
+    "log_bernoulli",
     "log_joint",
     "log_likelihood_exact",
     "sample_dbn",
