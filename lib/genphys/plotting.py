@@ -701,7 +701,9 @@ def draw_dbn(
     if kind not in ("dbn", "dbm"):
         raise ValueError(f"kind must be 'dbn' or 'dbm'. Got {describe(kind)} instead.")
     if isinstance(layer_sizes, str) or not isinstance(layer_sizes, Sequence):
-        raise TypeError(f"layer_sizes must be a sequence of integers. Got {describe(layer_sizes)} instead.")
+        raise TypeError(
+            f"layer_sizes must be a sequence of integers. Got {describe(layer_sizes)} instead."
+        )
     if not 2 <= len(layer_sizes) <= 5:
         raise ValueError(f"layer_sizes must have 2 to 5 entries. Got {len(layer_sizes)} instead.")
     sizes = [_check_count(f"layer_sizes[{l}]", n, 8) for l, n in enumerate(layer_sizes)]
