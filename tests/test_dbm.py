@@ -225,3 +225,18 @@ def test_bad_input():
         dbm.W1[0, 0] = math.inf
     with pytest.raises(ValueError, match="dbm parameter W1 must be finite"):
         M.mean_field(dbm, torch.zeros(1, 4, dtype=torch.float64))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    dbm = _dbm((4, 3, 2), seed=9)
+    gpu = M.DeepBoltzmannMachine.from_parameters(*(p.detach().cuda() for p in dbm.parameters()))
+    x = binary_states(4)
+    with torch.no_grad():
+        torch.testing.assert_close(M.log_prob_exact(gpu, x.cuda()).cpu(), M.log_prob_exact(dbm, x))
+        torch.testing.assert_close(M.mean_field(gpu, x.cuda()).mu1.cpu(), M.mean_field(dbm, x).mu1)
+        out = M.gibbs_sweep(
+            gpu, x.cuda(), torch.zeros(16, 2, device="cuda", dtype=torch.float64), seed=0
+        )
+        assert all(t.device.type == "cuda" for t in out)
+    M.train_dbm(gpu, x.cuda(), n_epochs=1, batch_size=8, n_chains=8, seed=0)

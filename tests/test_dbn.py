@@ -267,3 +267,32 @@ def test_bad_input():
         bad.generative_W[0][0, 0] = math.nan
     with pytest.raises(ValueError, match="must be finite"):
         D.sample_dbn(bad, 3, seed=0)
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    net = _dbn([4, 3, 2], seed=29)
+    gpu = D.DeepBeliefNetwork(
+        [
+            BernoulliRBM.from_parameters(W.detach().cuda(), a.detach().cuda(), c.detach().cuda())
+            for W, a, c in ((net.generative_W[0], net.generative_a[0], net.recognition_c[0]),)
+        ]
+        + [
+            BernoulliRBM.from_parameters(
+                *(p.detach().cuda() for p in (net.top.W, net.top.a, net.top.b))
+            )
+        ]
+    )
+    with torch.no_grad():
+        gpu.recognition_W[0].copy_(net.recognition_W[0])
+        x = _data(5, 4, seed=3)
+        torch.testing.assert_close(
+            D.log_likelihood_exact(gpu, x.cuda()).cpu(), D.log_likelihood_exact(net, x)
+        )
+        torch.testing.assert_close(
+            D.variational_bound_exact(gpu, x.cuda()).cpu(), D.variational_bound_exact(net, x)
+        )
+        assert D.sample_dbn(gpu, 4, n_gibbs=3, seed=0)[0].device.type == "cuda"
+    trained, _ = D.train_dbn_greedy(_data(30, 6, seed=1).cuda(), [4, 3], n_epochs=1, seed=0)
+    assert trained.top.W.device.type == "cuda"
+    D.train_wake_sleep(trained, _data(30, 6, seed=1).cuda(), n_epochs=1, seed=0)
