@@ -28,6 +28,7 @@ from genphys.exercises import (
     ch05,
     ch06,
     ch07,
+    ch08,
     ch10,
     ch11,
     ch12,
@@ -282,6 +283,51 @@ def test_oracle_ch07(seed):
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch08(seed):
+    from genphys import dbm, dbn
+    from genphys.rbm import BernoulliRBM
+
+    g = torch.Generator().manual_seed(seed)
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    # one mean-field sweep from mu2 = 0 and converged sweeps agree with the library's iteration
+    machine = dbm.DeepBoltzmannMachine.from_parameters(
+        normal(5, 3), normal(3, 2), normal(5), normal(3), normal(2)
+    )
+    x = torch.bernoulli(torch.full((6, 5), 0.5, dtype=torch.float64), generator=g)
+    mu2 = torch.zeros(6, 2, dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(300):
+            mu1, mu2 = ch08.mean_field_sweep(x, mu2, machine.W1, machine.W2, machine.b1, machine.b2)
+        fixed = dbm.mean_field(machine, x, n_iterations=500, tolerance=1e-15)
+    _close(mu1, fixed.mu1)
+    _close(mu2, fixed.mu2)
+    # the bound of a DBN with one directed layer against genphys.dbn's enumeration
+    lower = BernoulliRBM.from_parameters(normal(5, 3), normal(5), normal(3))
+    top = BernoulliRBM.from_parameters(normal(3, 2), normal(3), normal(2))
+    net = dbn.DeepBeliefNetwork([lower, top])
+    with torch.no_grad():
+        net.recognition_W[0].add_(normal(5, 3))
+        want = dbn.variational_bound_exact(net, x)
+        got = ch08.dbn_bound(
+            x, net.generative_W[0], net.generative_a[0], net.recognition_W[0],
+            net.recognition_c[0], top.W, top.a, top.b, log_partition_exact(top),
+        )  # fmt: skip
+    _close(got, want)
+    # the wake delta rule is the autograd gradient of the mean log p(x | h)
+    h = torch.bernoulli(torch.full((6, 3), 0.5, dtype=torch.float64), generator=g)
+    W, a = normal(5, 3).requires_grad_(), normal(5).requires_grad_()
+    objective = dbn.log_bernoulli(x, h @ W.T + a).mean()
+    for mine, auto in zip(
+        ch08.wake_delta(x, h, W.detach(), a.detach()), torch.autograd.grad(objective, [W, a]),
+        strict=True,
+    ):  # fmt: skip
+        _close(mine, auto)
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
 def test_oracle_ch11(seed):
     from sklearn.decomposition import PCA
 
@@ -530,6 +576,7 @@ def test_every_exercise_has_an_oracle():
         "ch05",
         "ch06",
         "ch07",
+        "ch08",
         "ch10",
         "ch11",
         "ch12",

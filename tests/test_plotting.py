@@ -278,3 +278,21 @@ def test_every_chapter_opens_with_a_schematic():
                 first_math = index
         assert first_schematic is not None, f"{page.name}: no schematic"
         assert first_math is None or first_schematic < first_math, f"{page.name}: equation first"
+
+
+def test_draw_dbn_counts_directed_and_undirected_links():
+    names = plotting.named_artists(plotting.draw_dbn((4, 3, 3, 2)))
+    assert sum(k.startswith("node:") for k in names) == 12
+    # DBN: the top pair is an RBM (3 x 2 edges), the two lower pairs are directed (12 + 9)
+    assert sum(k.startswith("edge:") for k in names) == 6
+    assert sum(k.startswith("arrow:h") for k in names) == 12 + 9
+    assert "arrow:h1_1->x1" in names and "arrow:recognition" in names
+    dbm = plotting.named_artists(plotting.draw_dbn((4, 3, 2), kind="dbm"))
+    assert sum(k.startswith("edge:") for k in dbm) == 12 + 6
+    assert not any(k.startswith("arrow:") for k in dbm)
+    first, second = plotting.draw_dbn(), plotting.draw_dbn()
+    assert _png(first) == _png(second)
+    with pytest.raises(ValueError, match="kind must be 'dbn' or 'dbm'"):
+        plotting.draw_dbn(kind="rbm")
+    with pytest.raises(ValueError, match="layer_sizes must have 2 to 5 entries"):
+        plotting.draw_dbn((3,))

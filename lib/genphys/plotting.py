@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SPIN_CMAP",
     "draw_autoencoder",
+    "draw_dbn",
     "draw_diffusion_chain",
     "draw_gan",
     "draw_gibbs_chain",
@@ -666,4 +667,82 @@ def draw_langevin(*, ax: Axes | None = None) -> Figure:
     ax.text(0.0, 1.3, "energy $E(x)$", ha="center", va="center", fontsize=10, color=_INK)
     ax.set_xlim(-2.05, 2.05)
     ax.set_ylim(-1.0, 2.4)
+    return fig
+
+
+def draw_dbn(
+    layer_sizes: Sequence[int] = (4, 3, 3, 2), *, kind: str = "dbn", ax: Axes | None = None
+) -> Figure:
+    """Draw a deep belief network or a deep Boltzmann machine as stacked layers x, h1, h2, ...
+
+    In a DBN (``kind="dbn"``) the top two layers are joined by undirected edges (an RBM)
+    and every lower layer hangs below by directed, generative arrows
+    :math:`p(h^{(l)} \\mid h^{(l+1)})`; a dashed arrow on the side marks the recognition
+    pass :math:`q(h^{(l+1)} \\mid h^{(l)})`. In a DBM (``kind="dbm"``) every pair of adjacent
+    layers is joined by undirected edges.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, visible first; 2 to 5 layers of 1 to 8 units.
+    kind : {"dbn", "dbm"}
+    ax : Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    Figure
+        Nodes ``node:x{i}`` and ``node:h{l}_{i}`` (1-based units, layers from 1); undirected
+        edges ``edge:{a}-{b}``; directed ``arrow:{a}->{b}`` (from the upper unit to the lower
+        one); ``arrow:recognition`` in a DBN.
+
+    Explained in {ref}`sec-dbn`.
+    """
+    if kind not in ("dbn", "dbm"):
+        raise ValueError(f"kind must be 'dbn' or 'dbm'. Got {describe(kind)} instead.")
+    if isinstance(layer_sizes, str) or not isinstance(layer_sizes, Sequence):
+        raise TypeError(
+            f"layer_sizes must be a sequence of integers. Got {describe(layer_sizes)} instead."
+        )
+    if not 2 <= len(layer_sizes) <= 5:
+        raise ValueError(f"layer_sizes must have 2 to 5 entries. Got {len(layer_sizes)} instead.")
+    sizes = [_check_count(f"layer_sizes[{l}]", n, 8) for l, n in enumerate(layer_sizes)]
+    width, depth = max(sizes), len(sizes)
+    fig, ax = _axes(ax, (max(4.5, 0.9 * width + 3.4), 1.2 + 1.5 * depth))
+    rows = [_row(n, 1.6 * l) for l, n in enumerate(sizes)]
+
+    def name(l: int, i: int) -> str:
+        return f"x{i}" if l == 0 else f"h{l}_{i}"
+
+    for l in range(depth - 1):
+        undirected = kind == "dbm" or l == depth - 2
+        for i, p in enumerate(rows[l], 1):
+            for j, q in enumerate(rows[l + 1], 1):
+                if undirected:
+                    _edge(ax, p, q, f"{name(l, i)}-{name(l + 1, j)}", lw=0.9, alpha=0.7)
+                else:
+                    _arrow(ax, q, p, f"{name(l + 1, j)}->{name(l, i)}", shrink=(_RADIUS, _RADIUS),
+                           color="#555555")  # fmt: skip
+    for l, row in enumerate(rows):
+        for i, p in enumerate(row, 1):
+            label = f"$x_{{{i}}}$" if l == 0 else f"$h^{{({l})}}_{{{i}}}$"
+            _node(ax, p, label, name(l, i), _VISIBLE if l == 0 else _HIDDEN, fontsize=9)
+    left = -(width - 1) / 2 - 0.7
+    for l in range(depth):
+        text = "visible $x$" if l == 0 else f"hidden $h^{{({l})}}$"
+        ax.text(left, 1.6 * l, text, ha="right", va="center", fontsize=10, color=_INK)
+    right = (width - 1) / 2 + 0.7
+    if kind == "dbn":
+        ax.text(right, 1.6 * (depth - 1.5), "RBM\n(undirected)", ha="left", va="center",
+                fontsize=9, color=_INK)  # fmt: skip
+        if depth > 2:
+            ax.text(right, 0.8 * (depth - 2), "directed\n$p(h^{(l)} \\mid h^{(l+1)})$",
+                    ha="left", va="center", fontsize=9, color=_INK)  # fmt: skip
+            _arrow(ax, (right + 2.3, 0.0), (right + 2.3, 1.6 * (depth - 2)), "recognition",
+                   color=_GRADIENT, ls="--", label="recognition\n$q$", label_offset=(0.85, 0.0))  # fmt: skip
+    else:
+        ax.text(right, 0.8 * (depth - 1), "every layer pair\nundirected", ha="left",
+                va="center", fontsize=9, color=_INK)  # fmt: skip
+    ax.set_xlim(left - 2.0, right + 3.9)
+    ax.set_ylim(-0.7, 1.6 * (depth - 1) + 0.7)
     return fig
