@@ -344,6 +344,25 @@ def test_oracle_ch11(seed):
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch11_kl_sparsity(seed):
+    from torch.distributions import Bernoulli, kl_divergence
+
+    rng = np.random.default_rng(seed)
+    h = torch.from_numpy(rng.uniform(0.0, 1.0, (9, 5)) ** 3)  # codes in (0, 1)
+    rho = 0.1
+    rho_hat = [sum(h[k, j].item() for k in range(9)) / 9 for j in range(5)]  # loops
+    by_hand = sum(
+        rho * math.log(rho / r) + (1 - rho) * math.log((1 - rho) / (1 - r)) for r in rho_hat
+    )
+    _close(ch11.kl_sparsity_penalty(h, rho), by_hand, rtol=1e-12)
+    oracle = kl_divergence(
+        Bernoulli(probs=torch.full((5,), rho, dtype=torch.float64)),
+        Bernoulli(probs=torch.tensor(rho_hat, dtype=torch.float64)),
+    ).sum()
+    _close(ch11.kl_sparsity_penalty(h, rho), oracle, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
 def test_oracle_ch12(seed):
     from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 

@@ -172,6 +172,16 @@ PASSES_FIXED_FAILS_STRESS = [
         "dtype=buffer.dtype",
     ),
     (
+        "ch11",
+        "kl_sparsity_penalty",
+        "def kl_sparsity_penalty(h, rho):\n"
+        "    rho_hat = h.mean(dim=0)\n"
+        "    kl = rho * torch.log(rho / rho_hat)"
+        " + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))\n"
+        "    return kl.sum()\n",
+        "log ρ - log ρ̂",
+    ),
+    (
         "ch14",
         "reverse_mean_from_eps",
         "def reverse_mean_from_eps(x_t, eps, t, betas):\n"

@@ -19,6 +19,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 10);
 * :mod:`genphys.autoencoder` -- autoencoders and reconstruction losses (chapter 11);
 * :mod:`genphys.pca` -- principal components and principal angles (chapter 11);
+* :mod:`genphys.regularized_autoencoder` -- sparse and denoising autoencoders, the denoiser's score (chapter 11);
 * :mod:`genphys.gaussian` -- Gaussian KL, log-densities and log-mean-exp (chapters 12-13);
 * :mod:`genphys.linear_gaussian` -- the exact linear-Gaussian latent model (chapters 12-13);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and their training (chapters 12-13);

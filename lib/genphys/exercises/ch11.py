@@ -1,4 +1,4 @@
-"""Exercises for chapter 11, {ref}`sec-autoencoders`: reconstruction error and PCA."""
+"""Exercises for chapter 11, {ref}`sec-autoencoders`: reconstruction error, PCA and the KL sparsity penalty."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_i
 __all__ = [
     "EXERCISES",
     "QUESTIONS",
+    "check_kl_sparsity_penalty",
     "check_mse_loss_ratio",
     "check_mse_reconstruction_error",
     "check_pca_encode_decode",
     "check_pca_reconstruction_error",
+    "kl_sparsity_penalty",
     "mse_reconstruction_error",
     "pca_encode_decode",
     "pca_reconstruction_error",
@@ -262,7 +264,119 @@ PCA_ENCODE_DECODE = Exercise(
 )
 check_pca_encode_decode = PCA_ENCODE_DECODE.check
 
-EXERCISES = [MSE_RECONSTRUCTION_ERROR, PCA_RECONSTRUCTION_ERROR, PCA_ENCODE_DECODE]
+
+# ------------------------------------------------------------- KL sparsity penalty
+def kl_sparsity_penalty(h, rho):
+    """Σ_j [ρ log(ρ/ρ̂_j) + (1-ρ) log((1-ρ)/(1-ρ̂_j))] with ρ̂_j = (1/n) Σ_k h_kj."""
+    rho_hat = h.mean(dim=0)  # (d,): mean activation of each code unit
+    log_rho = torch.log(torch.tensor(rho, dtype=h.dtype))
+    log_not_rho = torch.log1p(torch.tensor(-rho, dtype=h.dtype))
+    # differences of logarithms, not logarithms of ratios: ρ/ρ̂ overflows for a silent unit
+    kl = rho * (log_rho - torch.log(rho_hat)) + (1 - rho) * (log_not_rho - torch.log1p(-rho_hat))
+    return kl.sum()
+
+
+def _kl_sparsity_reversed(h, rho):
+    rho_hat = h.mean(dim=0)
+    return (
+        rho_hat * (torch.log(rho_hat) - torch.log(torch.tensor(rho, dtype=h.dtype)))
+        + (1 - rho_hat) * (torch.log1p(-rho_hat) - torch.log1p(torch.tensor(-rho, dtype=h.dtype)))
+    ).sum()
+
+
+def _kl_sparsity_one_term(h, rho):
+    rho_hat = h.mean(dim=0)
+    return (rho * (torch.log(torch.tensor(rho, dtype=h.dtype)) - torch.log(rho_hat))).sum()
+
+
+def _kl_sparsity_per_point(h, rho):
+    # the KL of every single activation, averaged: not the KL of the MEAN activation
+    r = torch.tensor(rho, dtype=h.dtype)
+    kl = r * (torch.log(r) - torch.log(h)) + (1 - r) * (torch.log1p(-r) - torch.log1p(-h))
+    return kl.sum(dim=1).mean()
+
+
+def _kl_sparsity_mean_over_units(h, rho):
+    return kl_sparsity_penalty(h, rho) / h.shape[1]
+
+
+def _codes(g: torch.Generator, n: int, d: int, scale: float) -> torch.Tensor:
+    """Sigmoid-like codes in (0, 1): uniform numbers raised to a power (small for scale < 1)."""
+    u = torch.rand(n, d, generator=g, dtype=torch.float64)
+    return u ** (1.0 / scale)
+
+
+def _kl_cases():
+    g = torch.Generator().manual_seed(88)
+    return [
+        (_codes(g, n, d, s), rho)
+        for n, d, s, rho in [(6, 4, 1.0, 0.05), (10, 3, 0.3, 0.2), (5, 7, 2.0, 0.5)]
+    ]
+
+
+def _kl_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, d = draw_int(g, 1, 30), draw_int(g, 1, 20)
+        cases.append((_codes(g, n, d, draw_float(g, 0.2, 3.0)), draw_float(g, 0.01, 0.9)))
+    return cases
+
+
+def _kl_stress():
+    g = torch.Generator().manual_seed(89)
+    silent = _codes(g, 8, 5, 1.0)
+    silent[:, 0] = 0.0
+    silent[0, 0] = 1e-308  # unit 0 fires almost never: mean activation ~1e-309
+    return [
+        Stress(
+            "a unit that is almost never active (mean activation ~1e-309)",
+            (silent, 0.05),
+            "ρ/ρ̂ overflows to infinity when ρ̂ is tiny, although the KL is a finite number "
+            "(about ρ log ρ - ρ log ρ̂). Write log(ρ/ρ̂) as log ρ - log ρ̂.",
+        ),
+        Stress("a single data point", (_codes(g, 1, 6, 1.0), 0.1)),
+        Stress("a batch of 20000 codes of 256 units", (_codes(g, 20_000, 256, 0.5), 0.05)),
+    ]
+
+
+KL_SPARSITY_PENALTY = Exercise(
+    name="kl_sparsity_penalty",
+    solution=kl_sparsity_penalty,
+    cases=_kl_cases,
+    random_cases=_kl_random,
+    stress_cases=_kl_stress,
+    rtol=1e-9,
+    mistakes=(
+        Mistake(
+            _kl_sparsity_reversed,
+            "that is KL(ρ̂ || ρ), the divergence the other way round. The penalty is "
+            "KL(ρ || ρ̂_j): the target ρ is the first argument, ρ log(ρ/ρ̂_j) + ...",
+        ),
+        Mistake(
+            _kl_sparsity_one_term,
+            "a Bernoulli KL has two terms: add (1 - ρ) log((1 - ρ)/(1 - ρ̂_j)) for the "
+            "probability that the unit is off.",
+        ),
+        Mistake(
+            _kl_sparsity_per_point,
+            "that averages the KL of every single activation h_kj. The penalty compares ρ with "
+            "the MEAN activation of each unit, ρ̂_j = (1/n) Σ_k h_kj: a unit may fire strongly "
+            "on a few inputs as long as it is silent on average.",
+        ),
+        Mistake(
+            _kl_sparsity_mean_over_units,
+            "sum the KL over the code units j instead of averaging it.",
+        ),
+    ),
+)
+check_kl_sparsity_penalty = KL_SPARSITY_PENALTY.check
+
+EXERCISES = [
+    MSE_RECONSTRUCTION_ERROR,
+    PCA_RECONSTRUCTION_ERROR,
+    PCA_ENCODE_DECODE,
+    KL_SPARSITY_PENALTY,
+]
 
 # ----------------------------------------------------------- derivation questions
 MSE_LOSS_RATIO = Expression(
