@@ -231,7 +231,7 @@ def _mask(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
 
 # -------------------------------------------------------------------- the objective
 def denoising_loss(model: Autoencoder, x: torch.Tensor, x_corrupted: torch.Tensor) -> torch.Tensor:
-    """Denoising error per data point, :math:`\\ell(x, g(f(\\tilde x)))`: the CLEAN input from the corrupted one.
+    """Denoising error per data point, :math:`\\operatorname{err}(x, g(f(\\tilde x)))`: the CLEAN input from the corrupted one.
 
     :func:`genphys.autoencoder.squared_error` for ``output="linear"`` and
     :func:`genphys.autoencoder.bernoulli_cross_entropy` of the logits for
@@ -397,7 +397,7 @@ def train_regularized_autoencoder(
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> History:
-    """Minimise :math:`\\frac1n \\sum_k \\ell(x_k, g(f(\\tilde x_k))) + \\lambda_1 \\Omega_1(h) + \\beta \\sum_j \\mathrm{KL}(\\rho \\| \\hat\\rho_j)` with Adam.
+    """Minimise :math:`\\frac1n \\sum_k \\operatorname{err}(x_k, g(f(\\tilde x_k))) + \\lambda_1 \\Omega_1(h) + \\beta \\sum_j \\mathrm{KL}(\\rho \\| \\hat\\rho_j)` with Adam.
 
     Each mini-batch is corrupted afresh (``corruption`` of strength ``noise_level``; no
     corruption by default), encoded to :math:`h = f(\\tilde x)` and decoded; the loss is the
