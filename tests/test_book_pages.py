@@ -4,6 +4,7 @@ glossary, every {cite} key is in references.bib, and every page is in the table 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,39 @@ def test_every_page_is_in_the_table_of_contents():
             continue
         stem = page.relative_to(ROOT).with_suffix("").as_posix()
         assert f"file: {stem}\n" in toc, f"{stem} is not in _toc.yml"
+
+
+def _instructors_tables():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "instructors_tables", ROOT / "scripts" / "instructors_tables.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("instructors_tables", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_instructors_tables_are_current():
+    """The time and size tables of instructors.md are generated from the pages; regenerate them
+    with `python scripts/instructors_tables.py` after editing a page."""
+    assert _instructors_tables().main(["--check"]) == 0, "instructors.md is stale"
+
+
+def test_instructors_tables_count_what_a_page_contains(tmp_path):
+    """The counter on a page whose contents are known: 2 display equations (one labelled),
+    1 code cell, 1 optional section, prose words outside code and math only."""
+    page = tmp_path / "chapters" / "99_example.md"
+    page.parent.mkdir()
+    page.write_text(
+        "---\nkernelspec:\n  name: python3\n---\n\n(sec-example)=\n# One two\n\n"
+        "three four\n\n$$\na = b\n$$ (eq-a)\n\n$$ c = d $$\n\n"
+        "```{code-cell} ipython3\nx = 1  # not words\n```\n\n"
+        "## Extra\n\n:::{admonition} Optional section\nfive\n:::\n"
+    )
+    counted = _instructors_tables().parse(page)
+    assert (counted.equations, counted.code_cells, counted.optional) == (2, 1, ["Extra"])
+    # "One two three four", "Extra", "five" (the admonition's title line is a directive)
+    assert counted.words == 6
+    assert counted.minutes == 5 * -(-(6 / 100 + 2 * 2 + 1) // 5)
