@@ -184,7 +184,7 @@ def test_bad_input_raises_clearly():
     with pytest.raises(ValueError, match="data must have shape"):
         gr.log_likelihood_exact(model, torch.zeros(3, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="data must contain only finite values"):
-        gr.train_gaussian_rbm(model, torch.full((3, 2), math.nan), n_epochs=1, seed=0)
+        gr.train_gaussian_rbm(model, torch.full((3, 2), math.nan, dtype=torch.float64), n_epochs=1, seed=0)
     with pytest.raises(TypeError, match="seed must be an integer"):
         gr.gibbs_chain(model, torch.zeros(3, 2, dtype=torch.float64), 1)
     with pytest.raises(TypeError, match="persistent must be a bool"):
