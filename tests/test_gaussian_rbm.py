@@ -176,7 +176,9 @@ def test_bad_input_raises_clearly():
     with pytest.raises(ValueError, match="x must have 2 columns"):
         model.free_energy(torch.zeros(4, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="h must be binary"):
-        model.energy(torch.zeros(2, dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64))
+        model.energy(
+            torch.zeros(2, dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64)
+        )
     with pytest.raises(TypeError, match="model must be a GaussianBernoulliRBM"):
         gr.log_partition_exact("model")
     with pytest.raises(ValueError, match="at most 20 hidden units"):
@@ -184,7 +186,9 @@ def test_bad_input_raises_clearly():
     with pytest.raises(ValueError, match="data must have shape"):
         gr.log_likelihood_exact(model, torch.zeros(3, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="data must contain only finite values"):
-        gr.train_gaussian_rbm(model, torch.full((3, 2), math.nan, dtype=torch.float64), n_epochs=1, seed=0)
+        gr.train_gaussian_rbm(
+            model, torch.full((3, 2), math.nan, dtype=torch.float64), n_epochs=1, seed=0
+        )
     with pytest.raises(TypeError, match="seed must be an integer"):
         gr.gibbs_chain(model, torch.zeros(3, 2, dtype=torch.float64), 1)
     with pytest.raises(TypeError, match="persistent must be a bool"):

@@ -116,7 +116,9 @@ class GaussianBernoulliRBM(nn.Module):
         s_t = as_tensor("log_var", log_var, shape=(W_t.shape[0],), dtype=W_t.dtype)
         model = cls(W_t.shape[0], W_t.shape[1], seed=0, weight_scale=0.0, dtype=W_t.dtype)
         with torch.no_grad():
-            for p, v in zip((model.W, model.a, model.b, model.log_var), (W_t, a_t, b_t, s_t)):
+            for p, v in zip(
+                (model.W, model.a, model.b, model.log_var), (W_t, a_t, b_t, s_t), strict=True
+            ):
                 p.copy_(v)
         return model.to(W_t.device)
 

@@ -120,7 +120,9 @@ class NCEModel(nn.Module):
         first = next(model.parameters())
         self.model = model
         self.energy = energy
-        self.log_z = nn.Parameter(torch.tensor(float(log_z), dtype=first.dtype, device=first.device))
+        self.log_z = nn.Parameter(
+            torch.tensor(float(log_z), dtype=first.dtype, device=first.device)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`\\log p_\\theta(x) = -E_\\theta(x) - c`, shape (B,)."""
@@ -177,7 +179,10 @@ class GaussianNoise:
         """``n`` draws, shape (n, D)."""
         n = check_positive_int("n", n)
         eps = torch.randn(
-            (n, self.mean.shape[0]), generator=generator, dtype=self.mean.dtype, device=self.mean.device
+            (n, self.mean.shape[0]),
+            generator=generator,
+            dtype=self.mean.dtype,
+            device=self.mean.device,
         )
         return self.mean + self.std * eps
 

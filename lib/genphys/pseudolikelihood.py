@@ -197,4 +197,3 @@ def train_pseudo_likelihood(
         desc="pseudo-likelihood RBM",
         hint=f"try a smaller learning_rate (now {learning_rate})",
     )
-
