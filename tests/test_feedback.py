@@ -54,6 +54,7 @@ ROBUST_CHAPTERS = (
     "ch05",
     "ch06",
     "ch07",
+    "ch09",
     "ch10",
     "ch11",
     "ch12",
