@@ -42,6 +42,7 @@ from ._validation import (
 )
 from .enumeration import binary_states
 from .fitting import History, fit, minibatches
+from .optim import Adam
 from .seeding import make_generator
 
 __all__ = [
@@ -359,6 +360,7 @@ def train_gaussian_rbm(
     n_epochs: int,
     k: int = 1,
     persistent: bool = False,
+    exact: bool = False,
     batch_size: int = 100,
     learning_rate: float = 1e-2,
     learn_variance: bool = True,
@@ -382,6 +384,9 @@ def train_gaussian_rbm(
     n_epochs, k : int
     persistent : bool
         PCD-k instead of CD-k.
+    exact : bool
+        Exact maximum likelihood instead: Adam on :math:`-\\frac1B\\sum \\log p(x)` with the
+        exact :func:`log_partition_exact` (no sampling; ``k`` and ``persistent`` unused).
     batch_size : int
     learning_rate : float
         Adam's step size.
@@ -397,7 +402,8 @@ def train_gaussian_rbm(
     Returns
     -------
     genphys.fitting.History
-        Column ``free_energy_gap`` (the surrogate), and ``train_log_likelihood``,
+        Column ``free_energy_gap`` (the surrogate; ``negative_log_likelihood`` when
+        ``exact``), and ``train_log_likelihood``,
         ``test_log_likelihood`` when monitored.
     """
     _check_model(model)
@@ -407,12 +413,16 @@ def train_gaussian_rbm(
     k = check_positive_int("k", k)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
-    for name, flag in (("persistent", persistent), ("learn_variance", learn_variance)):
+    for name, flag in (
+        ("persistent", persistent),
+        ("exact", exact),
+        ("learn_variance", learn_variance),
+    ):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool. Got {describe(flag)} instead.")
     g = make_generator(seed, generator, device=model.W.device)
     params = [model.W, model.a, model.b] + ([model.log_var] if learn_variance else [])
-    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    optimizer = Adam(params, lr=learning_rate)
     chains = None
     if persistent:
         start = torch.randint(x.shape[0], (batch_size,), generator=g, device=x.device)
@@ -420,6 +430,12 @@ def train_gaussian_rbm(
 
     def step(batch: torch.Tensor) -> dict[str, float]:
         nonlocal chains
+        if exact:
+            loss = -log_likelihood_exact(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return {"negative_log_likelihood": loss.detach()}
         if persistent:
             chains = gibbs_chain(model, chains, k, generator=g)
             negative = chains[: batch.shape[0]]
@@ -449,7 +465,9 @@ def train_gaussian_rbm(
         parameters=model,
         monitor=monitor,
         progress=progress,
-        desc=f"Gaussian-Bernoulli RBM ({'PCD' if persistent else 'CD'}-{k})",
+        desc="Gaussian-Bernoulli RBM ("
+        + ("exact" if exact else f"{'PCD' if persistent else 'CD'}-{k}")
+        + ")",
         hint=f"try a smaller learning_rate (now {learning_rate}) or standardise the data",
     )
     if persistent:

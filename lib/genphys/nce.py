@@ -38,6 +38,7 @@ from ._validation import (
     describe,
 )
 from .fitting import History, fit, minibatches
+from .optim import Adam
 from .seeding import make_generator
 
 __all__ = [
@@ -237,7 +238,7 @@ def train_nce(
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     g = make_generator(seed, generator, device=x.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = Adam(model.parameters(), lr=learning_rate)
 
     def step(batch: torch.Tensor) -> dict[str, object]:
         y = noise.sample(noise_ratio * batch.shape[0], generator=g)  # (nu B, D)

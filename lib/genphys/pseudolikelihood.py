@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ._validation import check_positive_float, check_positive_int
 from .fitting import History, fit, minibatches
+from .optim import Adam
 from .rbm import BernoulliRBM, check_batch, check_rbm, log_likelihood_exact
 from .seeding import make_generator
 
@@ -172,7 +173,7 @@ def train_pseudo_likelihood(
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     g = make_generator(seed, generator, device=rbm.W.device)
-    optimizer = torch.optim.Adam(rbm.parameters(), lr=learning_rate)
+    optimizer = Adam(rbm.parameters(), lr=learning_rate)
 
     def step(batch: torch.Tensor) -> dict[str, object]:
         loss = -log_pseudo_likelihood(rbm, batch).mean()

@@ -25,6 +25,7 @@ import torch
 
 from ._validation import as_tensor, check_positive_float, check_positive_int, describe
 from .fitting import History, fit, minibatches
+from .optim import Adam
 from .seeding import make_generator
 
 __all__ = [
@@ -211,7 +212,7 @@ def train_score_matching(
     if method not in ("exact", "denoising"):
         raise ValueError(f"method must be 'exact' or 'denoising'. Got {method!r} instead.")
     g = make_generator(seed, generator, device=x.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = Adam(model.parameters(), lr=learning_rate)
 
     def step(batch: torch.Tensor) -> dict[str, object]:
         if method == "exact":
