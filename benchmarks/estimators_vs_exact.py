@@ -4,10 +4,12 @@ A 6 x 2 binary RBM with weights of size 1.5 is the truth. For each seed, 1000 ex
 are drawn from it (by enumeration of its 64 visible states) and three models of the same
 size are fitted: exact maximum likelihood (:class:`genphys.training.ExactNegative`),
 maximum pseudo-likelihood (:func:`genphys.pseudolikelihood.train_pseudo_likelihood`) and
-NCE with independent-Bernoulli noise at the data means (:func:`genphys.nce.train_nce`).
+NCE with independent-Bernoulli noise at the data means (5 noise draws per data point,
+mini-batches of 100, ``--nce-epochs`` epochs) (:func:`genphys.nce.train_nce`).
 The table gives, over the seeds, the mean and standard error of KL(truth || fit), of its
 excess over the maximum-likelihood fit of the same data (paired), and for NCE of the error
-of the learned c against the fit's exact log Z. The settings are those of chapter 9.
+of the learned c against the fit's exact log Z. Chapter 9 runs the same comparison with
+fewer seeds and 60 NCE epochs.
 
 Usage::
 
@@ -41,7 +43,7 @@ def log_p(rbm: BernoulliRBM, states: torch.Tensor) -> torch.Tensor:
         return -rbm.free_energy(states) - log_partition_exact(rbm)
 
 
-def fit_all(x: torch.Tensor, seed: int) -> dict[str, tuple[BernoulliRBM, float]]:
+def fit_all(x: torch.Tensor, seed: int, nce_epochs: int) -> dict[str, tuple[BernoulliRBM, float]]:
     out = {}
     began = time.perf_counter()
     ml = BernoulliRBM(6, 2, seed=seed, weight_scale=0.1)
@@ -57,17 +59,17 @@ def fit_all(x: torch.Tensor, seed: int) -> dict[str, tuple[BernoulliRBM, float]]
     rbm = BernoulliRBM(6, 2, seed=seed, weight_scale=0.1)
     model = nce.NCEModel(rbm, rbm.free_energy)
     noise = nce.BernoulliNoise(x.mean(0).clamp(0.05, 0.95))
-    nce.train_nce(model, x, noise, n_epochs=100, noise_ratio=2, batch_size=len(x),
-                  learning_rate=0.1, seed=seed)  # fmt: skip
+    nce.train_nce(model, x, noise, n_epochs=nce_epochs, noise_ratio=5, batch_size=100,
+                  learning_rate=0.02, seed=seed)  # fmt: skip
     out["NCE"] = (rbm, time.perf_counter() - began)
-    out["NCE"][0].c_error = model.log_z.item() - log_partition_exact(rbm).item()
-    return out
+    return out, model.log_z.item() - log_partition_exact(rbm).item()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10, help="independent data sets")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--nce-epochs", type=int, default=300, help="NCE epochs (batches of 100)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     truth = truth_rbm()
@@ -77,12 +79,12 @@ def main() -> None:
     for seed in range(args.seeds):
         g = torch.Generator().manual_seed(1000 + seed)
         x = states[torch.multinomial(lp_true.exp(), 1000, replacement=True, generator=g)]
-        for name, (rbm, seconds) in fit_all(x, seed).items():
+        fits, c_error = fit_all(x, seed, args.nce_epochs)
+        c_err.append(c_error)
+        for name, (rbm, seconds) in fits.items():
             value = float((lp_true.exp() * (lp_true - log_p(rbm, states))).sum())
             kl.setdefault(name, []).append(value)
             secs.setdefault(name, []).append(seconds)
-            if name == "NCE":
-                c_err.append(rbm.c_error)
     ml = np.array(kl["maximum likelihood"])
     n = args.seeds
     print(f"{n} data sets of 1000 samples; mean ± standard error over the data sets")
