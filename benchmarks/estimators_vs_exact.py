@@ -51,12 +51,12 @@ def fit_all(
     out = {}
     began = time.perf_counter()
     ml = BernoulliRBM(6, 2, seed=seed, weight_scale=0.1)
-    train_rbm(ml, x, n_epochs=300, negative_phase=ExactNegative(), batch_size=len(x),
+    train_rbm(ml, x, n_epochs=150, negative_phase=ExactNegative(), batch_size=len(x),
               learning_rate=0.5, compute_dtype=None, seed=seed)  # fmt: skip
     out["maximum likelihood"] = (ml, time.perf_counter() - began)
     began = time.perf_counter()
     pl = BernoulliRBM(6, 2, seed=seed, weight_scale=0.1)
-    pseudolikelihood.train_pseudo_likelihood(pl, x, n_epochs=150, batch_size=len(x),
+    pseudolikelihood.train_pseudo_likelihood(pl, x, n_epochs=100, batch_size=len(x),
                                              learning_rate=0.05, seed=seed)  # fmt: skip
     out["pseudo-likelihood"] = (pl, time.perf_counter() - began)
     began = time.perf_counter()
@@ -64,7 +64,7 @@ def fit_all(
     model = nce.NCEModel(rbm, rbm.free_energy, log_z=c_start)
     noise = nce.BernoulliNoise(x.mean(0).clamp(0.05, 0.95))
     nce.train_nce(model, x, noise, n_epochs=nce_epochs, noise_ratio=5, batch_size=100,
-                  learning_rate=0.02, seed=seed)  # fmt: skip
+                  learning_rate=0.03, seed=seed)  # fmt: skip
     out["NCE"] = (rbm, time.perf_counter() - began)
     return out, model.log_z.item() - log_partition_exact(rbm).item()
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10, help="independent data sets")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--nce-epochs", type=int, default=60, help="NCE epochs (batches of 100)")
+    parser.add_argument("--nce-epochs", type=int, default=30, help="NCE epochs (batches of 100)")
     parser.add_argument(
         "--c-start", choices=("independent", "zero"), default="independent",
         help="NCE's starting c: log Z of the W = 0 model (8 log 2) or 0",
