@@ -14,6 +14,9 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.ais` -- annealed importance sampling of log Z (chapter 6);
 * :mod:`genphys.data` -- binarised digits and Ising data sets, generated or bundled (all);
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
+* :mod:`genphys.pseudolikelihood`, :mod:`genphys.score_matching`, :mod:`genphys.nce` -- training
+  without sampling: pseudo-likelihood, score matching, noise-contrastive estimation (chapter 9);
+* :mod:`genphys.gaussian_rbm` -- the Gaussian-Bernoulli RBM with exact log Z (chapter 9);
 * :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 10);
 * :mod:`genphys.autoencoder` -- autoencoders and reconstruction losses (chapter 11);
 * :mod:`genphys.pca` -- principal components and principal angles (chapter 11);
