@@ -231,16 +231,26 @@ class GaussianBernoulliRBM(nn.Module):
             (x - mean) ** 2 * torch.exp(-self.log_var) + self.log_var + math.log(2 * math.pi)
         ).sum(-1)
 
-    def sample_h_given_x(self, x: object, *, generator: torch.Generator) -> torch.Tensor:
-        """Draw :math:`h \\sim p(h \\mid x)`, every unit an independent Bernoulli."""
-        return torch.bernoulli(self.prob_h_given_x(x), generator=generator)
+    def sample_h_given_x(
+        self, x: object, *, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw :math:`h \\sim p(h \\mid x)`, every unit an independent Bernoulli.
 
-    def sample_x_given_h(self, h: object, *, generator: torch.Generator) -> torch.Tensor:
-        """Draw :math:`x \\sim \\mathcal N(a + W h, \\operatorname{diag} \\sigma^2)`."""
+        ``seed`` or ``generator``: exactly one (:mod:`genphys.seeding`), on the model's device.
+        """
+        g = make_generator(seed, generator, device=self.W.device)
+        return torch.bernoulli(self.prob_h_given_x(x), generator=g)
+
+    def sample_x_given_h(
+        self, h: object, *, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw :math:`x \\sim \\mathcal N(a + W h, \\operatorname{diag} \\sigma^2)`.
+
+        ``seed`` or ``generator``: exactly one (:mod:`genphys.seeding`), on the model's device.
+        """
+        g = make_generator(seed, generator, device=self.W.device)
         mean = self.mean_x_given_h(h)  # (B, M)
-        noise = torch.randn(
-            mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
-        )  # (B, M)
+        noise = torch.randn(mean.shape, generator=g, dtype=mean.dtype, device=mean.device)  # (B, M)
         return mean + torch.exp(0.5 * self.log_var) * noise
 
 

@@ -150,10 +150,13 @@ class BernoulliNoise:
         check_binary("x", x)
         return x @ torch.log(self.p) + (1 - x) @ torch.log1p(-self.p)
 
-    def sample(self, n: int, *, generator: torch.Generator) -> torch.Tensor:
-        """``n`` draws, shape (n, D)."""
+    def sample(
+        self, n: int, *, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` draws, shape (n, D); ``seed`` or ``generator`` (:mod:`genphys.seeding`)."""
+        g = make_generator(seed, generator, device=self.p.device)
         probs = self.p.expand(check_positive_int("n", n), -1)
-        return torch.bernoulli(probs, generator=generator)
+        return torch.bernoulli(probs, generator=g)
 
 
 class GaussianNoise:
@@ -176,8 +179,11 @@ class GaussianNoise:
         z = (x - self.mean) / self.std  # (B, D)
         return (-0.5 * z**2 - torch.log(self.std) - 0.5 * math.log(2 * math.pi)).sum(-1)
 
-    def sample(self, n: int, *, generator: torch.Generator) -> torch.Tensor:
-        """``n`` draws, shape (n, D)."""
+    def sample(
+        self, n: int, *, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` draws, shape (n, D); ``seed`` or ``generator`` (:mod:`genphys.seeding`)."""
+        generator = make_generator(seed, generator, device=self.mean.device)
         n = check_positive_int("n", n)
         eps = torch.randn(
             (n, self.mean.shape[0]),
