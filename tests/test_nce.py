@@ -143,3 +143,29 @@ def test_bad_input_raises_clearly():
         nce.train_nce(
             nce.NCEModel(energy, energy.energy), torch.zeros(3, 1), None, n_epochs=1, seed=0
         )
+
+
+def test_loss_gradient_matches_float64_finite_differences(make_rbm, make_binary_data):
+    rbm = make_rbm(5, 3, seed=4)
+    model = nce.NCEModel(rbm, rbm.free_energy, log_z=2.0)
+    noise = nce.BernoulliNoise(torch.full((5,), 0.4, dtype=torch.float64))
+    x = make_binary_data(8, 5, seed=5)
+    y = noise.sample(16, seed=6)
+
+    def loss():
+        return nce.nce_loss(model(x), noise.log_prob(x), model(y), noise.log_prob(y))
+
+    names = [name for name, _ in model.named_parameters()]
+    grads = torch.autograd.grad(loss(), list(model.parameters()))
+    eps = 1e-6
+    for name, p, grad in zip(names, model.parameters(), grads, strict=True):
+        flat = p.data.view(-1)
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            with torch.no_grad():
+                flat[i] = old + eps
+                up = loss().item()
+                flat[i] = old - eps
+                down = loss().item()
+                flat[i] = old
+            assert abs(grad.view(-1)[i].item() - (up - down) / (2 * eps)) < 1e-8, (name, i)
