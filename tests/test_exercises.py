@@ -29,6 +29,7 @@ from genphys.exercises import (
     ch06,
     ch07,
     ch08,
+    ch09,
     ch10,
     ch11,
     ch12,
@@ -424,6 +425,34 @@ def test_oracle_ch13(seed):
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch09(seed, make_rbm, make_binary_data):
+    from genphys import nce, pseudolikelihood, score_matching
+
+    rbm = make_rbm(6, 3, scale=1.5, seed=seed)
+    x = make_binary_data(9, 6, seed=seed)
+    with torch.no_grad():
+        _close(
+            ch09.log_pseudo_likelihood(x, rbm.W, rbm.a, rbm.b),
+            pseudolikelihood.log_pseudo_likelihood(rbm, x),
+        )
+    g = torch.Generator().manual_seed(seed)
+    logs = [torch.randn(n, generator=g, dtype=torch.float64) for n in (7, 7, 21, 21)]
+    _close(ch09.nce_loss(*logs), nce.nce_loss(*logs))
+    # the Gaussian's Hyvärinen objective by autograd (score and Laplacian of the energy)
+    y = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    mu = torch.randn(3, generator=g, dtype=torch.float64)
+    log_var = torch.randn(3, generator=g, dtype=torch.float64)
+
+    def energy(v):
+        return (0.5 * (v - mu) ** 2 * torch.exp(-log_var)).sum(-1)
+
+    _close(
+        ch09.gaussian_score_matching(y, mu, log_var),
+        score_matching.score_matching_loss(energy, y).detach(),
+    )
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
 def test_oracle_ch10(seed):
     from torch.distributions import MultivariateNormal
 
@@ -596,6 +625,7 @@ def test_every_exercise_has_an_oracle():
         "ch06",
         "ch07",
         "ch08",
+        "ch09",
         "ch10",
         "ch11",
         "ch12",

@@ -55,6 +55,7 @@ ROBUST_CHAPTERS = (
     "ch06",
     "ch07",
     "ch08",
+    "ch09",
     "ch10",
     "ch11",
     "ch12",

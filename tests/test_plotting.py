@@ -296,3 +296,16 @@ def test_draw_dbn_counts_directed_and_undirected_links():
         plotting.draw_dbn(kind="rbm")
     with pytest.raises(ValueError, match="layer_sizes must have 2 to 5 entries"):
         plotting.draw_dbn((3,))
+
+
+def test_routes_around_z_only_maximum_likelihood_passes_through_z():
+    names = plotting.named_artists(plotting.draw_routes_around_z())
+    assert {"node:data", "node:model", "node:z", "node:noise"} <= set(names)
+    assert {"arrow:ml", "arrow:pl", "arrow:sm", "arrow:nce"} <= set(names)
+    assert names["arrow:ml"].get_linestyle() == "--"  # the route through Z is dashed
+    for route in ("pl", "sm", "nce"):
+        assert names[f"arrow:{route}"].get_linestyle() == "-"
+    assert "cancels" in names["arrowlabel:pl"].get_text()
+    first, second = plotting.draw_routes_around_z(), plotting.draw_routes_around_z()
+    assert _png(first) == _png(second)
+    assert first.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)

@@ -16,6 +16,9 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.thermodynamics` -- RBMs trained on Ising configurations (chapter 7);
 * :mod:`genphys.dbn` -- deep belief networks: greedy stacking, the variational bound, wake-sleep (chapter 8);
 * :mod:`genphys.dbm` -- deep Boltzmann machines: exact sums, mean field, PCD training (chapter 8);
+* :mod:`genphys.pseudolikelihood`, :mod:`genphys.score_matching`, :mod:`genphys.nce` -- training
+  without sampling: pseudo-likelihood, score matching, noise-contrastive estimation (chapter 9);
+* :mod:`genphys.gaussian_rbm` -- the Gaussian-Bernoulli RBM with exact log Z (chapter 9);
 * :mod:`genphys.langevin`, :mod:`genphys.ebm` -- ULA/MALA samplers; continuous energy models (chapter 10);
 * :mod:`genphys.autoencoder` -- autoencoders and reconstruction losses (chapter 11);
 * :mod:`genphys.pca` -- principal components and principal angles (chapter 11);

@@ -35,6 +35,7 @@ __all__ = [
     "draw_langevin",
     "draw_latent_variable_model",
     "draw_rbm",
+    "draw_routes_around_z",
     "draw_spins",
     "draw_vae_graph",
     "named_artists",
@@ -745,4 +746,51 @@ def draw_dbn(
                 va="center", fontsize=9, color=_INK)  # fmt: skip
     ax.set_xlim(left - 2.0, right + 3.9)
     ax.set_ylim(-0.7, 1.6 * (depth - 1) + 0.7)
+    return fig
+
+
+def draw_routes_around_z(*, ax: Axes | None = None) -> Figure:
+    """Draw maximum likelihood's route through Z and three routes that avoid it.
+
+    Data points on the left, the model :math:`p_\\theta = e^{-E_\\theta}/Z_\\theta` on the
+    right. The direct route (maximum likelihood) passes through the partition function, whose
+    gradient needs samples of the model; pseudo-likelihood (conditionals, Z cancels), score
+    matching (the gradient in x, Z drops out) and noise-contrastive estimation (a classifier
+    against known noise, log Z learned as a number) go around it.
+
+    Parameters
+    ----------
+    ax : Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    Figure
+        Nodes ``node:data``, ``node:model``, ``node:z``, ``node:noise``; arrows
+        ``arrow:ml`` (through Z, dashed), ``arrow:pl``, ``arrow:sm``, ``arrow:nce`` and
+        ``arrow:noise->model``.
+    """
+    fig, ax = _axes(ax, (8.6, 4.4))
+    data, model, z, noise = (0.0, 0.0), (7.0, 0.0), (3.5, 0.0), (6.3, -2.35)
+    _box(ax, data, "data\n$x_1, \\dots, x_n$", "data", width=1.6, height=0.9, color=_VISIBLE)
+    _box(ax, model, "model\n$e^{-E_\\theta(x)}/Z_\\theta$", "model", width=1.9, height=0.9,
+         color=_HIDDEN)  # fmt: skip
+    _box(ax, z, "$Z_\\theta = \\int e^{-E_\\theta}$\nneeds samples\nof the model", "z",
+         width=1.9, height=1.0, color="#fcbba1")  # fmt: skip
+    _box(ax, noise, "known noise $q(y)$", "noise", width=2.0, height=0.55, color=_NOISE)
+    _arrow(ax, data, z, "ml", ls="--", shrink=(0.82, 0.97), color=_GRADIENT,
+           label="maximum\nlikelihood", label_offset=(0.0, 0.38))  # fmt: skip
+    _arrow(ax, z, model, "ml-out", ls="--", shrink=(0.97, 0.97), color=_GRADIENT)
+    _arrow(ax, (0.0, 0.45), (7.0, 0.45), "pl", shrink=(0.0, 0.0), rad=-0.45,
+           label="pseudo-likelihood: $\\prod_i p(x_i \\mid x_{-i})$, $Z$ cancels",
+           label_offset=(0.0, 1.85))  # fmt: skip
+    _arrow(ax, (0.3, 0.45), (6.7, 0.45), "sm", shrink=(0.0, 0.0), rad=-0.25,
+           label="score matching: $\\nabla_x \\log p_\\theta = -\\nabla_x E_\\theta$, no $Z$",
+           label_offset=(0.0, 1.05))  # fmt: skip
+    _arrow(ax, (0.3, -0.45), (6.7, -0.45), "nce", shrink=(0.0, 0.0), rad=0.3,
+           label="NCE: tell data from noise,\n$\\log Z$ learned as a number $c$",
+           label_offset=(-0.9, -1.55))  # fmt: skip
+    _arrow(ax, noise, (5.6, -1.22), "noise->model", shrink=(0.3, 0.0), color=_INK, ls=":")
+    ax.set_xlim(-1.0, 8.2)
+    ax.set_ylim(-2.8, 2.5)
     return fig
