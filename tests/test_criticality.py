@@ -124,6 +124,9 @@ def test_crossing_ignores_noise_far_from_the_transition():
     u16[-3:] += np.array([0.03, -0.02, 0.04])
     u16[1] -= 0.01
     assert criticality.crossing_temperature(T, u8, u16) == pytest.approx(2.269, abs=5e-3)
+    # a systematic reversal far above T_c (seen with learnt order parameters): U_16 > U_8
+    u16[-6:] = u8[-6:] + 0.2
+    assert criticality.crossing_temperature(T, u8, u16) == pytest.approx(2.269, abs=5e-3)
 
 
 def test_crossing_rejects_curves_that_do_not_cross():

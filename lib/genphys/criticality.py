@@ -188,12 +188,12 @@ def crossing_temperature(temperatures: object, u_small: object, u_large: object)
 
     Below :math:`T_c` the cumulant of the larger lattice is closer to 2/3, above it closer
     to 0, so :math:`d` goes from positive to negative through the crossing. Far from
-    :math:`T_c` both cumulants flatten and statistical noise can make :math:`d` change
-    sign again; the crossing chosen is the one after the index :math:`k` that maximises
-    :math:`\\sum_{i \\le k} d_i`, i.e. the split with as much positive :math:`d` as
-    possible on its left and negative on its right (every local maximum of that sum is a
-    + to - sign change). Between :math:`T_k` and :math:`T_{k+1}` both curves are taken
-    as straight lines. Explained in {ref}`sec-vae-critical-temperature`.
+    :math:`T_c` both cumulants flatten, and noise (or, for a learnt order parameter, a
+    systematic difference) can make :math:`d` change sign again. Among the + to - sign
+    changes, :math:`d_k \\ge 0 > d_{k+1}`, the one chosen has the largest
+    :math:`\\sum_{i \\le k} d_i`: the most positive :math:`d` on its left. Between
+    :math:`T_k` and :math:`T_{k+1}` both curves are taken as straight lines. Explained in
+    {ref}`sec-vae-critical-temperature`.
 
     Parameters
     ----------
@@ -210,19 +210,18 @@ def crossing_temperature(temperatures: object, u_small: object, u_large: object)
     Raises
     ------
     ValueError
-        When :math:`d` never goes from :math:`\\ge 0` to :math:`\\le 0` (no crossing).
+        When :math:`d` never goes from :math:`\\ge 0` to :math:`< 0` (no crossing).
     """
     T = _temperatures("temperatures", temperatures, minimum=2)
     d = _curve("u_large", u_large, T.shape[0]) - _curve("u_small", u_small, T.shape[0])  # (n_T,)
-    k = int(np.argmax(np.cumsum(d)))
-    if k == T.shape[0] - 1 or d[k] < 0:
+    changes = np.flatnonzero((d[:-1] >= 0) & (d[1:] < 0))  # k with d_k >= 0 > d_{k+1}
+    if changes.shape[0] == 0:
         raise ValueError(
             "u_large - u_small must change sign from + to - between two temperatures "
             f"(the larger lattice ordered more below T_c). Got differences "
             f"{np.array2string(d, precision=3)} instead."
         )
-    if d[k] == d[k + 1]:  # both zero: the curves coincide on the interval
-        return float(0.5 * (T[k] + T[k + 1]))
+    k = int(changes[np.argmax(np.cumsum(d)[changes])])
     return float(T[k] + (T[k + 1] - T[k]) * d[k] / (d[k] - d[k + 1]))
 
 
