@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--resamples", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--save", help="write the order parameters to this .npz file")
+    parser.add_argument("--load", help="analyse the order parameters of this .npz file")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.seeds, args.n_per_T, args.epochs, args.resamples = [8, 16], 1, 200, 20, 50
@@ -87,19 +89,31 @@ def main() -> None:
     )
 
     m_by_T, z_by_T = {}, {}  # L -> list over T of arrays; z: L -> list over seeds
-    for L in sizes:
+    if args.load:
+        saved = np.load(args.load)
+        args.seeds = int(saved["n_seeds"])
+        for L in sizes:
+            T_of_row = saved[f"T_{L}"]
+            m_by_T[L] = split(saved[f"m_{L}"], T_of_row)
+            z_by_T[L] = [split(saved[f"z_{L}_{s}"], T_of_row) for s in range(args.seeds)]
+    arrays = {"n_seeds": args.seeds}
+    for L in [] if args.load else sizes:
         start = time.perf_counter()
         x, T_of_row = ising_scan(L, TEMPERATURES, args.n_per_T, seed=L, dtype=torch.float32)
         t_data = time.perf_counter() - start
         T_of_row = T_of_row.numpy()
         m = magnetization((2 * x.double() - 1).reshape(-1, L, L), per_spin=True).numpy()
         m_by_T[L] = split(m, T_of_row)
+        arrays[f"T_{L}"], arrays[f"m_{L}"] = T_of_row, m
         z_by_T[L] = []
         for s in range(args.seeds):
             start = time.perf_counter()
             z, elbo = latent_means(L, x, 100 * s, args.epochs)
             corr = np.corrcoef(z, m)[0, 1]
             z_by_T[L].append(split(z, T_of_row))
+            arrays[f"z_{L}_{s}"] = z
+            if args.save:
+                np.savez(args.save, **arrays)
             print(
                 f"L = {L:2d} seed {s}: data {t_data:5.1f} s, training "
                 f"{time.perf_counter() - start:5.1f} s, ELBO {elbo:8.2f}, corr(z, m) {corr:+.4f}"
@@ -134,31 +148,40 @@ def main() -> None:
                 f"   {dev / se:+6.2f}"
             )
 
-        est, se = binder_crossing(
-            TEMPERATURES, m_by_T[small], m_by_T[large], n_resamples=args.resamples, seed=1
-        )
-        show("m", est, se)
-        final["m"] = (est, se)
+        try:
+            est, se = binder_crossing(
+                TEMPERATURES, m_by_T[small], m_by_T[large], n_resamples=args.resamples, seed=1
+            )
+            show("m", est, se)
+            final["m"] = (est, se)
+        except ValueError as error:
+            print(f"  {pair}    m                 no crossing: {error}")
         crossings, variances = [], []
         for s in range(args.seeds):
-            est, se = binder_crossing(
-                TEMPERATURES,
-                z_by_T[small][s],
-                z_by_T[large][s],
-                n_resamples=args.resamples,
-                seed=2 + s,
-            )
+            try:
+                est, se = binder_crossing(
+                    TEMPERATURES,
+                    z_by_T[small][s],
+                    z_by_T[large][s],
+                    n_resamples=args.resamples,
+                    seed=2 + s,
+                )
+            except ValueError as error:
+                print(f"  {pair}    z, seed {s}         no crossing: {str(error)[:90]}...")
+                continue
             show(f"z, seed {s}", est, se)
             crossings.append(est)
             variances.append(se**2)
-        if args.seeds > 1:
+        if not crossings:
+            continue
+        if len(crossings) > 1:
             mean, se_seeds, _ = bootstrap(
                 [np.array(crossings)], np.mean, n_resamples=args.resamples, seed=9
             )
         else:
             mean, se_seeds = crossings[0], 0.0
         se = math.sqrt(np.mean(variances) + se_seeds**2)
-        show(f"z, {args.seeds} seeds", mean, se)
+        show(f"z, {len(crossings)} seeds", mean, se)
         final["z"] = (mean, se)
     print()
 
@@ -186,8 +209,12 @@ def main() -> None:
         (f"z, seed {s}", [g for L in sizes for g in z_by_T[L][s]]) for s in range(args.seeds)
     ]
     for label, groups in labels:
-        peaks = chi_peaks(*groups)
-        est, se, _ = bootstrap(groups, chi_tc, n_resamples=args.resamples, seed=11)
+        try:
+            peaks = chi_peaks(*groups)
+            est, se, _ = bootstrap(groups, chi_tc, n_resamples=args.resamples, seed=11)
+        except ValueError as error:
+            print(f"  {label:10s} no peak inside the range: {str(error)[:90]}...")
+            continue
         print(
             f"  {label:10s} peaks "
             + ", ".join(f"{p:.3f}" for p in peaks)

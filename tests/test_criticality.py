@@ -225,6 +225,23 @@ def test_binder_crossing_of_sampled_scaling_distributions():
     assert abs(estimate - 2.3) < 5 * se + 2e-3
     with pytest.raises(ValueError, match="small must be a list of 13 arrays"):
         criticality.binder_crossing(T, small[:3], large, seed=0)
+    # roles swapped: no crossing on the samples themselves
+    with pytest.raises(ValueError, match="u_large - u_small must change sign"):
+        criticality.binder_crossing(T, large, small, seed=0)
+
+
+def test_binder_crossing_that_the_samples_do_not_resolve_raises():
+    # Two small Gaussian samples a, b with U(a) > U(b) by chance: small = (b, a) and
+    # large = (a, b) cross on the samples, but the order flips in many replicates.
+    g = torch.Generator().manual_seed(8)
+    a, b = (torch.randn(30, generator=g, dtype=torch.float64).numpy() for _ in range(2))
+    if criticality.binder_cumulant(a) < criticality.binder_cumulant(b):
+        a, b = b, a
+    criticality.crossing_temperature(
+        [2.2, 2.4], *[[criticality.binder_cumulant(z) for z in zs] for zs in ((b, a), (a, b))]
+    )
+    with pytest.raises(ValueError, match="must cross in every bootstrap replicate"):
+        criticality.binder_crossing([2.2, 2.4], [b, a], [a, b], n_resamples=200, seed=0)
 
 
 def test_by_temperature_and_ising_scan():

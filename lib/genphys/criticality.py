@@ -21,6 +21,7 @@ The analysis is done in float64 NumPy on the CPU; tensors (on any device) are co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -250,6 +251,12 @@ def binder_crossing(
     Returns
     -------
     T_cross, se : float
+
+    Raises
+    ------
+    ValueError
+        When the cumulants do not cross (:func:`crossing_temperature`), on the samples or
+        in any bootstrap replicate: then the crossing is not resolved by the data.
     """
     T = _temperatures("temperatures", temperatures, minimum=2)
     n_T = T.shape[0]
@@ -262,13 +269,27 @@ def binder_crossing(
     groups = [_as_1d(f"small[{j}]", a, minimum=2) for j, a in enumerate(small)]
     groups += [_as_1d(f"large[{j}]", a, minimum=2) for j, a in enumerate(large)]
 
-    def estimator(*z: np.ndarray) -> float:
+    def crossing(*z: np.ndarray) -> float:
         u = np.array([binder_cumulant(zj) for zj in z])  # (2 n_T,)
         return crossing_temperature(T, u[:n_T], u[n_T:])
 
-    estimate, se, _ = bootstrap(
-        groups, estimator, n_resamples=n_resamples, seed=seed, generator=generator
+    def crossing_or_nan(*z: np.ndarray) -> float:
+        try:
+            return crossing(*z)
+        except ValueError:
+            return math.nan
+
+    crossing(*groups)  # raises when the samples themselves show no crossing
+    estimate, se, replicates = bootstrap(
+        groups, crossing_or_nan, n_resamples=n_resamples, seed=seed, generator=generator
     )
+    n_failed = int(np.isnan(replicates).sum())
+    if n_failed:
+        raise ValueError(
+            "the Binder cumulants must cross in every bootstrap replicate for the standard "
+            f"error to be defined. Got {n_failed} of {n_resamples} replicates without a "
+            "crossing instead: the samples do not resolve it."
+        )
     return estimate, se
 
 
