@@ -422,6 +422,17 @@ def test_oracle_ch13(seed):
         log_q = Normal(m, torch.exp(0.5 * lv)).log_prob(h[s]).sum()
         rows.append(f[s] * torch.autograd.grad(log_q, m)[0])
     _close(ch13.score_function_gradient(f, eps_s, lv), torch.stack(rows))
+    # Binder cumulant of integer samples in exact rational arithmetic; a scale of 2^±300
+    # is exact in float64 and leaves U unchanged, while z^4 over- or underflows
+    from fractions import Fraction
+
+    z_int = torch.randint(-5, 6, (9,), generator=g)
+    z_int[0] = 3  # not all zero
+    m2 = Fraction(sum(int(v) ** 2 for v in z_int), 9)
+    m4 = Fraction(sum(int(v) ** 4 for v in z_int), 9)
+    exact = float(1 - m4 / (3 * m2**2))
+    for scale in (1.0, 2.0**300, 2.0**-300):
+        _close(ch13.binder_cumulant(z_int.double() * scale), exact, rtol=1e-12)
 
 
 @pytest.mark.parametrize("seed", ORACLE_SEEDS)

@@ -26,6 +26,7 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.gaussian` -- Gaussian KL, log-densities and log-mean-exp (chapters 12-13);
 * :mod:`genphys.linear_gaussian` -- the exact linear-Gaussian latent model (chapters 12-13);
 * :mod:`genphys.vae` -- VAEs, the ELBO, IWAE and their training (chapters 12-13);
+* :mod:`genphys.criticality` -- Binder cumulant, crossings, bootstrap: T_c by finite-size scaling (chapter 13);
 * :mod:`genphys.diffusion` -- diffusion models: schedules, forward process, ELBO, noise prediction, training;
   :mod:`genphys.diffusion_samplers` -- DDPM, DDIM and probability-flow samplers (chapters 14-15);
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;

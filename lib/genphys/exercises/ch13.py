@@ -1,4 +1,4 @@
-"""Exercises for chapter 13, {ref}`sec-training-vaes`: reparameterisation, IWAE, REINFORCE."""
+"""Exercises for chapter 13, {ref}`sec-training-vaes`: reparameterisation, IWAE, REINFORCE, Binder cumulant."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from ._feedback import Exercise, Expression, Mistake, Stress, draw_float, draw_i
 __all__ = [
     "EXERCISES",
     "QUESTIONS",
+    "binder_cumulant",
+    "check_binder_cumulant",
     "check_dh_dlog_var",
     "check_iwae_bound",
     "check_reparameterize",
@@ -264,7 +266,92 @@ SCORE = Exercise(
 )
 check_score_function_gradient = SCORE.check
 
-EXERCISES = [REPARAMETERIZE, IWAE, SCORE]
+
+# ----------------------------------------------------------- Binder cumulant
+def binder_cumulant(z):
+    """U = 1 - <z⁴>/(3 <z²>²) of samples z (n,), from z / max|z| so that z⁴ stays finite."""
+    x2 = (z / z.abs().max()) ** 2  # (n,), in [0, 1]
+    return 1.0 - (x2**2).mean() / (3.0 * x2.mean() ** 2)
+
+
+def _two_peaks(g: torch.Generator, n: int, width: float, p_up: float = 0.5) -> torch.Tensor:
+    """Samples s (1 + width ε), s = ±1 with P(s = 1) = p_up: an ordered phase."""
+    s = torch.where(torch.rand(n, generator=g, dtype=F64) < p_up, 1.0, -1.0).to(F64)
+    return s * (1.0 + width * torch.randn(n, generator=g, dtype=F64))
+
+
+def _binder_cases():
+    g = torch.Generator().manual_seed(26)
+    return [
+        (torch.tensor([1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0], dtype=F64),),  # U = 2/3 exactly
+        (_two_peaks(g, 50, 0.3, p_up=0.7),),
+        (2.5 * torch.randn(40, generator=g, dtype=F64) + 0.4,),
+    ]
+
+
+def _binder_random(g: torch.Generator):
+    cases = []
+    for _ in range(3):
+        n, scale = draw_int(g, 5, 300), draw_float(g, 0.01, 100.0)
+        width, p_up = draw_float(g, 0.05, 1.5), draw_float(g, 0.2, 0.8)
+        cases.append((scale * _two_peaks(g, n, width, p_up),))
+    return cases
+
+
+def _binder_stress():
+    g = torch.Generator().manual_seed(27)
+    z = _two_peaks(g, 200, 0.4, p_up=0.6)
+    hint = (
+        "U does not change when z is multiplied by a constant: divide z by max|z| "
+        "before taking powers."
+    )
+    return [
+        Stress("a latent on a scale of 10¹⁰⁰: z⁴ = 10⁴⁰⁰ overflows to inf", (1e100 * z,), hint),
+        Stress("a latent on a scale of 10⁻⁹⁰: z⁴ = 10⁻³⁶⁰ underflows to 0", (1e-90 * z,), hint),
+        Stress(
+            "a million Gaussian samples (U close to 0)",
+            (torch.randn(10**6, generator=g, dtype=F64),),
+        ),
+    ]
+
+
+def _binder_central(z):
+    c = z - z.mean()
+    return 1.0 - (c**4).mean() / (3.0 * (c**2).mean() ** 2)
+
+
+BINDER = Exercise(
+    name="binder_cumulant",
+    solution=binder_cumulant,
+    cases=_binder_cases,
+    random_cases=_binder_random,
+    stress_cases=_binder_stress,
+    mistakes=(
+        Mistake(
+            lambda z: 1.0 - (z**4).mean() / (z**2).mean() ** 2,
+            "the factor 3 is missing: U = 1 - <z⁴>/(3 <z²>²), which is 0 for a Gaussian "
+            "(<z⁴> = 3 <z²>²) and 2/3 for z = ±1.",
+        ),
+        Mistake(
+            lambda z: 1.0 - (z**4).mean() / (3.0 * (z**2).mean()),
+            "square the second moment: the denominator is 3 <z²>², so that U does not "
+            "depend on the scale of z.",
+        ),
+        Mistake(
+            lambda z: 1.0 - (z**2).mean() ** 2 / (3.0 * (z**4).mean()),
+            "the ratio is upside down: U = 1 - <z⁴>/(3 <z²>²).",
+        ),
+        Mistake(
+            _binder_central,
+            "Binder's U uses moments about zero, <z²> and <z⁴>, not about the sample mean "
+            "(that would be the kurtosis): on a finite lattice the order parameter "
+            "averages to 0 only over both ordered states.",
+        ),
+    ),
+)
+check_binder_cumulant = BINDER.check
+
+EXERCISES = [REPARAMETERIZE, IWAE, SCORE, BINDER]
 
 # ----------------------------------------------------------- derivation questions
 DH_DLOG_VAR = Expression(
