@@ -332,3 +332,27 @@ def test_runs_on_cuda():
     assert math.isfinite(est["free_energy_per_spin"])
     result = ar.independence_metropolis(model, 2.5, 5, n_chains=4, seed=3)
     assert result.samples.device.type == "cuda"
+
+
+def test_sampler_comparison_reports_all_three_samplers_consistently():
+    T = 2.5
+    model = ar.AutoregressiveModel(4, seed=0)
+    ar.train_variational(model, T, n_steps=60, batch_size=64, lr=3e-2, seed=1)
+    out = ar.sampler_comparison(
+        model, T, n_steps={"metropolis": 300, "wolff": 200, "learned": 200}, n_chains=8, seed=2
+    )
+    exact = ising.exact_observables(4, T)
+    assert set(out) == {"metropolis", "wolff", "learned"}
+    for name, record in out.items():
+        assert 0.0 < record["acceptance"] <= 1.0, name
+        assert record["seconds_per_step"] > 0 and record["tau_energy"] > 0, name
+        for key in ("energy_per_spin", "abs_magnetization_per_spin"):
+            # every sampler is exact: within 5 autocorrelation-aware standard errors
+            assert abs(record[key] - exact[key]) < 5 * record[key + "_se"], (name, key)
+    assert out["wolff"]["acceptance"] == 1.0
+    with pytest.raises(ValueError, match="n_steps must be a mapping with the keys"):
+        ar.sampler_comparison(model, T, n_steps={"wolff": 30}, seed=0)
+    with pytest.raises(ValueError, match=r"n_steps\['wolff'\] must be an integer >= 20"):
+        ar.sampler_comparison(
+            model, T, n_steps={"metropolis": 30, "wolff": 3, "learned": 30}, seed=0
+        )

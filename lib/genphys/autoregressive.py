@@ -27,6 +27,7 @@ are exact, which is what makes the model useful in statistical physics (Wu, Wang
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 
 import torch
@@ -41,8 +42,14 @@ from ._validation import (
 from .ais import importance_estimate
 from .enumeration import binary_states
 from .fitting import History, fit
-from .ising import _check_spins, energy
-from .mcmc import MCMCResult, Proposal, metropolis_hastings
+from .ising import _check_spins, energy, metropolis_sweep, wolff_step
+from .mcmc import (
+    MCMCResult,
+    Proposal,
+    integrated_autocorrelation_time,
+    metropolis_hastings,
+    standard_error,
+)
 from .seeding import make_generator
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "independence_metropolis",
     "learned_proposal",
     "local_free_energy",
+    "sampler_comparison",
     "score_function_loss",
     "train_variational",
 ]
@@ -604,3 +612,101 @@ def independence_metropolis(
         proposal=learned_proposal(model),
         burn_in=burn_in,
     )
+
+
+SAMPLERS = ("metropolis", "wolff", "learned")
+
+
+def sampler_comparison(
+    model: AutoregressiveModel,
+    T: float,
+    *,
+    n_steps: Mapping[str, int],
+    n_chains: int = 16,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, dict[str, float]]:
+    """Local Metropolis, Wolff and the learned proposal on one lattice: acceptance, :math:`\\tau_{\\mathrm{int}}`, cost.
+
+    Every sampler runs ``n_chains`` chains from the same draws of :math:`q` for
+    ``n_steps[name]`` steps (a step is one checkerboard sweep of
+    :func:`genphys.ising.metropolis_sweep`, one :func:`genphys.ising.wolff_step`, or one
+    independence Metropolis–Hastings step of :func:`independence_metropolis`); the first
+    10 % are discarded. From the series of :math:`E/N` and :math:`|m|` it reports the
+    integrated autocorrelation times (:func:`genphys.mcmc.integrated_autocorrelation_time`,
+    in steps), the wall time per step, and the cost-normalised rate
+    ``independent_per_second`` :math:`= n_{\\text{chains}} / (t_{\\text{step}}
+    \\max(\\tau_E, \\tau_{|m|}))`, which compares the samplers at equal wall time.
+    Explained in {ref}`sec-vfe-neural-mcmc`.
+
+    Parameters
+    ----------
+    model : AutoregressiveModel
+        The proposal of the learned sampler; its lattice size is used for all three.
+    T : float
+    n_steps : mapping
+        Steps for each of ``"metropolis"``, ``"wolff"``, ``"learned"`` (at least 20 each).
+    n_chains : int
+    seed, generator
+        One of them; on the model's device.
+
+    Returns
+    -------
+    dict
+        For each sampler: ``acceptance`` (Metropolis: the fraction of spins flipped per
+        sweep; Wolff: 1, every cluster flip is accepted; learned: the acceptance rate),
+        ``seconds_per_step``, ``tau_energy``, ``tau_abs_magnetization``,
+        ``independent_per_second``, ``energy_per_spin``, ``abs_magnetization_per_spin``
+        and their ``*_se`` (:func:`genphys.mcmc.standard_error`).
+    """
+    model = _check_model(model)
+    T = _check_T(T)
+    n_chains = check_positive_int("n_chains", n_chains)
+    if not isinstance(n_steps, Mapping) or set(n_steps) != set(SAMPLERS):
+        raise ValueError(
+            f"n_steps must be a mapping with the keys {SAMPLERS}. Got {describe(n_steps)} instead."
+        )
+    steps = {k: check_positive_int(f"n_steps[{k!r}]", n_steps[k], minimum=20) for k in SAMPLERS}
+    g = make_generator(seed, generator, device=model.weight.device)
+    x0 = model.sample(n_chains, generator=g)  # (C, L, L)
+    N = model.n_spins
+    out: dict[str, dict[str, float]] = {}
+    for name in SAMPLERS:
+        n = steps[name]
+        began = time.perf_counter()
+        if name == "learned":
+            result = independence_metropolis(model, T, n, n_chains=n_chains, x0=x0, generator=g)
+            chain = result.samples  # (C, n, L, L)
+            acceptance = float(result.acceptance_rate.mean())
+        else:
+            update = metropolis_sweep if name == "metropolis" else wolff_step
+            s, states, flipped = x0, [], 0.0
+            for _ in range(n):
+                new = update(s, 1.0 / T, g)
+                flipped += float((new != s).double().mean())
+                s = new
+                states.append(s)
+            chain = torch.stack(states, dim=1)  # (C, n, L, L)
+            acceptance = flipped / n if name == "metropolis" else 1.0
+        seconds = (time.perf_counter() - began) / n
+        kept = chain[:, n // 10 :]  # (C, n', L, L)
+        series = {
+            "energy_per_spin": energy(kept.reshape(-1, model.L, model.L)).reshape(n_chains, -1)
+            / N,  # (C, n')
+            "abs_magnetization_per_spin": kept.sum((-2, -1)).abs() / N,  # (C, n')
+        }
+        record = {"acceptance": acceptance, "seconds_per_step": seconds}
+        for key, values in series.items():
+            values = values.double().cpu()
+            tau = (
+                integrated_autocorrelation_time(values, layout="chains_first")
+                if bool((values != values[:, :1]).any())
+                else math.inf  # a chain that never moves
+            )
+            record["tau_" + key.removesuffix("_per_spin")] = tau
+            record[key] = float(values.mean())
+            record[key + "_se"] = standard_error(values, layout="chains_first", warn=False)
+        tau_max = max(record["tau_energy"], record["tau_abs_magnetization"], 1.0)
+        record["independent_per_second"] = n_chains / (seconds * tau_max)
+        out[name] = record
+    return out
