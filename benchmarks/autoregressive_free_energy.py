@@ -99,19 +99,25 @@ def main() -> None:
     print(f"\n3. samplers at T = {T_c:.4f}, 16 chains each")
     print(
         f"{'L':>4} {'sampler':>11} {'acceptance':>10} {'tau_E':>7} {'tau_|m|':>8} "
-        f"{'ms/step':>8} {'indep./s':>9} {'E/N':>8} {'± se':>7}"
+        f"{'ms/step':>8} {'indep./s':>9} {'E/N':>8} {'± se':>7} {'E/N exact':>10} {'z':>6}"
     )
     for L in args.sizes:
         model = trained[L, T_c]
         out = ar.sampler_comparison(
             model, T_c, n_steps={"metropolis": 3000, "wolff": 600, "learned": 600}, seed=5
         )
+        beta, h = 1.0 / T_c, 1e-5  # exact E/N = -d log Z / d beta / N (Kaufman)
+        e_exact = -(
+            ising.log_partition_kaufman(L, 1.0 / (beta + h))
+            - ising.log_partition_kaufman(L, 1.0 / (beta - h))
+        ) / (2 * h * L**2)
         for name, r in out.items():
+            z = (r["energy_per_spin"] - e_exact) / r["energy_per_spin_se"]
             print(
                 f"{L:4d} {name:>11} {r['acceptance']:10.3f} {r['tau_energy']:7.2f} "
                 f"{r['tau_abs_magnetization']:8.2f} {1e3 * r['seconds_per_step']:8.2f} "
                 f"{r['independent_per_second']:9.0f} {r['energy_per_spin']:8.4f} "
-                f"{r['energy_per_spin_se']:7.4f}"
+                f"{r['energy_per_spin_se']:7.4f} {e_exact:10.4f} {z:6.1f}"
             )
 
 
