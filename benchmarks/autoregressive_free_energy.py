@@ -99,7 +99,7 @@ def main() -> None:
     print(f"\n3. samplers at T = {T_c:.4f}, 16 chains each")
     print(
         f"{'L':>4} {'sampler':>11} {'acceptance':>10} {'tau_E':>7} {'tau_|m|':>8} "
-        f"{'ms/step':>8} {'indep./s':>9} {'E/N':>8} {'± se':>7} {'E/N exact':>10} {'z':>6}"
+        f"{'ms/step':>8} {'indep./s':>9} {'E/N':>8} {'± se':>7} {'E/N exact':>10} {'z':>6} {'R-hat':>6}"
     )
     for L in args.sizes:
         model = trained[L, T_c]
@@ -117,7 +117,7 @@ def main() -> None:
                 f"{L:4d} {name:>11} {r['acceptance']:10.3f} {r['tau_energy']:7.2f} "
                 f"{r['tau_abs_magnetization']:8.2f} {1e3 * r['seconds_per_step']:8.2f} "
                 f"{r['independent_per_second']:9.0f} {r['energy_per_spin']:8.4f} "
-                f"{r['energy_per_spin_se']:7.4f} {e_exact:10.4f} {z:6.1f}"
+                f"{r['energy_per_spin_se']:7.4f} {e_exact:10.4f} {z:6.1f} {r['split_rhat']:6.3f}"
             )
 
 

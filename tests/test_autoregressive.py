@@ -350,6 +350,7 @@ def test_sampler_comparison_reports_all_three_samplers_consistently():
             # every sampler is exact: within 5 autocorrelation-aware standard errors
             assert abs(record[key] - exact[key]) < 5 * record[key + "_se"], (name, key)
     assert out["wolff"]["acceptance"] == 1.0
+    assert all(record["split_rhat"] >= 0.99 for record in out.values())
     with pytest.raises(ValueError, match="n_steps must be a mapping with the keys"):
         ar.sampler_comparison(model, T, n_steps={"wolff": 30}, seed=0)
     with pytest.raises(ValueError, match=r"n_steps\['wolff'\] must be an integer >= 20"):

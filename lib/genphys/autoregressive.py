@@ -48,6 +48,7 @@ from .mcmc import (
     Proposal,
     integrated_autocorrelation_time,
     metropolis_hastings,
+    split_rhat,
     standard_error,
 )
 from .seeding import make_generator
@@ -658,7 +659,9 @@ def sampler_comparison(
         sweep; Wolff: 1, every cluster flip is accepted; learned: the acceptance rate),
         ``seconds_per_step``, ``tau_energy``, ``tau_abs_magnetization``,
         ``independent_per_second``, ``energy_per_spin``, ``abs_magnetization_per_spin``
-        and their ``*_se`` (:func:`genphys.mcmc.standard_error`).
+        and their ``*_se`` (:func:`genphys.mcmc.standard_error`), and ``split_rhat``, the
+        larger split :math:`\\hat R` of the two series (:func:`genphys.mcmc.split_rhat`;
+        above 1.01 the chains have not mixed and the error bars are not to be trusted).
     """
     model = _check_model(model)
     T = _check_T(T)
@@ -707,6 +710,9 @@ def sampler_comparison(
             record["tau_" + key.removesuffix("_per_spin")] = tau
             record[key] = float(values.mean())
             record[key + "_se"] = standard_error(values, layout="chains_first", warn=False)
+            record["split_rhat"] = max(
+                record.get("split_rhat", 1.0), split_rhat(values, layout="chains_first")
+            )
         tau_max = max(record["tau_energy"], record["tau_abs_magnetization"], 1.0)
         record["independent_per_second"] = n_chains / (seconds * tau_max)
         out[name] = record
