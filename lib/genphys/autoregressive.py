@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import torch
@@ -39,7 +40,7 @@ from ._validation import (
     check_probability,
     describe,
 )
-from .ais import importance_estimate
+from .ais import MIN_ESS_FRACTION, AISWeightWarning, importance_estimate
 from .enumeration import binary_states
 from .fitting import History, fit
 from .ising import _check_spins, energy, metropolis_sweep, wolff_step
@@ -464,6 +465,7 @@ def importance_estimates(
     *,
     seed: int | None = None,
     generator: torch.Generator | None = None,
+    warn: bool = True,
 ) -> dict[str, float]:
     """Estimates from :math:`s_k \\sim q` with weights :math:`w_k = e^{-E(s_k)/T} / q(s_k)`.
 
@@ -483,6 +485,10 @@ def importance_estimates(
         At least 2.
     seed, generator
         One of them.
+    warn : bool
+        Warn (:class:`genphys.ais.AISWeightWarning`) when the effective sample size is
+        below ``MIN_ESS_FRACTION`` (10 %) of ``n_samples``: a few weights then dominate and
+        the standard errors can be far too small.
 
     Returns
     -------
@@ -520,6 +526,15 @@ def importance_estimates(
         out[key] = mean
         out[key + "_se"] = float(torch.sqrt((w**2 * (o - mean) ** 2).sum()))
     out["effective_sample_size"] = est.effective_sample_size
+    if warn and est.effective_sample_size < MIN_ESS_FRACTION * n:
+        warnings.warn(
+            f"effective sample size {est.effective_sample_size:.1f} of {n} draws of q is below "
+            f"{MIN_ESS_FRACTION:.0%}: a few importance weights dominate and the standard "
+            "errors are not reliable (the estimates may be off by much more). Train q "
+            "further or draw more samples.",
+            AISWeightWarning,
+            stacklevel=2,
+        )
     return out
 
 
