@@ -37,6 +37,7 @@ from genphys.exercises import (
     ch14,
     ch15,
     ch16,
+    ch17,
 )
 from genphys.rbm import log_likelihood_gradient_exact, log_partition_exact
 
@@ -627,6 +628,67 @@ def test_oracle_ch16(seed):
     _close(ch16.optimal_discriminator(*deep), p / (p + q))
 
 
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_ch17(seed):
+    from genphys import autoregressive
+
+    g = torch.Generator().manual_seed(seed)
+    # log q from the conditionals equals the library's model, whose q sums to 1 over all
+    # states of the 3 x 3 lattice (enumeration)
+    model = autoregressive.AutoregressiveModel(3, n_hidden=5, seed=seed)
+    spins = (2.0 * binary_states(9) - 1.0).reshape(-1, 3, 3)  # (512, 3, 3)
+    with torch.no_grad():
+        logits = model.conditional_logits(spins)
+        mine = ch17.autoregressive_log_prob(logits, spins.reshape(-1, 9))
+        _close(mine, model.log_prob(spins))
+    assert abs(float(torch.logsumexp(mine, 0))) < 1e-12
+    # brute force: product over sites of sigma(l) or 1 - sigma(l)
+    s = spins.reshape(-1, 9)
+    sig = torch.sigmoid(logits)
+    _close(mine, torch.log(torch.where(s > 0, sig, 1 - sig)).sum(-1))
+    # the REINFORCE gradient with a leave-one-out baseline, by explicit loops
+    n, P = 7, 3
+    f = torch.randn(n, generator=g, dtype=torch.float64) * 5 - 20
+    score = torch.randn(n, P, generator=g, dtype=torch.float64)
+    loops = sum((f[k] - (f.sum() - f[k]) / (n - 1)) * score[k] for k in range(n)) / n
+    _close(ch17.reinforce_gradient(f, score), loops)
+    # ... and its gradient is the library's surrogate loss gradient for the same samples
+    model = autoregressive.AutoregressiveModel(2, n_hidden=3, seed=seed)
+    samples = model.sample(6, seed=seed)
+    loss, f_lib = autoregressive.score_function_loss(model, samples, 1.7)
+    lib_grad = torch.autograd.grad(loss, list(model.parameters()))
+    log_q = model.log_prob(samples)
+    scores = torch.stack(
+        [
+            torch.cat(
+                [
+                    x.reshape(-1)
+                    for x in torch.autograd.grad(
+                        log_q[k], list(model.parameters()), retain_graph=True
+                    )
+                ]
+            )
+            for k in range(6)
+        ]
+    )  # (6, P)
+    _close(ch17.reinforce_gradient(f_lib, scores), torch.cat([x.reshape(-1) for x in lib_grad]))
+    # the independence acceptance is the library's Metropolis-Hastings ratio: with the
+    # learned proposal, log_q_ratio = log q(s) - log q(s')
+    e, e_p = (
+        torch.randn(5, generator=g, dtype=torch.float64) * 8,
+        torch.randn(5, generator=g, dtype=torch.float64) * 8,
+    )
+    lq, lq_p = (
+        -torch.rand(5, generator=g, dtype=torch.float64) * 9,
+        -torch.rand(5, generator=g, dtype=torch.float64) * 9,
+    )
+    beta = 0.6
+    direct = torch.clamp(
+        torch.exp(-beta * e_p) * torch.exp(lq) / (torch.exp(-beta * e) * torch.exp(lq_p)), max=1.0
+    )
+    _close(ch17.independence_acceptance(e, lq, e_p, lq_p, beta), direct)
+
+
 def test_every_exercise_has_an_oracle():
     covered = {
         "ch02",
@@ -646,6 +708,7 @@ def test_every_exercise_has_an_oracle():
         "ch16",
         "project_ising_mc",
         "project_rbm",
+        "ch17",
         "ch18",  # tests/test_comparison.py::test_exercise_solutions_agree_with_the_library
     }
     assert set(all_exercises()) <= covered, set(all_exercises()) - covered

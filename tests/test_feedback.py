@@ -65,6 +65,7 @@ ROBUST_CHAPTERS = (
     "project_ising_mc",
     "project_rbm",
     "ch16",
+    "ch17",
 )
 
 
@@ -190,6 +191,15 @@ PASSES_FIXED_FAILS_STRESS = [
         "    beta = betas[t - 1]\n"
         "    return (x_t - beta / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - beta)\n",
         "expm1",
+    ),
+    (
+        "ch17",
+        "independence_acceptance",
+        "def independence_acceptance(energy, log_q, energy_proposed, log_q_proposed, beta):\n"
+        "    w = torch.exp(-beta * energy) / torch.exp(log_q)\n"
+        "    w_proposed = torch.exp(-beta * energy_proposed) / torch.exp(log_q_proposed)\n"
+        "    return torch.clamp(w_proposed / w, max=1.0)\n",
+        "log-weights",
     ),
 ]
 

@@ -553,3 +553,82 @@ def test_bad_input_colour_classes_and_jackknife():
         ising.jackknife(values, np.mean, 1)
     with pytest.raises(ValueError, match="n_blocks must be"):
         ising.jackknife(values, np.mean, 11)
+
+
+# ------------------------------------------------------------------ Kaufman
+KAUFMAN_TEMPERATURES = [0.3, 1.0, 2.0, ising.T_CRITICAL, 2.6, 4.0, 40.0]
+
+
+@pytest.mark.parametrize("L", [2, 3, 4])
+@pytest.mark.parametrize("T", KAUFMAN_TEMPERATURES)
+def test_kaufman_log_partition_matches_enumeration(L, T):
+    # exact_observables reduces 2**(L*L) states to (E, |M|) levels; _exact_loops sums
+    # every state in a Python loop: two independent oracles
+    exact = ising.exact_observables(L, T)["log_z"]
+    assert ising.log_partition_kaufman(L, T) == pytest.approx(exact, abs=1e-10, rel=1e-12)
+    if L <= 3:
+        assert ising.log_partition_kaufman(L, T) == pytest.approx(
+            _exact_loops(L, T)["log_z"], abs=1e-10
+        )
+
+
+@pytest.mark.parametrize("T", [1.2, ising.T_CRITICAL, 3.5])
+def test_kaufman_energy_is_minus_the_beta_derivative(T):
+    # <E> = -d log Z / d beta, central finite difference in float64 (error O(h^2) ~ 1e-10)
+    L, h = 4, 1e-5
+    beta = 1.0 / T
+    d_log_z = (
+        ising.log_partition_kaufman(L, 1.0 / (beta + h))
+        - ising.log_partition_kaufman(L, 1.0 / (beta - h))
+    ) / (2 * h)
+    exact = ising.exact_observables(L, T)["energy_per_spin"] * L * L
+    assert -d_log_z == pytest.approx(exact, abs=1e-6)
+
+
+@pytest.mark.parametrize("T", [1.5, 2.0, 3.0, 5.0])
+def test_kaufman_approaches_onsager_per_spin(T):
+    # away from T_c the corrections are exponentially small in L, except the log 2 / N of
+    # the two ordered phases below T_c (Z counts both of them)
+    L = 256
+    per_spin = ising.log_partition_kaufman(L, T) / L**2
+    if T < ising.T_CRITICAL:
+        per_spin -= math.log(2.0) / L**2
+    assert per_spin == pytest.approx(ising.onsager_log_partition_per_spin(T), abs=1e-9)
+
+
+def test_kaufman_at_t_critical_converges_as_one_over_n():
+    # at T_c the finite-size correction is O(1/L^2): quadrupling L divides it by ~16
+    f_inf = ising.onsager_log_partition_per_spin(ising.T_CRITICAL)
+    errors = [ising.log_partition_kaufman(L, ising.T_CRITICAL) / L**2 - f_inf for L in (16, 64)]
+    assert 0 < errors[1] < errors[0] / 10
+
+
+def test_kaufman_limits_and_large_lattices():
+    # high T: log Z -> N log 2; low T: log Z -> 2N beta + log 2 (two ground states)
+    assert ising.log_partition_kaufman(5, 1e6) == pytest.approx(25 * math.log(2.0), abs=1e-9)
+    T = 0.05
+    assert ising.log_partition_kaufman(6, T) == pytest.approx(2 * 36 / T + math.log(2), abs=1e-9)
+    value = ising.log_partition_kaufman(1024, 1.0)  # no overflow on a million spins
+    assert math.isfinite(value) and value / 1024**2 == pytest.approx(2.0, abs=1e-3)
+
+
+def test_onsager_log_partition_known_values():
+    # at T_c: log(sqrt 2) + 2G/pi with Catalan's constant G (Onsager 1944)
+    catalan = 0.915965594177219015054603514932
+    value = ising.onsager_log_partition_per_spin(ising.T_CRITICAL)
+    assert value == pytest.approx(0.5 * math.log(2.0) + 2 * catalan / math.pi, abs=1e-10)
+    # infinite temperature: log 2
+    assert ising.onsager_log_partition_per_spin(1e8) == pytest.approx(math.log(2.0), abs=1e-12)
+
+
+def test_bad_input_kaufman():
+    with pytest.raises(ValueError, match="T must be a finite number > 0"):
+        ising.log_partition_kaufman(4, 0.0)
+    with pytest.raises(ValueError, match="T must be a finite number > 0"):
+        ising.log_partition_kaufman(4, -1.0)
+    with pytest.raises(ValueError, match="L must be an integer >= 2"):
+        ising.log_partition_kaufman(1, 2.0)
+    with pytest.raises(TypeError, match="L must be an integer"):
+        ising.log_partition_kaufman(4.0, 2.0)
+    with pytest.raises(ValueError, match="T must be a finite number > 0"):
+        ising.onsager_log_partition_per_spin(float("nan"))

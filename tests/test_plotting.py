@@ -309,3 +309,16 @@ def test_routes_around_z_only_maximum_likelihood_passes_through_z():
     first, second = plotting.draw_routes_around_z(), plotting.draw_routes_around_z()
     assert _png(first) == _png(second)
     assert first.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_autoregressive_mask_is_strictly_lower_triangular():
+    n = 5
+    names = plotting.named_artists(plotting.draw_autoregressive(n))
+    edges = {g.removeprefix("edge:") for g in names if g.startswith("edge:")}
+    assert edges == {f"s{j}-q{i}" for i in range(1, n + 1) for j in range(1, i)}
+    assert _count(names["node:s1"].figure, "node:q") == n
+    assert {f"arrow:q{i}->s{i}" for i in range(1, n + 1)} <= set(names)
+    first, second = plotting.draw_autoregressive(3), plotting.draw_autoregressive(3)
+    assert _png(first) == _png(second)
+    with pytest.raises(ValueError, match="n_spins must be an integer between 2 and 8"):
+        plotting.draw_autoregressive(9)

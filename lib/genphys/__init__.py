@@ -32,6 +32,9 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.mixtures` -- Gaussian mixtures: exact density, score, samples, noised marginals;
 * :mod:`genphys.grid` -- quadrature on a 1D/2D grid: exact log Z, KL and JSD of continuous densities;
 * :mod:`genphys.gan` -- GANs: generator and discriminator, losses from logits, D*, the game's value (chapter 16);
+* :mod:`genphys.autoregressive` -- autoregressive networks over Ising spins: exact sampling and log q,
+  the variational free energy and its score-function gradient, importance weights, learned
+  Metropolis-Hastings proposals (chapter 17);
 * :mod:`genphys.comparison` -- every family against exact answers: observables with errors, divergence floors (chapter 18);
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;

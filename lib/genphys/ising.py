@@ -15,6 +15,8 @@ convention. Configurations are tensors of shape (n, L, L) holding ``+1.0`` and `
 
 * exact: :func:`exact_observables` (enumeration of all :math:`2^{L^2}` states, ``L <= 4``)
   and the infinite-lattice references :func:`onsager_energy_per_spin`,
+  :func:`onsager_log_partition_per_spin`; Kaufman's closed form :func:`log_partition_kaufman`
+  of :math:`\\log Z` for any finite periodic lattice;
   :func:`onsager_magnetization_per_spin`, :data:`T_CRITICAL`;
 * sampled: :func:`metropolis_sweep`, :func:`wolff_step`, :func:`sample` and
   :func:`observables` (estimates with standard errors under the same keys).
@@ -51,10 +53,12 @@ __all__ = [
     "energy_change",
     "exact_observables",
     "jackknife",
+    "log_partition_kaufman",
     "magnetization",
     "metropolis_sweep",
     "observables",
     "onsager_energy_per_spin",
+    "onsager_log_partition_per_spin",
     "onsager_magnetization_per_spin",
     "sample",
     "wolff_step",
@@ -700,3 +704,112 @@ def onsager_magnetization_per_spin(T: float | np.ndarray) -> float | np.ndarray:
     x = 1.0 - np.sinh(2.0 / T) ** -4.0
     m = np.where(T < T_CRITICAL, np.power(np.clip(x, 0.0, None), 0.125), 0.0)
     return float(m) if scalar else m
+
+
+def onsager_log_partition_per_spin(T: float) -> float:
+    """Onsager's :math:`\\lim_{N \\to \\infty} \\frac{\\log Z}{N} = \\log(2\\cosh 2\\beta) + \\frac{1}{2\\pi}\\int_0^\\pi \\log\\frac{1 + \\sqrt{1 - k^2 \\sin^2\\theta}}{2}\\, d\\theta`.
+
+    With :math:`k = 2 \\sinh 2\\beta / \\cosh^2 2\\beta` (Onsager 1944), so that the free
+    energy per spin of the infinite lattice is :math:`f = -T \\log Z / N`. The integral is
+    done by adaptive quadrature (:func:`scipy.integrate.quad`); its integrand is smooth
+    except at :math:`T_c`, where it has an integrable logarithmic kink. Explained in
+    {ref}`sec-variational-free-energy`.
+
+    Parameters
+    ----------
+    T : float
+        Temperature, ``T > 0``.
+
+    Returns
+    -------
+    float
+    """
+    from scipy.integrate import quad
+
+    T = _check_T(T)
+    two_beta = 2.0 / T
+    k = 2.0 * math.sinh(two_beta) / math.cosh(two_beta) ** 2 if two_beta < 300 else 0.0
+    k2 = min(k * k, 1.0)
+
+    def integrand(theta: float) -> float:
+        return math.log((1.0 + math.sqrt(max(1.0 - k2 * math.sin(theta) ** 2, 0.0))) / 2.0)
+
+    integral, _ = quad(integrand, 0.0, math.pi, points=[math.pi / 2], limit=200, epsabs=1e-13)
+    log_2cosh = two_beta + math.log1p(math.exp(-2.0 * two_beta))  # log(2 cosh 2 beta)
+    return log_2cosh + integral / (2.0 * math.pi)
+
+
+def _log_2cosh(x: np.ndarray) -> np.ndarray:
+    """:math:`\\log(2\\cosh x) = |x| + \\log(1 + e^{-2|x|})`, without overflow."""
+    a = np.abs(x)
+    return a + np.log1p(np.exp(-2.0 * a))
+
+
+def _log_abs_2sinh(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`\\log|2\\sinh x| = |x| + \\log(1 - e^{-2|x|})` and the sign of :math:`x`."""
+    a = np.abs(x)
+    with np.errstate(divide="ignore"):  # sinh 0 = 0: log 0 = -inf, a vanishing product
+        return a + np.log(-np.expm1(-2.0 * a)), np.sign(x)
+
+
+def log_partition_kaufman(L: int, T: float) -> float:
+    """Kaufman's exact :math:`\\log Z` of the periodic :math:`L \\times L` lattice, :math:`Z = \\tfrac12 (2\\sinh 2\\beta)^{N/2} \\sum_{i=1}^4 Y_i`.
+
+    Eq. {eq}`eq-kaufman` (Kaufman 1949), with :math:`N = L^2`, :math:`\\beta = 1/T` and
+
+    .. math::
+
+        Y_{1,2} = \\prod_{r=0}^{L-1} 2 \\genfrac{}{}{0pt}{}{\\cosh}{\\sinh}\\big(\\tfrac L2 \\gamma_{2r+1}\\big),
+        \\quad
+        Y_{3,4} = \\prod_{r=0}^{L-1} 2 \\genfrac{}{}{0pt}{}{\\cosh}{\\sinh}\\big(\\tfrac L2 \\gamma_{2r}\\big),
+
+    where :math:`\\cosh \\gamma_k = \\cosh 2\\beta \\coth 2\\beta - \\cos(\\pi k / L)`,
+    :math:`\\gamma_k > 0`, except :math:`\\gamma_0 = 2\\beta + \\log \\tanh \\beta`, which is
+    negative below :math:`T_c`: then :math:`Y_4 < 0`. Every product is formed as a sum of
+    logarithms with its sign, and the four terms are added by a signed log-sum-exp, so
+    nothing overflows at any :math:`L` or :math:`T`. For ``L = 2`` the result counts the
+    doubled bonds of :func:`bonds`, like :func:`energy` and :func:`exact_observables`.
+    Explained in {ref}`sec-variational-free-energy`.
+
+    Parameters
+    ----------
+    L : int
+        Linear size, ``L >= 2``.
+    T : float
+        Temperature, ``T > 0``.
+
+    Returns
+    -------
+    float
+        :math:`\\log Z`; the free energy is :math:`F = -T \\log Z`.
+    """
+    L = _check_L(L)
+    T = _check_T(T)
+    beta = 1.0 / T
+    two_beta = 2.0 * beta
+    k = np.arange(2 * L, dtype=np.float64)  # (2L,) the indices k = 0, ..., 2L - 1
+    # log(cosh 2b coth 2b) = log cosh 2b - log tanh 2b, finite for every beta > 0
+    log_c = _log_2cosh(np.array(two_beta)) - math.log(2.0) - math.log(math.tanh(two_beta))
+    x_minus_1_over_c = -np.cos(np.pi * k / L) * np.exp(-log_c)  # (2L,) -cos / c
+    log_x = log_c + np.log1p(x_minus_1_over_c)  # (2L,) log(c - cos(pi k / L))
+    x = np.exp(np.minimum(log_x, 300.0))
+    # arccosh(x) = log x + log(1 + sqrt(1 - 1/x^2)); np.arccosh where x is moderate
+    gamma = np.where(
+        log_x < 30.0,
+        np.arccosh(np.maximum(x, 1.0)),
+        log_x + np.log1p(np.sqrt(-np.expm1(-2.0 * log_x))),
+    )  # (2L,)
+    gamma[0] = two_beta + math.log(math.tanh(beta))  # the signed gamma_0
+    half = 0.5 * L * gamma  # (2L,)
+    odd, even = half[1::2], half[0::2]  # (L,) each: gamma_{2r+1}, gamma_{2r}
+    log_terms, signs = [], []
+    for part in (odd, even):
+        log_terms.append(_log_2cosh(part).sum())
+        log_sinh, sign = _log_abs_2sinh(part)
+        log_terms.append(log_sinh.sum())
+        signs += [1.0, float(np.prod(sign))]
+    log_terms = np.array(log_terms)  # (4,) log|Y_1|, log|Y_2|, log|Y_3|, log|Y_4|
+    top = log_terms.max()
+    total = float(np.dot(signs, np.exp(log_terms - top)))  # sum_i Y_i / e^top, > 0
+    log_2sinh = two_beta + math.log(-math.expm1(-2.0 * two_beta))  # log(2 sinh 2 beta)
+    return -math.log(2.0) + 0.5 * L * L * log_2sinh + top + math.log(total)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SPIN_CMAP",
     "draw_autoencoder",
+    "draw_autoregressive",
     "draw_dbn",
     "draw_diffusion_chain",
     "draw_gan",
@@ -793,4 +794,50 @@ def draw_routes_around_z(*, ax: Axes | None = None) -> Figure:
     _arrow(ax, noise, (5.6, -1.22), "noise->model", shrink=(0.3, 0.0), color=_INK, ls=":")
     ax.set_xlim(-1.0, 8.2)
     ax.set_ylim(-2.8, 2.5)
+    return fig
+
+
+def draw_autoregressive(n_spins: int = 5, *, ax: Axes | None = None) -> Figure:
+    """Draw the masked connections of an autoregressive model q(s) = prod_i q(s_i | s_<i).
+
+    The spins s_1..s_n (bottom row, in raster order of the lattice) feed the conditionals
+    q(s_i | s_<i) (top row); input j is connected to output i only if j < i, the strictly
+    lower-triangular mask of a MADE layer, so output 1 has no input and is a plain bias.
+    Dashed arrows show sampling: s_i is drawn from output i and fed back as an input.
+
+    Parameters
+    ----------
+    n_spins : int
+        Number of spins drawn, between 2 and 8.
+    ax : Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    Figure
+        Nodes ``node:s1`` ... (inputs) and ``node:q1`` ... (conditionals); edges
+        ``edge:s{j}-q{i}`` for every j < i; arrows ``arrow:q{i}->s{i}`` (sampling).
+    """
+    n_spins = check_positive_int("n_spins", n_spins, minimum=2)
+    if n_spins > 8:
+        raise ValueError(f"n_spins must be an integer between 2 and 8. Got {n_spins} instead.")
+    fig, ax = _axes(ax, (1.3 * n_spins + 1.8, 3.6))
+    inputs, outputs = _row(n_spins, 0.0, 1.3), _row(n_spins, 2.2, 1.3)
+    for i, (p, q) in enumerate(zip(inputs, outputs, strict=True), start=1):
+        _node(ax, p, f"$s_{i}$", f"s{i}", _VISIBLE)
+        _node(ax, q, f"$q_{i}$", f"q{i}", _HIDDEN)
+        for j in range(1, i):
+            _edge(ax, inputs[j - 1], q, f"s{j}-q{i}", lw=0.9, alpha=0.8)
+        _arrow(ax, (q[0] + 0.32, q[1] - 0.2), (p[0] + 0.32, p[1] + 0.2), f"q{i}->s{i}",
+               color=_GRADIENT, ls="--", rad=-0.25)  # fmt: skip
+    left = inputs[0][0] - 0.6
+    ax.text(left, 0.0, "spins\n(raster order)", ha="right", va="center", fontsize=9, color=_INK)
+    ax.text(left, 2.2, r"$q(s_i \mid s_{<i})$", ha="right", va="center", fontsize=10,
+            color=_INK)  # fmt: skip
+    ax.text(0.0, 3.0, r"$q(s) = \prod_i q(s_i \mid s_{<i})$: input $j$ feeds output $i$ only if $j < i$",
+            ha="center", va="center", fontsize=10, color=_INK)  # fmt: skip
+    ax.text(0.0, -0.65, "dashed: draw $s_i$ from $q_i$, then feed it to the later outputs",
+            ha="center", va="center", fontsize=9, color=_GRADIENT)  # fmt: skip
+    ax.set_xlim(left - 1.9, inputs[-1][0] + 0.8)
+    ax.set_ylim(-0.95, 3.3)
     return fig
