@@ -61,6 +61,7 @@ ROBUST_CHAPTERS = (
     "ch14",
     "ch15",
     "ch16",
+    "ch18",
 )
 
 

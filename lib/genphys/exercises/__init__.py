@@ -53,7 +53,7 @@ __all__ = [
 
 def _chapters() -> list[str]:
     return sorted(
-        info.name for info in pkgutil.iter_modules(__path__) if info.name.startswith("ch")
+        info.name for info in pkgutil.iter_modules(__path__) if info.name.startswith(("ch", "project_"))
     )
 
 
