@@ -384,7 +384,7 @@ MIXTURE_SAMPLES = Target(
     name="mixture_samples",
     question=(
         f"hand in `samples`, a tensor of shape ({N_SAMPLES}, 2): the last positions of "
-        f"{N_SAMPLES} chains of your `mala_step` on `MIXTURE`."
+        f"{N_SAMPLES} chains of your `mala_step` on the page's three-component mixture."
     ),
     reference=_reference_samples,
     evaluate=_evaluate_samples,
