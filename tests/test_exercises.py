@@ -655,3 +655,37 @@ def test_oracle_project_vae(seed):
     grads = torch.autograd.grad(lib_loss, list(before.parameters()))
     step = [p - 0.05 * gr for p, gr in zip(before.parameters(), grads, strict=True)]
     _close(after, torch.cat([s.detach().reshape(-1) for s in step]))
+
+
+def test_project_results_are_judged_by_their_numbers():
+    from genphys.exercises import project_ddpm, project_langevin, project_vae
+    from genphys.vae import VAE
+
+    # Langevin: exact samples pass, samples 30 % too wide fail, and ULA's biased variance
+    # fails the statistical test of MALA (and MALA's exact one that of ULA)
+    target = project_langevin.MIXTURE_SAMPLES
+    exact = project_langevin.MIXTURE.sample(4000, seed=11)
+    assert target.check(exact).passed
+    wide = project_langevin.MIXTURE.mean() + 1.3 * (exact - project_langevin.MIXTURE.mean())
+    assert target.check(wide).status == "incorrect"
+    assert target.check(exact[:10]).status == "error"
+    assert target.check(None).status == "not implemented"
+    s2 = list(project_langevin.S2)
+    assert project_langevin._variance_test(project_langevin.ula_step, s2, 3, "MALA") is not None
+    ula_exact = [langevin.ula_stationary_variance(v, project_langevin.ETA) for v in s2]
+    assert project_langevin._variance_test(project_langevin.mala_step, ula_exact, 3, "ULA")
+    # DDPM: samples of one component only are far from the mixture; a sampler without
+    # noise fails the test with the exact noise predictor
+    one = project_ddpm.MIXTURE.means[0] + 0.4 * torch.randn(
+        4000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    assert project_ddpm.TRAINED_SAMPLES.check(one).status == "incorrect"
+    assert project_ddpm.TRAINED_SAMPLES.check(project_ddpm.MIXTURE.sample(4000, seed=2)).passed
+    no_noise = project_ddpm.DDPM_SAMPLE.mistakes[0].answer
+    assert project_ddpm._sample_floor_test(no_noise, 4) is not None
+    assert project_ddpm._sample_floor_test(project_ddpm.ddpm_sample, 4) is None
+    # VAE: an untrained model is far below the target
+    untrained = VAE(64, 8, (128,), seed=0, dtype=torch.float32)
+    feedback = project_vae.TRAINED_VAE.check(untrained)
+    assert feedback.status == "incorrect" and "falls short" in feedback.message
+    assert project_vae.TRAINED_VAE.check("a model").status == "error"
