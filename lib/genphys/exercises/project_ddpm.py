@@ -64,7 +64,7 @@ def _alpha_bar(betas):
 # -------------------------------------------------------------- training step
 def training_step(model, optimizer, x0, t, eps, betas):
     """Loss = mean |eps - eps_theta(sqrt(ab_t) x0 + sqrt(1 - ab_t) eps, t)|^2, one optimizer step; returns (loss, parameters after)."""
-    ab = _alpha_bar(betas)[t - 1].to(x0.dtype)[:, None]  # (B, 1): t runs from 1 to T
+    ab = torch.cumprod(1 - betas, 0)[t - 1].to(x0.dtype)[:, None]  # (B, 1): t runs from 1 to T
     x_t = torch.sqrt(ab) * x0 + torch.sqrt(1 - ab) * eps  # (B, D)
     loss = ((eps - model(x_t, t)) ** 2).mean()
     optimizer.zero_grad()
@@ -190,7 +190,7 @@ check_training_step = TRAINING_STEP.check
 # ------------------------------------------------------------------- sampler
 def ddpm_sample(eps_model, betas, x_T, generator):
     """x_{t-1} = (x_t - beta_t / sqrt(1 - ab_t) eps_theta) / sqrt(1 - beta_t) + sigma_t z, sigma_t^2 = beta~_t; no noise at t = 1."""
-    ab = _alpha_bar(betas)  # (T,)
+    ab = torch.cumprod(1 - betas, 0)  # (T,): alpha_bar_t = ab[t - 1]
     x = x_T
     for t in range(betas.shape[0], 0, -1):
         beta, ab_t = betas[t - 1], ab[t - 1]
@@ -382,7 +382,7 @@ def _evaluate_samples(samples):
     verdict = "below" if jsd <= TARGET_JSD else "above"
     return jsd <= TARGET_JSD, (
         f"JSD to the mixture {jsd:.4f} nats, {verdict} the target {TARGET_JSD}. Exact samples "
-        f"are {mean:.4f} away; the reference network reaches 0.030 to 0.037 over three seeds, "
+        f"are {mean:.4f} away; the reference training reaches 0.033 to 0.037 over seeds 0, 1, 2, "
         "so the target leaves a margin of 0.02."
     )
 

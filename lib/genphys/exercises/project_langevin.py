@@ -229,16 +229,21 @@ check_ula_step = ULA_STEP.check
 # ----------------------------------------------------------------------- MALA
 def mala_step(x, log_prob, step_size, generator):
     """Propose x' by ULA (noise first), accept if log u < log p(x') - log p(x) + log q(x|x') - log q(x'|x), u = torch.rand(B)."""
-    log_p, grad = _grad(log_prob, x)  # (B,), (B, D)
+    x = x.detach().requires_grad_(True)
+    log_p = log_prob(x)  # (B,)
+    grad = torch.autograd.grad(log_p.sum(), x)[0]  # (B, D)
+    x = x.detach()
     xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)  # (B, D)
-    x_prop = x.detach() + step_size * grad + math.sqrt(2.0 * step_size) * xi  # (B, D)
-    log_p_prop, grad_prop = _grad(log_prob, x_prop)
+    x_prop = (x + step_size * grad + math.sqrt(2.0 * step_size) * xi).requires_grad_(True)
+    log_p_prop = log_prob(x_prop)  # (B,)
+    grad_prop = torch.autograd.grad(log_p_prop.sum(), x_prop)[0]  # (B, D)
+    x_prop = x_prop.detach()
     forward = -((x_prop - x - step_size * grad) ** 2).sum(1) / (4 * step_size)  # log q(x'|x)
     backward = -((x - x_prop - step_size * grad_prop) ** 2).sum(1) / (4 * step_size)  # log q(x|x')
-    log_ratio = log_p_prop - log_p + backward - forward  # (B,)
+    log_ratio = (log_p_prop - log_p + backward - forward).detach()  # (B,)
     u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype)  # (B,)
     accepted = torch.log(u) < log_ratio  # (B,)
-    return torch.where(accepted[:, None], x_prop, x.detach()), accepted
+    return torch.where(accepted[:, None], x_prop, x), accepted
 
 
 def _mala_cases():
