@@ -710,6 +710,9 @@ def test_every_exercise_has_an_oracle():
         "project_rbm",
         "ch17",
         "ch18",  # tests/test_comparison.py::test_exercise_solutions_agree_with_the_library
+        "project_ddpm",
+        "project_langevin",
+        "project_vae",
     }
     assert set(all_exercises()) <= covered, set(all_exercises()) - covered
 
@@ -875,3 +878,148 @@ def test_project_ising_mc_goal_judges_against_the_exact_values():
     # the reference study passes (about 10 s)
     passed, message = P.judge_ising_study(P.ising_study(P.TEMPERATURES, 1))
     assert passed, message
+
+
+def test_oracle_project_langevin(seed):
+    from genphys.exercises import project_langevin
+    from genphys.mixtures import ring
+
+    g = torch.Generator().manual_seed(seed)
+    target = ring()
+    x = torch.randn(13, 2, generator=g, dtype=torch.float64)
+    # ULA and MALA: the library's steps draw the same numbers in the same order
+    lib = langevin.ula_step(
+        langevin.init(target.log_prob, x),
+        target.log_prob,
+        0.03,
+        torch.Generator().manual_seed(seed),
+    )
+    mine = project_langevin.ula_step(x, target.log_prob, 0.03, torch.Generator().manual_seed(seed))
+    _close(mine, lib.position)
+    for eta in (0.01, 0.3):  # a small step accepts almost all, a large one rejects many
+        lib = langevin.mala_step(
+            langevin.init(target.log_prob, x),
+            target.log_prob,
+            eta,
+            torch.Generator().manual_seed(seed + 1),
+        )
+        x_new, accepted = project_langevin.mala_step(
+            x, target.log_prob, eta, torch.Generator().manual_seed(seed + 1)
+        )
+        _close(x_new, lib.position)
+        assert torch.equal(accepted, lib.accepted)
+    # the gradient by autograd is the mixture's analytic gradient: a step with the noise
+    # cancelled out is x + eta grad log p(x)
+    xi = torch.randn(13, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    mine = project_langevin.ula_step(x, target.log_prob, 0.03, torch.Generator().manual_seed(seed))
+    _close(mine - math.sqrt(0.06) * xi, x + 0.03 * target.grad_log_prob(x))
+    # the estimate of the variance and its error: the mean of x^2, and sqrt(Var(x^2)/n_eff)
+    # with the library's effective sample size; for independent draws n_eff is the count
+    chain = torch.randn(400, 8, 2, generator=g, dtype=torch.float64)
+    estimates, errors = project_langevin.variance_with_error(chain)
+    for d in range(2):
+        sq = chain[:, :, d] ** 2
+        _close(estimates[d], sq.mean())
+        n_eff = mcmc.effective_sample_size(sq.T, layout="chains_first")
+        _close(errors[d], math.sqrt(float(sq.var()) / n_eff))
+        assert 0.5 * sq.numel() < n_eff <= sq.numel()
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_project_ddpm(seed):
+    import copy
+
+    from genphys.exercises import project_ddpm
+
+    g = torch.Generator().manual_seed(seed)
+    betas = diffusion.cosine_schedule(30)
+    model = diffusion.MLPNoisePredictor(2, 30, hidden=8, n_layers=1, seed=seed, dtype=torch.float64)
+    x0 = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    # the loss is the library's simple_loss on the same draws of t and eps
+    replay = torch.Generator().manual_seed(seed)
+    t = torch.randint(1, 31, (12,), generator=replay)
+    _, eps = diffusion.diffuse(x0, t, betas, generator=replay)
+    before = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss, after = project_ddpm.training_step(model, optimizer, x0, t, eps, betas)
+    expected = diffusion.simple_loss(before, x0, betas, seed=seed)
+    _close(loss, expected)
+    # and the step is plain gradient descent on it (autograd of the library's loss)
+    grads = torch.autograd.grad(expected, list(before.parameters()))
+    step = [p - 0.1 * gr for p, gr in zip(before.parameters(), grads, strict=True)]
+    _close(after, torch.cat([s.detach().reshape(-1) for s in step]))
+    # the sampler is the library's DDPM sampler from the same x_T and noise stream,
+    # here with the exact noise predictor of the project's mixture
+    exact = diffusion.eps_from_score(diffusion.mixture_score(project_ddpm.MIXTURE, betas), betas)
+    x_T = torch.randn(7, 2, generator=g, dtype=torch.float64)
+    mine = project_ddpm.ddpm_sample(exact, betas, x_T, torch.Generator().manual_seed(seed + 5))
+    lib = diffusion_samplers.ddpm_sample(exact, betas, x_T=x_T, seed=seed + 5)
+    _close(mine, lib)
+
+
+@pytest.mark.parametrize("seed", ORACLE_SEEDS)
+def test_oracle_project_vae(seed):
+    import copy
+
+    from genphys.exercises import project_vae
+    from genphys.vae import VAE
+
+    g = torch.Generator().manual_seed(seed)
+    model = VAE(9, 3, hidden=(7,), seed=seed)
+    x = torch.bernoulli(torch.full((11, 9), 0.4, dtype=torch.float64), generator=g)
+    # the loss is the library's -ELBO (analytic KL) on the same reparameterised draw: the
+    # library draws eps = torch.randn(mean.shape) from the generator it is given
+    eps = torch.randn(11, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    expected = -model.elbo(x, generator=torch.Generator().manual_seed(seed)).mean()
+    _close(project_vae.negative_elbo(model, x, eps), expected)
+    # with many draws the mean of the single-draw loss approaches the library's estimate
+    # with the sampled KL: both are unbiased for -ELBO (standard error from the draws)
+    many = torch.randn(4000, 11, 3, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        losses = torch.stack([project_vae.negative_elbo(model, x, e) for e in many[:400]])
+        sampled = -model.elbo(x, generator=g, n_samples=4000, kl="sampled").mean()
+    se = float(losses.std()) / math.sqrt(len(losses))
+    assert abs(float(losses.mean()) - float(sampled)) < 5 * se + 0.05
+    # one SGD step of the training step is the gradient step on the library's loss
+    before = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss, after = project_vae.training_step(model, optimizer, x, eps)
+    _close(loss, expected)
+    lib_loss = -before.elbo(x, generator=torch.Generator().manual_seed(seed)).mean()
+    grads = torch.autograd.grad(lib_loss, list(before.parameters()))
+    step = [p - 0.05 * gr for p, gr in zip(before.parameters(), grads, strict=True)]
+    _close(after, torch.cat([s.detach().reshape(-1) for s in step]))
+
+
+def test_project_results_are_judged_by_their_numbers():
+    from genphys.exercises import project_ddpm, project_langevin, project_vae
+    from genphys.vae import VAE
+
+    # Langevin: exact samples pass, samples 30 % too wide fail, and ULA's biased variance
+    # fails the statistical test of MALA (and MALA's exact one that of ULA)
+    target = project_langevin.MIXTURE_SAMPLES
+    exact = project_langevin.MIXTURE.sample(4000, seed=11)
+    assert target.check(exact).passed
+    wide = project_langevin.MIXTURE.mean() + 1.3 * (exact - project_langevin.MIXTURE.mean())
+    assert target.check(wide).status == "incorrect"
+    assert target.check(exact[:10]).status == "error"
+    assert target.check(None).status == "not implemented"
+    s2 = list(project_langevin.S2)
+    assert project_langevin._variance_test(project_langevin.ula_step, s2, 3, "MALA") is not None
+    ula_exact = [langevin.ula_stationary_variance(v, project_langevin.ETA) for v in s2]
+    assert project_langevin._variance_test(project_langevin.mala_step, ula_exact, 3, "ULA")
+    # DDPM: samples of one component only are far from the mixture; a sampler without
+    # noise fails the test with the exact noise predictor
+    one = project_ddpm.MIXTURE.means[0] + 0.4 * torch.randn(
+        4000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    assert project_ddpm.TRAINED_SAMPLES.check(one).status == "incorrect"
+    assert project_ddpm.TRAINED_SAMPLES.check(project_ddpm.MIXTURE.sample(4000, seed=2)).passed
+    no_noise = project_ddpm.DDPM_SAMPLE.mistakes[0].answer
+    assert project_ddpm._sample_floor_test(no_noise, 4) is not None
+    assert project_ddpm._sample_floor_test(project_ddpm.ddpm_sample, 4) is None
+    # VAE: an untrained model is far below the target
+    untrained = VAE(64, 8, (128,), seed=0, dtype=torch.float32)
+    feedback = project_vae.TRAINED_VAE.check(untrained)
+    assert feedback.status == "incorrect" and "falls short" in feedback.message
+    assert project_vae.TRAINED_VAE.check("a model").status == "error"

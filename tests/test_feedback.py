@@ -62,10 +62,14 @@ ROBUST_CHAPTERS = (
     "ch13",
     "ch14",
     "ch15",
-    "project_ising_mc",
-    "project_rbm",
     "ch16",
     "ch17",
+    "ch18",
+    "project_ddpm",
+    "project_ising_mc",
+    "project_langevin",
+    "project_rbm",
+    "project_vae",
 )
 
 
@@ -255,6 +259,11 @@ def _fingerprint(value) -> list:
         return [value.get_state().numpy().astype("float64")]
     if hasattr(value, "W") and hasattr(value, "a"):
         return _to_arrays((value.W, value.a, value.b))
+    if isinstance(value, torch.optim.Optimizer):  # by its kind and learning rates
+        kind = np.frombuffer(type(value).__name__.encode(), dtype=np.uint8).astype("float64")
+        return [kind, np.array([group["lr"] for group in value.param_groups])]
+    if isinstance(value, torch.nn.Module):  # a network by its parameters
+        return _to_arrays([p.detach().clone() for p in value.parameters()])
     if callable(value) and not isinstance(value, torch.Tensor):
         tensors = [v for _, v in sorted(vars(value).items()) if isinstance(v, torch.Tensor)]
         if tensors and not isinstance(value, type(_fingerprint)):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ._feedback import Exercise, Mistake, Stress
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
@@ -44,10 +44,30 @@ def _state_cases():
     ]
 
 
+def _state_random(g: torch.Generator):
+    # fresh lattices of 1x1 to 4x4 sites, and batches of any size
+    return [(_random_spins(draw_int(g, 1, 30), draw_int(g, 1, 4), g),) for _ in range(3)]
+
+
+def _state_stress():
+    g = torch.Generator().manual_seed(153)
+    return [
+        Stress(
+            "a 6x6 lattice: numbers up to 2^36 - 1 overflow 32-bit integers",
+            (torch.cat([_random_spins(5, 6, g), torch.ones(1, 6, 6, dtype=F64)]),),
+            "Keep the numbers in 64-bit integers (torch.long), e.g. 2 ** torch.arange(N).",
+        ),
+        Stress("a single 1x1 lattice", (-torch.ones(1, 1, 1, dtype=F64),)),
+        Stress("100000 configurations of a 4x4 lattice", (_random_spins(100_000, 4, g),)),
+    ]
+
+
 STATE_INDEX = Exercise(
     name="state_index",
     solution=state_index,
     cases=_state_cases,
+    random_cases=_state_random,
+    stress_cases=_state_stress,
     mistakes=(
         Mistake(
             lambda s: (
@@ -99,6 +119,18 @@ def _jsd_cases():
     ]
 
 
+def _jsd_random(g: torch.Generator):
+    # fresh tables of 2 to 64 states, some entries exactly 0 in one of the two
+    cases = []
+    for _ in range(3):
+        k = draw_int(g, 2, 64)
+        p, q = (torch.rand(k, generator=g, dtype=F64) ** draw_float(g, 0.5, 4.0) for _ in range(2))
+        p[torch.rand(k, generator=g) < draw_float(g, 0.0, 0.4)] = 0.0
+        p[0] = p[0] + 0.1  # at least one positive entry
+        cases.append((p / p.sum(), q / q.sum()))
+    return cases
+
+
 def _jsd_stress():
     # histograms of a few samples over many states: most entries are exactly 0 in one table
     empirical = torch.zeros(256, dtype=F64)
@@ -128,6 +160,7 @@ JS_DIVERGENCE = Exercise(
     name="js_divergence_tables",
     solution=js_divergence_tables,
     cases=_jsd_cases,
+    random_cases=_jsd_random,
     stress_cases=_jsd_stress,
     mistakes=(
         Mistake(
@@ -182,6 +215,30 @@ def _jackknife_cases():
     ]
 
 
+def _jackknife_random(g: torch.Generator):
+    # fresh chains of any length and correlation, any temperature, size and number of blocks
+    cases = []
+    for _ in range(3):
+        n = draw_int(g, 40, 400)
+        e = _correlated_energies(n, draw_float(g, 0.0, 0.95), g)
+        cases.append((e, draw_float(g, 1.0, 4.0), draw_int(g, 4, 64), draw_int(g, 2, 30)))
+    return cases
+
+
+def _jackknife_stress():
+    g = torch.Generator().manual_seed(154)
+    offset = _correlated_energies(500, 0.5, g)
+    return [
+        Stress(
+            "energies of -1000 with fluctuations of 10⁻³: <e^2> - <e>^2 cancels catastrophically",
+            (-1000.0 + 0.01 * (offset + 1.5), 2.0, 16, 10),
+            "Compute the variance from the deviations, mean((e - mean e)^2), as numpy's var does.",
+        ),
+        Stress("leave-one-out: as many blocks as samples", (offset[:60], 2.269, 16, 60)),
+        Stress("20000 samples in 100 blocks", (_correlated_energies(20_000, 0.9, g), 2.5, 64, 100)),
+    ]
+
+
 def _var_ddof1(e, T, N, n_blocks):
     values = e.double().numpy()
     c = N * values.var(ddof=1) / T**2
@@ -211,6 +268,8 @@ JACKKNIFE = Exercise(
     name="jackknife_specific_heat",
     solution=jackknife_specific_heat,
     cases=_jackknife_cases,
+    random_cases=_jackknife_random,
+    stress_cases=_jackknife_stress,
     mistakes=(
         Mistake(
             _with_se(factor=lambda b: 1 / (b * (b - 1))),
