@@ -9,13 +9,15 @@ PACKAGES=(
   fonts-freefont-otf fonts-dejavu-core
   # pdftotext, pdfinfo, pdfimages for tests/test_pdf.py
   poppler-utils
+  # make runs latexmk (the Makefile Sphinx writes)
+  make
 )
 have_fonts() {
   fc-list "FreeSerif" family 2>/dev/null | grep -q . \
     && fc-list "DejaVu Sans Mono" family 2>/dev/null | grep -q .
 }
 if command -v xelatex >/dev/null 2>&1 && command -v latexmk >/dev/null 2>&1 \
-  && command -v pdftotext >/dev/null 2>&1 && have_fonts; then
+  && command -v pdftotext >/dev/null 2>&1 && command -v make >/dev/null 2>&1 && have_fonts; then
   echo "XeLaTeX is installed: $(xelatex --version | head -n 1)"
   exit 0
 fi
