@@ -6,10 +6,9 @@
 #   bash scripts/build-book.sh --no-solutions  # for teaching: _build/no-solutions/html, and
 #                                              # exercise notebooks without solutions in
 #                                              # _build/handouts/*.ipynb
-#   bash scripts/build-book.sh --pdf           # the whole book as one PDF: _build/latex/book.pdf
-#                                              # (needs xelatex: Debian packages texlive-xetex
-#                                              # texlive-latex-extra texlive-fonts-recommended
-#                                              # texlive-plain-generic latexmk fonts-freefont-otf)
+#   bash scripts/build-book.sh --pdf           # the whole book as one PDF: _build/latex/book.pdf,
+#                                              # copied to _build/html/book.pdf for the site
+#                                              # (needs XeLaTeX: bash scripts/install-latex.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/setup.sh"
@@ -34,8 +33,18 @@ if [ "${1:-}" = "--no-solutions" ]; then
 fi
 if [ "${1:-}" = "--pdf" ]; then
   shift
-  # executed chapters come from _build/.jupyter_cache when the HTML book was built first
-  jupyter-book build . --builder pdflatex "$@"
+  if ! command -v xelatex >/dev/null 2>&1; then
+    echo "The PDF needs XeLaTeX: bash scripts/install-latex.sh" >&2
+    exit 1
+  fi
+  # executed chapters come from _build/.jupyter_cache when the HTML book was built first;
+  # warnings are errors, as for the HTML book (tests/test_pdf.py reads the LaTeX log for
+  # missing glyphs and undefined references)
+  jupyter-book build . --builder pdflatex -W -n --keep-going "$@"
+  # the published site links book.pdf from its intro page
+  if [ -d _build/html ]; then
+    cp _build/latex/book.pdf _build/html/book.pdf
+  fi
   echo "The book is in _build/latex/book.pdf"
   exit 0
 fi

@@ -19,6 +19,18 @@ echo "== book build without solutions (for teaching) and exercise handouts =="
 bash scripts/build-book.sh --no-solutions
 export GENPHYS_REQUIRE_BUILDS=1  # the tests of both builds must run, not skip
 
+echo "== the book as one PDF =="
+# Where XeLaTeX is installed (bash scripts/install-latex.sh; CI installs it and sets
+# GENPHYS_REQUIRE_PDF=1 itself), the PDF is built and tests/test_pdf.py must run, not skip.
+if [ "${GENPHYS_REQUIRE_PDF:-0}" != "0" ] || command -v xelatex >/dev/null 2>&1; then
+  start=$SECONDS
+  bash scripts/build-book.sh --pdf
+  echo "PDF built in $((SECONDS - start)) s"
+  export GENPHYS_REQUIRE_PDF=1
+else
+  echo "XeLaTeX is not installed: no PDF, tests/test_pdf.py skips (bash scripts/install-latex.sh)"
+fi
+
 echo "== notebooks for nbval =="
 rm -rf _build/nbval && mkdir -p _build/nbval
 for md in chapters/*.md exercises/*.md; do

@@ -12,6 +12,8 @@ The static checks of the Binder files need no browser.
 
 from __future__ import annotations
 
+import codecs
+import functools
 import json
 import os
 import re
@@ -43,6 +45,10 @@ from browser_helpers import (
 )
 
 BINDER = REPO_ROOT / "binder"
+# The prebuilt JupyterLab extension that writes citations as author-year text (postBuild installs it).
+CITATIONS = BINDER / "labextensions" / "genphys-citations"
+# {cite}`k1,k2` and {cite:t}`k` (group 1: the role's suffix, "" for {cite}; group 2: the keys)
+CITE_ROLE = re.compile(r"\{cite(?::([a-z]+))?\}`([^`]+)`")
 # The chapter opened in Binder; any chapter or exercise page can be named instead.
 BINDER_PAGE = os.environ.get("GENPHYS_BINDER_PAGE", "chapters/02_partition_function")
 # The Binder environment (binder/requirements.txt), made by scripts/binder-env.sh: JupyterLab
@@ -54,6 +60,50 @@ RUN_ALL_TIMEOUT_S = 300
 # --------------------------------------------------------------------------------------------
 # The Binder files (no browser)
 # --------------------------------------------------------------------------------------------
+
+
+def _cite_keys(body: str) -> list[str]:
+    """The keys of a cite role's body, split as MyST splits them (at commas and semicolons)."""
+    return [key.strip() for key in re.split(r"[,;]", body) if key.strip()]
+
+
+@functools.cache
+def _bibliography() -> dict[str, tuple[str, str]]:
+    """(authors, year) of every references.bib entry, lowercased key, as the HTML book writes
+    them (sphinxcontrib-bibtex, author_year: "Hinton", "Kingma and Welling", "Goodfellow et al.").
+
+    Read with pybtex, the parser of the book build: the oracle for the JavaScript parser of the
+    citations extension.
+    """
+    import latexcodec  # noqa: F401  (registers the "ulatex" codec)
+    import pybtex.database
+
+    entries = {}
+    for key, entry in pybtex.database.parse_file(REPO_ROOT / "references.bib").entries.items():
+        people = entry.persons.get("author") or entry.persons.get("editor")
+        names = [
+            codecs.decode(" ".join(p.prelast_names + p.last_names), "ulatex")
+            .replace("{", "")
+            .replace("}", "")
+            for p in people
+        ]
+        authors = f"{names[0]} et al." if len(names) >= 3 else " and ".join(names)
+        entries[key.lower()] = (authors, entry.fields["year"])
+    return entries
+
+
+def _expected_citations(markdown: str) -> list[str]:
+    """Every citation of a MyST notebook's markdown, in order, as the HTML book writes it:
+    {cite}`a,b` -> "[A, 2002; B, 2010]", {cite:t}`a` -> "A [2002]"."""
+    prose = re.sub(r"^```\{code-cell\}.*?^```", "", markdown, flags=re.M | re.S)
+    written = []
+    for role in CITE_ROLE.finditer(prose):
+        cites = [_bibliography()[key.lower()] for key in _cite_keys(role.group(2))]
+        if role.group(1) == "t":
+            written.append(", ".join(f"{a} [{y}]" for a, y in cites))
+        else:
+            written.append("[" + "; ".join(f"{a}, {y}" for a, y in cites) + "]")
+    return written
 
 
 def _requirements(path: Path) -> list[str]:
@@ -94,6 +144,36 @@ def test_post_build_installs_the_lab_settings(tmp_path):
         installed.read_bytes()
         == (BINDER / "labconfig" / "default_setting_overrides.json").read_bytes()
     )
+    extension = tmp_path / ".local" / "share" / "jupyter" / "labextensions" / CITATIONS.name
+    for path in CITATIONS.rglob("*"):
+        if path.is_file():
+            copy = extension / path.relative_to(CITATIONS)
+            assert copy.read_bytes() == path.read_bytes(), copy
+
+
+def test_citations_extension_is_a_federated_extension_jupyterlab_loads():
+    """The hand-written extension declares what JupyterLab's loader reads, and nothing shared."""
+    package = json.loads((CITATIONS / "package.json").read_text(encoding="utf-8"))
+    assert package["name"] == CITATIONS.name
+    build = package["jupyterlab"]["_build"]
+    assert package["jupyterlab"]["extension"] is True
+    assert build["extension"] == "./extension"
+    entry = (CITATIONS / build["load"]).read_text(encoding="utf-8")
+    assert "window._JUPYTERLAB[NAME]" in entry and f"const NAME = '{package['name']}'" in entry
+    assert "sharedPackages" not in package["jupyterlab"] and not package.get("dependencies")
+
+
+def test_no_narrative_citation_has_several_keys():
+    """The citations extension reads a MyST cite group of one key as {cite:t}, of several as
+    {cite} (both are "narrative" groups in jupyterlab-myst): a {cite:t} with several keys would
+    be written as a parenthetical citation in Binder."""
+    several = [
+        f"{path.relative_to(REPO_ROOT)}: {m.group(0)}"
+        for path in sorted([*REPO_ROOT.glob("chapters/*.md"), *REPO_ROOT.glob("exercises/*.md")])
+        for m in CITE_ROLE.finditer(path.read_text(encoding="utf-8"))
+        if m.group(1) == "t" and len(_cite_keys(m.group(2))) > 1
+    ]
+    assert not several, "write these as one {cite:t} per work:\n" + "\n".join(several)
 
 
 def test_launch_button_opens_a_file_binder_can_open():
@@ -160,14 +240,21 @@ def binder_python() -> str:
     return python
 
 
-def _labextensions(python: str) -> str:
-    """The output of ``jupyter labextension list`` in the Binder environment, colours removed."""
+def _labextensions(python: str, home: Path | None = None) -> str:
+    """The output of ``jupyter labextension list`` in the Binder environment, colours removed.
+
+    With ``home``, binder/postBuild is run first with that ``$HOME``, as Binder runs it.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    if home is not None:
+        env["HOME"] = str(home)
+        subprocess.run([str(BINDER / "postBuild")], check=True, cwd=home, env=env, timeout=60)
     result = subprocess.run(
         [python, "-m", "jupyterlab.labextensions", "list"],
         capture_output=True,
         text=True,
         timeout=300,
-        env={k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")},
+        env=env,
     )
     return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
 
@@ -183,10 +270,11 @@ def test_binder_pins_a_compatible_jupyterlab_myst():
 
 
 @pytest.mark.slow
-def test_labextensions_of_the_binder_environment_are_compatible():
-    listing = _labextensions(binder_python())
+def test_labextensions_of_the_binder_environment_are_compatible(tmp_path):
+    listing = _labextensions(binder_python(), home=tmp_path)
     assert re.search(r"jupyterlab-myst v[\d.]+ enabled\s+OK", listing), listing
     assert re.search(r"jupyterlab-jupytext v[\d.]+ enabled\s+OK", listing), listing
+    assert re.search(rf"{CITATIONS.name} v[\d.]+ enabled\s+OK", listing), listing
     assert "not compatible" not in listing and "Conflicting" not in listing, listing
 
 
@@ -207,6 +295,8 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
             shutil.copytree(
                 REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("*.ipynb")
             )
+    # the citations extension reads the bibliography from the server's root, as on Binder
+    shutil.copy2(REPO_ROOT / "references.bib", root / "references.bib")
     for config in ("jupytext.toml", ".jupytext.toml", "pyproject.toml"):
         if (REPO_ROOT / config).is_file():  # Jupytext reads its settings from these
             shutil.copy2(REPO_ROOT / config, root / config)
@@ -221,7 +311,6 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
     env["HOME"] = str(home)
-    subprocess.run([str(BINDER / "postBuild")], check=True, cwd=REPO_ROOT, env=env, timeout=60)
     env.update(
         JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
         JUPYTER_DATA_DIR=str(tmp_path / "data"),
@@ -229,6 +318,8 @@ def binder_lab(tmp_path) -> Iterator[dict[str, Any]]:
         IPYTHONDIR=str(tmp_path / "ipython"),
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
+    # postBuild installs the settings and the citations extension where this server reads them
+    subprocess.run([str(BINDER / "postBuild")], check=True, cwd=REPO_ROOT, env=env, timeout=60)
     port, token = free_port(), secrets.token_hex(16)
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     log = (ARTIFACTS_DIR / "binder-jupyterlab.log").open("w")
@@ -404,8 +495,26 @@ const panel = app.shell.currentWidget;
   while (pending() && Date.now() - started < 30000) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  // binder/labextensions/genphys-citations rewrites the citations once it has read the .bib
+  const extension = window.genphysCitations;
+  const bibEntries = extension ? await extension.ready : null;
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const rendered = cells().map(output).filter((o) => o && o.children.length);
+  // Every citation as a reader sees it: a cite group with its CSS brackets and separators,
+  // or a lone citation, in document order.
+  const pseudo = (element, which) => {
+    const content = getComputedStyle(element, which).content;
+    return content && content !== "none" && content !== "normal" ? JSON.parse(content) : "";
+  };
+  const citeSelector = "span.cite-group, span.genphys-cite, span[title='Citation Not Found']";
+  const citations = Array.from(panel.node.querySelectorAll(
+      ".jp-MarkdownCell " + citeSelector.split(", ").join(", .jp-MarkdownCell ")))
+    .filter((e) => !(e.parentElement && e.parentElement.matches("span.cite-group")))
+    .map((e) => e.matches("span.cite-group")
+      ? pseudo(e, "::before") + Array.from(e.children)
+          .map((c) => c.textContent + pseudo(c, "::after")).join("") + pseudo(e, "::after")
+      : e.textContent)
+    .map((t) => t.replace(/\u00a0/g, " "));
   const text = rendered.map((node) => {
     const clone = node.cloneNode(true);
     clone.querySelectorAll("pre, code, mjx-container, .MathJax, .katex, script, style")
@@ -421,6 +530,14 @@ const panel = app.shell.currentWidget;
     admonitions: panel.node.querySelectorAll(".jp-MarkdownCell aside.admonition, "
       + ".jp-MarkdownCell .admonition, .jp-MarkdownCell [class*='admonition']").length,
     text: text,
+    citations: citations,
+    bareKeys: panel.node.querySelectorAll(".jp-MarkdownCell span[title='Citation Not Found']")
+      .length,
+    bibEntries: bibEntries,
+    bibliography: extension ? Object.fromEntries(extension.keys().map((k) => {
+      const c = extension.citation(k);
+      return [k, [c.author, c.year]];
+    })) : null,
   };
 })().then(done, (err) => done({ error: String(err) }));
 """
@@ -432,7 +549,9 @@ def test_launch_link_renders_the_chapter_as_myst(binder_lab):
     """Opened from its launch URL, the chapter's markdown reads as in the book.
 
     Equations are typeset, admonitions are boxes, and no MyST role or directive ({eq},
-    {cite}, ```{...}) is left as text: jupyterlab-myst renders the markdown cells.
+    {cite}, ```{...}) is left as text: jupyterlab-myst renders the markdown cells. Citations
+    read as author-year text, as in the HTML book (binder/labextensions/genphys-citations):
+    jupyterlab-myst alone shows each bare key with a "Citation Not Found" warning.
     """
     source = source_path(BINDER_PAGE)
     assert source is not None, f"{BINDER_PAGE} has no source"
@@ -449,6 +568,11 @@ def test_launch_link_renders_the_chapter_as_myst(binder_lab):
         state = driver.execute_async_script(MYST_STATE_JS)
         driver.execute_script("window.jupyterapp.shell.currentWidget.content.node.scrollTop = 0")
         save_screenshot(driver, f"binder_myst_{BINDER_PAGE}", full_page=False)
+        driver.execute_script(
+            "const cite = document.querySelector('.jp-MarkdownCell span.genphys-cite');"
+            "if (cite) cite.scrollIntoView({block: 'center'});"
+        )
+        save_screenshot(driver, f"binder_citation_{BINDER_PAGE}", full_page=False)
     assert "error" not in state, state
     assert state["rendered"] == state["markdownCells"] > 0, state
     assert state["myst"] == state["markdownCells"], (
@@ -460,3 +584,9 @@ def test_launch_link_renders_the_chapter_as_myst(binder_lab):
         assert state["math"] > 0, f"the chapter has equations but none is typeset: {state}"
     if re.search(r"^(:::|```)\{(admonition|note|tip|warning|important)\}", text, flags=re.M):
         assert state["admonitions"] > 0, f"the chapter's admonitions are not rendered: {state}"
+    # the extension parsed every entry of references.bib as pybtex does
+    assert state["bibEntries"] == len(_bibliography()), state["bibEntries"]
+    assert state["bibliography"] == {k: list(v) for k, v in _bibliography().items()}
+    expected = _expected_citations(text)
+    assert state["bareKeys"] == 0, f"citations left as bare keys: {state['citations']}"
+    assert state["citations"] == expected, (state["citations"], expected)
