@@ -582,6 +582,7 @@ def test_project_pages_check_their_goals_through_the_checks_object():
 
     goals = all_goals()
     assert {"project_rbm", "project_ising_mc"} <= set(goals)
+    assert {"project_langevin", "project_vae", "project_ddpm"} <= set(goals)
     for chapter, items in goals.items():
         for goal in items:
             assert goal.name in dir(checks(chapter))

@@ -5,8 +5,9 @@ sampler is checked on shared noise against the reference, with the *exact* noise
 predictor of a Gaussian mixture (:func:`genphys.diffusion.mixture_score` and
 :func:`genphys.diffusion.eps_from_score`) as the model, and then with fresh randomness:
 its samples must be as close to the mixture as exact samples are, on a grid
-(:mod:`genphys.grid`). Last, a small network trained with the student's step and sampled
-with the student's sampler must reach a stated Jensen–Shannon divergence to the data.
+(:mod:`genphys.grid`). Last, the student's ``train_and_sample`` (a
+:class:`~genphys.exercises._feedback.Goal`) trains a small network with their step and samples
+it with their sampler; the samples must reach a stated Jensen–Shannon divergence to the data.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from ..diffusion import (
 from ..fitting import fit, minibatches
 from ..grid import Grid, js_divergence
 from ..mixtures import GaussianMixture
-from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
-from ._target import StatisticalStep, Target
+from ._feedback import Exercise, Goal, Mistake, StatisticalExercise, Stress, draw_float, draw_int
 
 __all__ = [
     "BETAS",
     "EXERCISES",
+    "GOALS",
     "MIXTURE",
-    "QUESTIONS",
+    "TARGET_JSD",
     "check_ddpm_sample",
+    "check_train_and_sample",
     "check_training_step",
     "ddpm_sample",
+    "judge_trained_samples",
     "mixture_divergence",
+    "train_and_sample",
     "training_step",
 ]
 
@@ -312,7 +316,7 @@ def _sample_floor_test(student, seed):
     return None
 
 
-DDPM_SAMPLE = StatisticalStep(
+DDPM_SAMPLE = StatisticalExercise(
     name="ddpm_sample",
     solution=ddpm_sample,
     cases=_sample_cases,
@@ -343,9 +347,9 @@ DDPM_SAMPLE = StatisticalStep(
     rtol=1e-9,
     atol=1e-10,
     statistic=_sample_floor_test,
-    passed=(
-        "and, with the exact noise predictor and fresh randomness, samples the mixture as "
-        "closely as exact samples do."
+    claim=(
+        "with the exact noise predictor and fresh randomness, samples the mixture as "
+        "closely as exact samples do"
     ),
 )
 check_ddpm_sample = DDPM_SAMPLE.check
@@ -369,7 +373,8 @@ def _exact_floor(n: int) -> tuple[float, float]:
     return float(values.mean()), float(values.std())
 
 
-def _evaluate_samples(samples):
+def judge_trained_samples(samples) -> tuple[bool, str]:
+    """Whether ``samples`` of shape (N_SAMPLES, 2) are within :data:`TARGET_JSD` of the mixture."""
     if not isinstance(samples, torch.Tensor) or tuple(samples.shape) != (N_SAMPLES, 2):
         raise TypeError(
             f"samples must be a tensor of shape ({N_SAMPLES}, 2). Got "
@@ -405,33 +410,29 @@ def train(x0, n_epochs, seed):
     )
 
 
-@functools.cache
-def _reference_samples():
-    x0 = MIXTURE.sample(8000, seed=10).float()
-    model, _ = train(x0, 20, seed=0)
+def train_and_sample(x0, n_samples, seed):
+    """Train the project's network on ``x0`` for 20 epochs (:func:`train`), then draw ``n_samples`` with :func:`ddpm_sample`."""
+    model, _ = train(x0, 20, seed)
 
     def network(x, t):
-        return model(x.float(), t).double()
+        return model(x.float(), t).double()  # the sampler runs in float64
 
-    g = torch.Generator().manual_seed(100)
-    x_T = torch.randn(N_SAMPLES, 2, generator=g, dtype=F64)
+    g = torch.Generator().manual_seed(seed + 100)
+    x_T = torch.randn(n_samples, 2, generator=g, dtype=F64)  # (n, 2)
     return ddpm_sample(network, BETAS, x_T, g)
 
 
-TRAINED_SAMPLES = Target(
-    name="trained_samples",
-    question=(
-        f"hand in `samples`, a tensor of shape ({N_SAMPLES}, 2) drawn with your `ddpm_sample` "
-        "from the network you trained with your `training_step`."
-    ),
-    reference=_reference_samples,
-    evaluate=_evaluate_samples,
-    explanation=(
-        "an MLP noise predictor (64 wide, 3 layers) trained for 20 epochs of 8000 mixture "
-        "samples in batches of 256 with Adam (learning rate 3·10⁻³) and the reference "
-        "training step, then sampled with the reference sampler from 4000 draws of x_T."
-    ),
+def _train_arguments():
+    return (MIXTURE.sample(8000, seed=10).float(), N_SAMPLES, 0)  # (8000, 2) training data
+
+
+TRAIN_AND_SAMPLE = Goal(
+    name="train_and_sample",
+    solution=train_and_sample,
+    arguments=_train_arguments,
+    judge=judge_trained_samples,
 )
+check_train_and_sample = TRAIN_AND_SAMPLE.check
 
 EXERCISES = [TRAINING_STEP, DDPM_SAMPLE]
-QUESTIONS = [TRAINED_SAMPLES]
+GOALS = [TRAIN_AND_SAMPLE]

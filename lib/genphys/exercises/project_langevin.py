@@ -6,8 +6,9 @@ statistically: on the Gaussian :math:`\\mathcal N(0, \\mathrm{diag}(1, 1/2))` wi
 :math:`\\eta = 0.4`, ULA must sample its exact biased variance
 :math:`s^2 / (1 - \\eta / (2 s^2))` (eq. {eq}`eq-ula-variance`) and MALA the exact
 :math:`s^2`, each within five standard errors (from the effective sample size of
-:func:`genphys.mcmc.effective_sample_size`). Last, the student's MALA samples a 2D
-Gaussian mixture and the histogram is compared with the exact density on a grid.
+:func:`genphys.mcmc.effective_sample_size`). Last, the student's ``sample_mixture``
+runs their MALA on a 2D Gaussian mixture (a :class:`~genphys.exercises._feedback.Goal`) and the
+histogram of its samples is compared with the exact density on a grid.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ from ..grid import Grid, js_divergence
 from ..langevin import ula_stationary_variance
 from ..mcmc import effective_sample_size
 from ..mixtures import GaussianMixture, ring
-from ._feedback import Mistake, Stress, draw_float, draw_int
-from ._target import StatisticalStep, Target
+from ._feedback import Goal, Mistake, StatisticalExercise, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
+    "GOALS",
     "MIXTURE",
-    "QUESTIONS",
     "check_mala_step",
+    "check_sample_mixture",
     "check_ula_step",
     "gaussian_log_prob",
+    "judge_mixture_samples",
     "mala_step",
     "mixture_divergence",
+    "sample_mixture",
     "ula_step",
     "variance_with_error",
 ]
@@ -185,7 +188,7 @@ def _ula_wrong(drift=1.0, noise=2.0, reduce="sum"):
     return answer
 
 
-ULA_STEP = StatisticalStep(
+ULA_STEP = StatisticalExercise(
     name="ula_step",
     solution=ula_step,
     cases=_step_cases,
@@ -221,7 +224,7 @@ ULA_STEP = StatisticalStep(
         seed,
         "ULA (eq. eq-ula-variance, s²/(1 - eta/(2 s²)))",
     ),
-    passed="and, with fresh randomness, samples ULA's exact biased variance on a 2D Gaussian.",
+    claim="with fresh randomness, samples ULA's exact biased variance on a 2D Gaussian",
 )
 check_ula_step = ULA_STEP.check
 
@@ -289,7 +292,7 @@ def _mala_wrong(kind):
     return answer
 
 
-MALA_STEP = StatisticalStep(
+MALA_STEP = StatisticalExercise(
     name="mala_step",
     solution=mala_step,
     cases=_mala_cases,
@@ -324,7 +327,7 @@ MALA_STEP = StatisticalStep(
     rtol=1e-10,
     atol=1e-10,
     statistic=lambda student, seed: _variance_test(student, list(S2), seed, "MALA (exact, s²)"),
-    passed="and, with fresh randomness, samples the exact variance of a 2D Gaussian.",
+    claim="with fresh randomness, samples the exact variance of a 2D Gaussian",
 )
 check_mala_step = MALA_STEP.check
 
@@ -355,7 +358,8 @@ def mixture_divergence(samples) -> float:
     return js_divergence(torch.cat([p, torch.zeros(1, dtype=p.dtype)]), q)
 
 
-def _evaluate_samples(samples):
+def judge_mixture_samples(samples) -> tuple[bool, str]:
+    """Whether ``samples`` of shape (N_SAMPLES, 2) are within 5 SD of the exact samples' JSD floor."""
     if not isinstance(samples, torch.Tensor) or samples.dim() != 2 or samples.shape[1] != 2:
         raise TypeError(
             f"samples must be a tensor of shape ({N_SAMPLES}, 2). Got {type(samples).__name__} "
@@ -376,29 +380,26 @@ def _evaluate_samples(samples):
     )
 
 
-@functools.cache
-def _reference_samples():
-    g = torch.Generator().manual_seed(1806)
-    x = 3 * torch.rand(N_SAMPLES, 2, generator=g, dtype=F64) - 1.5  # (B, 2)
+def sample_mixture(log_prob, n_samples, seed):
+    """The last positions of ``n_samples`` MALA chains (300 steps, eta = 0.15) from uniform starts in [-1.5, 1.5]²."""
+    g = torch.Generator().manual_seed(seed)
+    x = 3 * torch.rand(n_samples, 2, generator=g, dtype=F64) - 1.5  # (B, 2)
     for _ in range(300):
-        x, _ = mala_step(x, MIXTURE.log_prob, 0.15, g)
+        x, _ = mala_step(x, log_prob, 0.15, g)  # the components overlap: chains cross
     return x
 
 
-MIXTURE_SAMPLES = Target(
-    name="mixture_samples",
-    question=(
-        f"hand in `samples`, a tensor of shape ({N_SAMPLES}, 2): the last positions of "
-        f"{N_SAMPLES} chains of your `mala_step` on the page's three-component mixture."
-    ),
-    reference=_reference_samples,
-    evaluate=_evaluate_samples,
-    explanation=(
-        f"{N_SAMPLES} MALA chains started uniformly in [-1.5, 1.5]², 300 steps of eta = 0.15 "
-        "each; the last position of each chain is one sample. The components overlap, so "
-        "the chains cross between them and forget their start."
-    ),
+def _mixture_arguments():
+    return (MIXTURE.log_prob, N_SAMPLES, 0)
+
+
+SAMPLE_MIXTURE = Goal(
+    name="sample_mixture",
+    solution=sample_mixture,
+    arguments=_mixture_arguments,
+    judge=judge_mixture_samples,
 )
+check_sample_mixture = SAMPLE_MIXTURE.check
 
 EXERCISES = [ULA_STEP, MALA_STEP]
-QUESTIONS = [MIXTURE_SAMPLES]
+GOALS = [SAMPLE_MIXTURE]

@@ -3,13 +3,12 @@
 The student writes the negative ELBO of a Gaussian-encoder, Bernoulli-decoder VAE
 (:class:`genphys.vae.VAE`) with a reparameterised draw from given noise, and a training
 step. Both are checked on shared noise against the reference, which agrees with the
-library's :meth:`genphys.vae.VAE.elbo` (tests/test_exercises.py). Last, a VAE trained with
-the student's step must reach a stated IWAE bound on the held-out digits.
+library's :meth:`genphys.vae.VAE.elbo` (tests/test_exercises.py). Last, the student's
+``train_vae`` (a :class:`~genphys.exercises._feedback.Goal`) trains a VAE with their step, and
+the model it returns must reach a stated IWAE bound on the held-out digits.
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -18,18 +17,19 @@ from torch.nn.utils import parameters_to_vector
 from ..data import load_digits_binary
 from ..fitting import fit, minibatches
 from ..vae import VAE
-from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
-from ._target import Target
+from ._feedback import Exercise, Goal, Mistake, Stress, draw_float, draw_int
 
 __all__ = [
     "EXERCISES",
-    "QUESTIONS",
+    "GOALS",
     "TARGET_IWAE",
     "check_negative_elbo",
+    "check_train_vae",
     "check_training_step",
     "held_out_iwae",
+    "judge_trained_vae",
     "negative_elbo",
-    "train",
+    "train_vae",
     "training_step",
 ]
 
@@ -286,33 +286,32 @@ def held_out_iwae(model, k: int = 100, seed: int = 5) -> tuple[float, float]:
     return float(bound.mean()), float(bound.std() / bound.shape[0] ** 0.5)
 
 
-def train(step, seed: int = 0):
-    """A VAE(64, 8, hidden=(128,)) in float32 trained with ``step`` by :func:`genphys.fitting.fit`."""
-    x_train = load_digits_binary(dtype=torch.float32).x_train  # (1438, 64)
+def train_vae(x_train, seed):
+    """A VAE(64, 8, hidden=(128,)) in float32 trained with :func:`training_step` and Adam by :func:`genphys.fitting.fit`."""
     model = VAE(64, 8, (128,), seed=seed, dtype=torch.float32)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     g = torch.Generator().manual_seed(seed)
 
-    def one_step(batch):
-        eps = torch.randn(batch.shape[0], 8, generator=g)  # (B, 8)
-        loss, _ = step(model, optimizer, batch, eps)
+    def step(batch):
+        eps = torch.randn(batch.shape[0], 8, generator=g)  # (B, 8): one draw per image
+        loss, _ = training_step(model, optimizer, batch, eps)
         return {"loss": loss}
 
-    history = fit(
-        one_step,
+    fit(
+        step,
         lambda epoch: minibatches(x_train, BATCH_SIZE, generator=g),
         n_epochs=N_EPOCHS,
         parameters=model,
     )
-    return model, history
+    return model
 
 
-@functools.cache
-def _reference_model():
-    return train(training_step, seed=0)[0]
+def _train_arguments():
+    return (load_digits_binary(dtype=torch.float32).x_train, 0)  # (1438, 64)
 
 
-def _evaluate_model(model):
+def judge_trained_vae(model) -> tuple[bool, str]:
+    """Whether ``model``, a VAE on the 64 pixels, reaches :data:`TARGET_IWAE` on the held-out digits."""
     if not isinstance(model, VAE) or model.n_features != 64:
         raise TypeError(
             f"model must be a genphys.vae.VAE with 64 features. Got {type(model).__name__} instead."
@@ -327,20 +326,13 @@ def _evaluate_model(model):
     )
 
 
-TRAINED_VAE = Target(
-    name="trained_vae",
-    question=(
-        "hand in `model`, the genphys.vae.VAE(64, 8, hidden=(128,)) you trained with your "
-        "`training_step`."
-    ),
-    reference=_reference_model,
-    evaluate=_evaluate_model,
-    explanation=(
-        f"a VAE(64, 8, hidden=(128,)) in float32, trained for {N_EPOCHS} epochs of the 1438 "
-        f"training digits in batches of {BATCH_SIZE} with Adam (learning rate "
-        f"{LEARNING_RATE}) and the reference training step, one noise draw per image."
-    ),
+TRAIN_VAE = Goal(
+    name="train_vae",
+    solution=train_vae,
+    arguments=_train_arguments,
+    judge=judge_trained_vae,
 )
+check_train_vae = TRAIN_VAE.check
 
 EXERCISES = [NEGATIVE_ELBO, TRAINING_STEP]
-QUESTIONS = [TRAINED_VAE]
+GOALS = [TRAIN_VAE]
