@@ -93,3 +93,19 @@ def test_instructors_tables_count_what_a_page_contains(tmp_path):
     # "One two three four", "Extra", "five" (the admonition's title line is a directive)
     assert counted.words == 6
     assert counted.minutes == 5 * -(-(6 / 100 + 2 * 2 + 1) // 5)
+
+
+def test_library_docstrings_point_at_existing_sections():
+    """Every "Explained in {ref}`sec-...`" of the library names a label the book defines."""
+    labels = {
+        match.group(1)
+        for page in PAGES
+        for match in re.finditer(r"^\((sec-[\w-]+)\)=", page.read_text(), flags=re.M)
+    }
+    missing = {
+        f"{path.relative_to(ROOT)}: {label}"
+        for path in (ROOT / "lib" / "genphys").rglob("*.py")
+        for label in re.findall(r"\{ref\}`(sec-[\w-]+)`", path.read_text())
+        if label not in labels
+    }
+    assert not missing, sorted(missing)

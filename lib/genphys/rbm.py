@@ -13,7 +13,7 @@ with visible units ``x`` (``n_visible``), hidden units ``h`` (``n_hidden``),
 
 The exact functions here (``log_partition_exact``, ``log_likelihood_exact``,
 ``log_likelihood_gradient_exact``) enumerate the *smaller* layer and sum the other
-one out analytically, {ref}`sec-free-energy`. Their sampled counterparts live in
+one out analytically, {ref}`sec-marginals`. Their sampled counterparts live in
 :mod:`genphys.ais` and :mod:`genphys.training`.
 
 Precision: every exact routine computes in float64, whatever the model's dtype, and
