@@ -148,3 +148,13 @@ def test_ising_dataset_orders_at_low_temperature():
 def test_ising_dataset_bad_input(args, kwargs, error, name):
     with pytest.raises(error, match=name):
         ising_dataset(*args, **kwargs)
+
+
+def test_ising_dataset_takes_a_generator_like_every_random_function():
+    seeded = ising_dataset(4, 2.5, 30, seed=11)
+    from_generator = ising_dataset(4, 2.5, 30, generator=torch.Generator().manual_seed(11))
+    assert torch.equal(seeded, from_generator)
+    with pytest.raises(TypeError, match="seed"):
+        ising_dataset(4, 2.5, 30)
+    with pytest.raises(ValueError, match="seed"):
+        ising_dataset(4, 2.5, 30, seed=1, generator=torch.Generator().manual_seed(1))

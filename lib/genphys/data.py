@@ -149,14 +149,15 @@ def ising_dataset(
     T: float,
     n_samples: int,
     *,
-    seed: int,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Ising configurations as bits, :math:`x = (s + 1)/2` with :math:`s \\sim e^{-E(s)/T}/Z`.
 
     Draws ``n_samples`` configurations of the periodic :math:`L \\times L` Ising model
-    with :func:`genphys.ising.sample` (same ``L``, ``T``, ``seed`` and its default
-    burn-in and thinning) and flattens each one row by row.
+    with :func:`genphys.ising.sample` (same ``L``, ``T``, ``seed`` or ``generator`` and its
+    default burn-in and thinning) and flattens each one row by row.
 
     Parameters
     ----------
@@ -165,8 +166,10 @@ def ising_dataset(
     T : float
         Temperature, ``T > 0``.
     n_samples : int
-    seed : int
-        Seed passed on to :func:`genphys.ising.sample`.
+    seed : int, optional
+    generator : torch.Generator, optional
+        Exactly one of them, passed on to :func:`genphys.ising.sample` (the book's seeding
+        rule, :func:`genphys.seeding.make_generator`).
     dtype : torch.dtype
         ``torch.float64`` by default.
 
@@ -178,13 +181,12 @@ def ising_dataset(
     L = check_positive_int("L", L, minimum=2)
     T = check_positive_float("T", T)
     n_samples = check_positive_int("n_samples", n_samples)
-    seed = check_positive_int("seed", seed, minimum=0)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
 
     from . import ising  # imported here so that this module never depends on it at import
 
-    spins = ising.sample(L, T, n_samples, seed=seed)  # (n, L, L), entries +-1
+    spins = ising.sample(L, T, n_samples, seed=seed, generator=generator)  # (n, L, L), +-1
     if spins.shape != (n_samples, L, L) or not bool(((spins == 1) | (spins == -1)).all()):
         raise RuntimeError(  # pragma: no cover - guards against a change in genphys.ising
             f"genphys.ising.sample must return +-1 spins of shape ({n_samples}, {L}, {L}). "
