@@ -50,10 +50,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ._display import show_source
+from ._display import glue, show_source
 from .rbm import BernoulliRBM
 
-__all__ = ["BernoulliRBM", "show_source"]
+__all__ = ["BernoulliRBM", "glue", "show_source"]
 __version__ = "0.1.0"
 
 # Derived from the files of the package, so the list can never advertise a missing module.
