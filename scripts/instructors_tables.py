@@ -6,14 +6,18 @@ equations and the code cells in the page's source, and estimates the time a stud
 
 * a chapter: prose at 100 words per minute, plus 2 minutes per display equation and 1 minute
   per code cell, rounded up to 5 minutes;
-* an exercise page or a project: prose at the same speed plus 15 minutes per exercise (open
-  "Explore" questions are not counted), rounded up to 5 minutes.
+* an exercise page or a project: the sum of the estimates of its parts, written once in the
+  page's front matter (``page_facts``), which also says what the student practises.
+
+The block "You practise / Time" at the top of every exercise page is generated from the same
+front matter, between the markers ``<!-- page-facts:start -->`` and ``<!-- page-facts:end -->``,
+so a page and the instructors' table cannot disagree.
 
 A chapter's optional sections (a heading followed by an ``Optional section`` note) are listed
 in the column *core sections*. The course week of each chapter is the only hand-written input
 (``WEEKS`` below). The tables are written between the markers ``<!-- tables:start -->`` and
-``<!-- tables:end -->``; with ``--check`` the script only says whether they are up to date
-(``tests/test_book_pages.py`` runs it that way)::
+``<!-- tables:end -->``; with ``--check`` the script only says whether the tables and the
+pages' blocks are up to date (``tests/test_book_pages.py`` runs it that way)::
 
     python scripts/instructors_tables.py          # rewrite the tables
     python scripts/instructors_tables.py --check  # exit status 1 if they are stale
@@ -65,14 +69,13 @@ class Page:
     code_cells: int
     exercises: int
     optional: list[str]
+    facts: dict | None = None
 
     @property
     def minutes(self) -> int:
-        reading = self.words / 100
-        if self.path.parts[-2] == "chapters":
-            raw = reading + 2 * self.equations + self.code_cells
-        else:
-            raw = reading + 15 * self.exercises
+        if self.path.parts[-2] != "chapters":
+            return sum(minutes for _, minutes in self.facts["time"])
+        raw = self.words / 100 + 2 * self.equations + self.code_cells
         return 5 * math.ceil(raw / 5)
 
 
@@ -96,9 +99,57 @@ def toc_pages(root: Path = ROOT) -> list[Path]:
 FENCE = re.compile(r"^(`{3,}|:{3,})\s*(\{[^}]*\})?(.*)$")
 
 
+FACTS_START, FACTS_END = "<!-- page-facts:start -->", "<!-- page-facts:end -->"
+
+
+def page_facts(path: Path) -> dict:
+    """The ``page_facts`` of an exercise page's front matter: what it practises, and its time.
+
+    ``practise`` is a sentence fragment; ``time`` a list of ``[part, minutes]`` pairs.
+    """
+    text = path.read_text()
+    front = yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") else {}
+    facts = (front or {}).get("page_facts")
+    if not isinstance(facts, dict) or not facts.get("practise") or not facts.get("time"):
+        raise ValueError(
+            f"{path.name} must have page_facts with 'practise' and 'time' in its front matter. "
+            f"Got {facts!r} instead."
+        )
+    for entry in facts["time"]:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], int)):
+            raise ValueError(
+                f"{path.name}: every page_facts time entry must be [part, minutes]. "
+                f"Got {entry!r} instead."
+            )
+    return facts
+
+
+def facts_block(facts: dict) -> str:
+    """The markdown of the "You practise / Time" block of an exercise page."""
+    parts = [f"{what} ({minutes} minutes)" for what, minutes in facts["time"]]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    total = sum(minutes for _, minutes in facts["time"])
+    return (
+        f"**You practise:** {facts['practise']}\n\n"
+        f"**Time:** about {total} minutes: {listed}. This is an estimate from the size of the "
+        "tasks, not a measurement with students.\n"
+    )
+
+
+def with_facts_block(path: Path) -> str:
+    """The page's text with its generated block brought up to date."""
+    text = path.read_text()
+    if FACTS_START not in text or FACTS_END not in text:
+        raise ValueError(f"{path.name} must contain the markers {FACTS_START} and {FACTS_END}.")
+    head, rest = text.split(FACTS_START, 1)
+    _, tail = rest.split(FACTS_END, 1)
+    return f"{head}{FACTS_START}\n{facts_block(page_facts(path))}{FACTS_END}{tail}"
+
+
 def parse(path: Path) -> Page:
     """Count the prose words, display equations, code cells and exercises of one page."""
     text = path.read_text()
+    facts = page_facts(path) if path.parent.name == "exercises" else None
     if text.startswith("---"):
         text = text.split("---", 2)[2]
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
@@ -151,7 +202,7 @@ def parse(path: Path) -> Page:
         if heading:
             last_heading = heading.group(1).strip()
         words += len(re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", re.sub(r"\$[^$]*\$", " x ", line)))
-    return Page(path, label, words, equations, code_cells, exercises, optional)
+    return Page(path, label, words, equations, code_cells, exercises, optional, facts)
 
 
 def _duration(minutes: int) -> str:
@@ -200,18 +251,28 @@ def main(argv: list[str] | None = None) -> int:
     if START not in text or END not in text:
         print(f"{path} must contain the markers {START} and {END}.", file=sys.stderr)
         return 1
+    stale = []
+    # the pages' blocks first: the tables count the words of the pages as written
+    for page in toc_pages():
+        if page.parent.name == "exercises":
+            old, new = page.read_text(), with_facts_block(page)
+            if old != new:
+                stale.append(page.relative_to(ROOT).as_posix())
+                if not args.check:
+                    page.write_text(new)
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     new = f"{head}{START}\n{tables()}{END}{tail}"
-    if args.check:
-        if new != text:
-            print(
-                "instructors.md is stale: run `python scripts/instructors_tables.py`.",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    path.write_text(new)
+    if new != text:
+        stale.append(path.name)
+        if not args.check:
+            path.write_text(new)
+    if args.check and stale:
+        print(
+            f"Stale: {', '.join(stale)}. Run `python scripts/instructors_tables.py`.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

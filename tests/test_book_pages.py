@@ -95,6 +95,32 @@ def test_instructors_tables_count_what_a_page_contains(tmp_path):
     assert counted.minutes == 5 * -(-(6 / 100 + 2 * 2 + 1) // 5)
 
 
+def test_exercise_page_facts_are_stated_once_and_generated(tmp_path):
+    """An exercise page states what it practises and its time once, in its front matter; the
+    page's block and the instructors' table are generated from it and agree."""
+    tables = _instructors_tables()
+    page = tmp_path / "exercises" / "ex99_example.md"
+    page.parent.mkdir()
+    page.write_text(
+        "---\npage_facts:\n  practise: a sampler.\n  time:\n    - [2 functions, 20]\n"
+        "    - [one explore question, 15]\n---\n\n(sec-ex-example)=\n# Example\n\n"
+        "<!-- page-facts:start -->\nold text\n<!-- page-facts:end -->\n"
+    )
+    assert tables.parse(page).minutes == 35
+    block = tables.with_facts_block(page)
+    assert "**You practise:** a sampler." in block and "old text" not in block
+    assert (
+        "about 35 minutes: 2 functions (20 minutes) and one explore question (15 minutes)" in block
+    )
+    page.write_text(page.read_text().replace("page_facts", "other"))
+    with pytest.raises(ValueError, match="page_facts"):
+        tables.page_facts(page)
+    for path in tables.toc_pages():
+        if path.parent.name == "exercises":
+            facts = tables.page_facts(path)
+            assert tables.facts_block(facts) in path.read_text(), f"{path.name}: stale block"
+
+
 def test_library_docstrings_point_at_existing_sections():
     """Every "Explained in {ref}`sec-...`" of the library names a label the book defines."""
     labels = {
