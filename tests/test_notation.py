@@ -274,6 +274,7 @@ OLD_USES = [
     ),
     (r"\\gamma_k", frozenset({17}), "Kaufman's mode index is u; k indexes draws"),
     (r"rL\s*\+\s*c", frozenset({7}), "c is the specific heat; the column index is r'"),
+    (r"(?<![A-Za-z_\\])b_k|f\(s\)\s*-\s*b\)", frozenset({17}), "the baseline is B; b is a bias"),
 ]
 
 
