@@ -237,6 +237,11 @@ OLD_USES = [
         "elliptic modulus kappa, the magnetisation m",
     ),
     (r"c\\,\s*\\tau", frozenset({5}), "Sokal's constant is c_w; c is the specific heat"),
+    (
+        r"\\frac\{n\s*-\s*1\}\{n\}\s*W|\\hat\\theta_\{\(b\)\}",
+        frozenset({5}),
+        "R-hat uses V_W and V_B (W are couplings), the jackknife blocks l (b are biases)",
+    ),
     (r"\\sum_\{s=0\}|\(s,\s*t\)", frozenset({5}), "the lag-sum index is r; s is a spin"),
     (r"\\sum_\{k=1\}\^\{?n\}?\s*w_k", frozenset({6}), "in chapter 6, k counts Gibbs steps"),
     (r"x\^\{\(k\)\}", frozenset({13}), "in chapter 13, k is the number of importance samples"),
