@@ -292,7 +292,17 @@ def test_clashing_symbols_keep_their_new_meaning(pattern, chapters, rule):
     assert not hits, f"{rule}:\n" + "\n".join(hits)
 
 
-def test_sigma2_of_eq_tau_int_is_defined_before_it():
-    text = (ROOT / "chapters" / "05_mcmc.md").read_text()
-    before = text[: text.index("(eq-tau-int)")]
-    assert re.search(r"\\sigma\^2\s*=", before), "define sigma^2 before eq-tau-int"
+# Symbols once used without a definition: (chapter, defining LaTeX, label it must precede)
+DEFINITIONS = [
+    ("05_mcmc.md", r"\\sigma\^2\s*=\s*\\operatorname\{Var\}", "(eq-tau-int)"),
+    ("14_diffusion_models.md", r"\\bar\\alpha_0\s*=\s*1", "(eq-diffusion-posterior)"),
+    ("14_diffusion_models.md", r"\\sigma_1\^2\s*=\s*\\beta_1", None),
+]
+
+
+@pytest.mark.parametrize("name, pattern, before", DEFINITIONS, ids=[d[1] for d in DEFINITIONS])
+def test_symbols_are_defined_before_they_are_needed(name, pattern, before):
+    text = (ROOT / "chapters" / name).read_text()
+    if before is not None:
+        text = text[: text.index(before)]
+    assert re.search(pattern, text), f"{name}: no definition matching {pattern!r}"
