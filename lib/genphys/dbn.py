@@ -8,13 +8,13 @@ the top two layers and directed sigmoid layers below it,
 
     p(x, h^{(1)}, \\dots, h^{(L)}) = p_{\\mathrm{top}}(h^{(L-1)}, h^{(L)})
     \\prod_{l=0}^{L-2} p(h^{(l)} \\mid h^{(l+1)}), \\qquad
-    p(h^{(l)}_i = 1 \\mid h^{(l+1)}) = \\sigma\\big(a^{(l)}_i + (W^{(l)} h^{(l+1)})_i\\big),
+    p(h^{(l)}_i = 1 \\mid h^{(l+1)}) = \\sigma\\big(a^{(l)}_i + (V^{(l)} h^{(l+1)})_i\\big),
 
 and the recognition model is factorial layer by layer,
 :math:`q(h^{(l+1)}_j = 1 \\mid h^{(l)}) = \\sigma(c^{(l)}_j + (h^{(l)\\top} R^{(l)})_j)`, with
-recognition weights :math:`R^{(l)}` equal to :math:`W^{(l)}` after greedy training and
+recognition weights :math:`R^{(l)}` equal to :math:`V^{(l)}` after greedy training and
 separate from them during wake-sleep. Every directed layer :math:`l` comes from the RBM
-that was trained on layer :math:`l`: :math:`W^{(l)}`, its visible bias :math:`a^{(l)}` and
+that was trained on layer :math:`l`: :math:`V^{(l)}`, its visible bias :math:`a^{(l)}` and
 its hidden bias :math:`c^{(l)}`.
 
 The log-likelihood is bounded below by (eq. {eq}`eq-dbn-bound`)
@@ -90,8 +90,8 @@ class DeepBeliefNetwork(nn.Module):
     rbms : list of BernoulliRBM
         ``rbms[l]`` has ``n_visible = n_l`` and ``n_hidden = n_{l+1}``; copied. The last one
         becomes the top RBM; each other one gives a directed layer with generative weights
-        and bias :math:`(W^{(l)}, a^{(l)})` and recognition weights and bias
-        :math:`(R^{(l)}, c^{(l)}) = (W^{(l)}, b^{(l)})`.
+        and bias :math:`(V^{(l)}, a^{(l)})` and recognition weights and bias
+        :math:`(R^{(l)}, c^{(l)}) = (V^{(l)}, b^{(l)})`.
 
     Attributes
     ----------
@@ -150,7 +150,7 @@ class DeepBeliefNetwork(nn.Module):
         return f"layer_sizes={self.layer_sizes}"
 
     def generative_logits(self, l: int, h_above: torch.Tensor) -> torch.Tensor:
-        """:math:`a^{(l)} + W^{(l)} h^{(l+1)}`, the logits of :math:`p(h^{(l)} \\mid h^{(l+1)})`; shape (B, n_l)."""
+        """:math:`a^{(l)} + V^{(l)} h^{(l+1)}`, the logits of :math:`p(h^{(l)} \\mid h^{(l+1)})`; shape (B, n_l)."""
         return h_above @ self.generative_W[l].T + self.generative_a[l]
 
     def recognition_logits(self, l: int, h_below: torch.Tensor) -> torch.Tensor:
