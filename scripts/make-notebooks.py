@@ -4,8 +4,9 @@ The book's pages are MyST markdown notebooks (``.md``); Colab opens only ``.ipyn
 a GitHub repository. This script converts every notebook page of ``_toc.yml`` with Jupytext
 into ``OUT/<docname>.ipynb`` (``OUT/chapters/02_partition_function.ipynb``: the same path as
 the page, so that the book's Colab button, ``_ext/book_assets.py``, finds it on the branch
-the publishing workflow pushes ``OUT`` to) and puts one cell first that installs the book's
-library where it is missing:
+the publishing workflow pushes ``OUT`` to). The markdown is converted to plain Markdown and the
+solutions are folded so that "Run all" prints none (``scripts/reader_notebooks.py``), and one
+cell first installs the book's library where it is missing:
 
     try:
         import genphys
@@ -24,32 +25,26 @@ Where ``genphys`` is importable (Binder, a local checkout) the cell does nothing
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import jupytext
 import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTALL_TAG = "install-genphys"
+sys.path.insert(0, str(ROOT / "scripts"))
+from reader_notebooks import (  # noqa: E402
+    INSTALL_SOURCE,
+    INSTALL_TAG,
+    Converter,
+    install_requirement,
+    reader_notebook,
+)
 
-INSTALL_SOURCE = """\
-# Colab and other fresh environments lack the book's library: install it, at the version this
-# notebook was made from, only where `import genphys` fails (Binder and a local checkout have it).
-try:
-    import genphys  # noqa: F401
-except ImportError:
-    import importlib
-    import subprocess
-    import sys
-
-    requirement = {requirement!r}
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement], check=True)
-    importlib.invalidate_caches()
-    import genphys  # noqa: F401"""
+__all__ = ["INSTALL_SOURCE", "INSTALL_TAG", "install_requirement", "make_notebook"]
 
 
 def toc_docnames(root: Path = ROOT) -> list[str]:
@@ -84,33 +79,14 @@ def notebook_sources(root: Path = ROOT) -> dict[str, Path]:
     return found
 
 
-def install_requirement(repository: str, ref: str) -> str:
-    """The pip requirement of the library at ``ref``: ``genphys @ git+<repository>@<ref>``."""
-    if not re.fullmatch(r"https://[\w.-]+/[\w./-]+", repository):
-        raise ValueError(f"repository must be an https URL. Got {repository!r} instead.")
-    if not re.fullmatch(r"[\w./-]+", ref):
-        raise ValueError(f"ref must be a commit, tag or branch name. Got {ref!r} instead.")
-    return f"genphys @ git+{repository.rstrip('/').removesuffix('.git')}.git@{ref}"
-
-
 def make_notebook(source: Path, requirement: str) -> nbformat.NotebookNode:
-    """The unexecuted notebook of one MyST page, with the install cell first."""
-    notebook = jupytext.read(source, fmt="md:myst")
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    install = nbformat.v4.new_code_cell(
-        INSTALL_SOURCE.format(requirement=requirement),
-        metadata={"tags": [INSTALL_TAG]},
-    )
-    notebook.cells.insert(0, install)
-    # Jupytext's pairing metadata would make Jupytext (on Binder) look for the .md next to it.
-    notebook.metadata.pop("jupytext", None)
-    notebook.metadata.setdefault(
-        "kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"}
-    )
-    return notebook
+    """The unexecuted notebook of one MyST page, in plain Markdown, with the install cell first."""
+    return reader_notebook(source.read_text(encoding="utf-8"), requirement, _converter())
+
+
+@functools.cache
+def _converter() -> Converter:
+    return Converter.for_book(ROOT)
 
 
 def write_notebooks(out: Path, ref: str, repository: str, root: Path = ROOT) -> list[Path]:

@@ -72,18 +72,41 @@ def exercise_pages(root: Path = ROOT) -> list[Path]:
     return sorted([*folder.glob("ex*.md"), *folder.glob("project_*.md")])
 
 
-def write_handouts(out: Path, root: Path = ROOT) -> list[Path]:
-    """One ``.ipynb`` per exercise page, without solution cells, in ``out``."""
-    import jupytext
+def write_handouts(out: Path, root: Path = ROOT, ref: str | None = None) -> list[Path]:
+    """One ``.ipynb`` per exercise page, without solution cells, in ``out``.
 
+    Each handout runs anywhere a student opens it: its markdown is plain Markdown (no MyST
+    syntax shows as text in Colab or Jupyter), its first cell installs the library at ``ref``
+    (default: the current commit) where ``import genphys`` fails, it carries no Jupytext
+    pairing metadata, and its cell ids depend only on its content, so that two runs write
+    identical files (``scripts/reader_notebooks.py``).
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import nbformat
+    import yaml
+    from reader_notebooks import Converter, install_requirement, reader_notebook
+
+    repository = yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"]
+    requirement = install_requirement(repository, ref or _current_commit(root))
+    converter = Converter.for_book(root)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for page in exercise_pages(root):
-        notebook = jupytext.reads(strip_solutions(page.read_text()), fmt="md:myst")
+        notebook = reader_notebook(strip_solutions(page.read_text()), requirement, converter)
         target = out / f"{page.stem}.ipynb"
-        jupytext.write(notebook, target, fmt="ipynb")
+        nbformat.write(notebook, target)
         written.append(target)
     return written
+
+
+def _current_commit(root: Path) -> str:
+    """The checked-out commit, or ``main`` outside a git checkout."""
+    import subprocess
+
+    found = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() if found.returncode == 0 else "main"
 
 
 def copy_book(out: Path, root: Path = ROOT) -> None:
@@ -101,6 +124,10 @@ def copy_book(out: Path, root: Path = ROOT) -> None:
     text = config.read_text()
     if "hide_solutions" not in text:
         text = text.replace("  config:\n", "  config:\n    hide_solutions: true\n", 1)
+    # Binder and Colab would open the repository's pages, solutions included: the teaching
+    # book offers only the download of its own (solution-free) page and the handouts.
+    text = re.sub(r"\n  binderhub_url: [^\n]*", '\n  binderhub_url: ""', text)
+    text = re.sub(r"\n    colab_notebooks_branch: [^\n]*", '\n    colab_notebooks_branch: ""', text)
     config.write_text(text)
 
 

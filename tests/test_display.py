@@ -33,3 +33,13 @@ def test_show_source_rejects_objects_without_source():
         genphys.show_source(42)
     with pytest.raises(TypeError, match="obj must be a function, class or method"):
         genphys.show_source(len)
+
+
+def test_show_source_shows_the_function_under_a_decorator():
+    """Methods wrapped by torch.no_grad() show the library's function, not torch's wrapper."""
+    from genphys import mcmc
+
+    assert hasattr(mcmc.metropolis_hastings, "__wrapped__")
+    shown = genphys.show_source(mcmc.metropolis_hastings).data
+    assert shown.startswith("`genphys/mcmc.py`"), shown[:80]
+    assert "def metropolis_hastings(" in shown and "_contextlib" not in shown

@@ -131,14 +131,29 @@ def test_handouts_hold_the_exercises_but_no_solution_text(tmp_path):
             assert line not in source, f"{notebook_path.name} contains {line!r}"
         # every exercise, stub and check is still there
         text = page.read_text()
-        for needle in ("{exercise}", "YOUR CODE HERE", "checks."):
+        assert source.count("**Exercise: ") == text.count("{exercise}"), page.name
+        for needle in ("YOUR CODE HERE", "checks."):
             assert source.count(needle) == text.count(needle), (page.name, needle)
+        # ready for Colab or any Jupyter: the library installed where it is missing, no
+        # Jupytext pairing, and no MyST syntax left in the markdown
+        assert "install-genphys" in notebook["cells"][0]["metadata"].get("tags", [])
+        assert "jupytext" not in notebook["metadata"], notebook_path.name
+        assert "{exercise}" not in source and "{cite}" not in source, notebook_path.name
+
+
+def test_handouts_are_identical_from_one_run_to_the_next(tmp_path):
+    first = strip.write_handouts(tmp_path / "a", ref="v1")
+    second = strip.write_handouts(tmp_path / "b", ref="v1")
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_the_teaching_book_copy_has_no_solutions(tmp_path):
     strip.copy_book(tmp_path / "book")
     config = (tmp_path / "book" / "_config.yml").read_text()
     assert "hide_solutions: true" in config
+    # Binder and Colab would open the repository's pages with their solutions
+    assert 'binderhub_url: ""' in config and 'colab_notebooks_branch: ""' in config
     for page in PAGES:
         copied = (tmp_path / "book" / "exercises" / page.name).read_text()
         assert "solution-start" not in copied and "show_solution(" not in copied

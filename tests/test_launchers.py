@@ -68,9 +68,13 @@ def test_every_notebook_page_gets_a_notebook(notebooks):
         code = [c for c in notebook.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), name
         assert "jupytext" not in notebook.metadata, name
-        # every code cell of the source is there, in order, after the install cell
+        # every code cell of the source is there, after the install cell, except the cells
+        # of the solutions, which are folded into markdown
         source = (REPO_ROOT / f"{name}.md").read_text(encoding="utf-8")
-        assert len(code) - 1 == len(re.findall(r"^```\{code-cell\}", source, flags=re.M)), name
+        solutions = re.findall(r"\{solution-start\}.*?\{solution-end\}", source, flags=re.S)
+        cells = len(re.findall(r"^```\{code-cell\}", source, flags=re.M))
+        in_solutions = sum(len(re.findall(r"^```\{code-cell\}", s, flags=re.M)) for s in solutions)
+        assert len(code) - 1 == cells - in_solutions, name
 
 
 def test_install_cell_pins_the_commit(notebooks):
@@ -213,3 +217,88 @@ def test_workflow_pushes_the_notebooks_the_colab_links_open():
     assert '"HEAD:refs/heads/$branch"' in runs and "colab_notebooks_branch" in runs
     site = "\n".join(step.get("run", "") for step in workflow["jobs"]["build"]["steps"])
     assert "scripts/make-notebooks.py --out _build/html/notebooks" in site
+
+
+reader_notebooks = _load("reader_notebooks", REPO_ROOT / "scripts" / "reader_notebooks.py")
+
+
+def test_notebooks_show_no_myst_syntax_in_a_plain_markdown_renderer(notebooks):
+    """Rendered by CommonMark (as Colab and GitHub render markdown cells), no role, directive,
+    label or directive option is left as text or as a code block."""
+    import nbformat
+
+    for path in sorted(notebooks.rglob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                left = reader_notebooks.leftover_myst(cell.source)
+                assert not left, f"{path.name}: {left[:3]} in {cell.source[:200]!r}"
+    # a control: the pages' own markdown is full of MyST
+    raw = (REPO_ROOT / f"{LIGHT_CHAPTER}.md").read_text(encoding="utf-8")
+    assert len(reader_notebooks.leftover_myst(raw)) > 10
+
+
+def test_notebooks_never_run_a_solution(notebooks):
+    """ "Run all" prints no solution: every gated solution is one folded markdown cell."""
+    import nbformat
+
+    for name in written_docnames():
+        if not name.startswith("exercises/"):
+            continue
+        source = (REPO_ROOT / f"{name}.md").read_text(encoding="utf-8")
+        notebook = nbformat.read(notebooks / f"{name}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+        assert "show_solution(" not in code and "show_source(" not in code, name
+        folded = [c for c in notebook.cells if c.source.startswith("<details>")]
+        assert len(folded) == source.count("{solution-start}"), name
+        assert all(c.cell_type == "markdown" for c in folded), name
+
+
+def test_notebooks_are_identical_from_one_run_to_the_next():
+    requirement = reader_notebooks.install_requirement("https://github.com/o/r", "v1")
+    converter = reader_notebooks.Converter.for_book(REPO_ROOT)
+    text = (REPO_ROOT / "exercises" / "ex02_partition_function.md").read_text(encoding="utf-8")
+    first = reader_notebooks.reader_notebook(text, requirement, converter)
+    second = reader_notebooks.reader_notebook(text, requirement, converter)
+    assert first == second
+    assert len({cell.id for cell in first.cells}) == len(first.cells)
+
+
+def test_myst_roles_and_directives_become_plain_markdown():
+    converter = reader_notebooks.Converter(
+        citations={"hinton2002": ("Hinton", "2002"), "a2020": ("A and B", "2020")},
+        titles={"sec-mcmc": "Markov chain Monte Carlo"},
+    )
+    text = "\n".join(
+        [
+            "(sec-x)=",
+            "# Title",
+            "",
+            "As {cite}`hinton2002,a2020` showed, {cite:t}`hinton2002` used eq. {eq}`eq-energy`",
+            "of chapter {ref}`sec-mcmc` ({ref}`the chain <sec-mcmc>`), a {term}`free energy`,",
+            "worth {glue:text}`gap:.2f` nats.",
+            "",
+            "```{admonition} Learning objectives",
+            ":class: tip",
+            "Learn $x$.",
+            "```",
+            "",
+            "```{exercise} A sampler",
+            ":label: ex-a",
+            "",
+            "Write it.",
+            "```",
+            "",
+            "$$",
+            "E = 1",
+            "$$ (eq-energy)",
+        ]
+    )
+    plain = converter.plain_markdown(text)
+    assert "[Hinton, 2002; A and B, 2020]" in plain and "Hinton [2002] used" in plain
+    assert "eq. (energy)" in plain and "*Markov chain Monte Carlo*" in plain
+    assert "(the chain)" in plain and "a free energy," in plain and "(computed below)" in plain
+    assert "> **Learning objectives**" in plain and "> Learn $x$." in plain
+    assert "**Exercise: A sampler**" in plain and "Write it." in plain
+    assert "(sec-x)=" not in plain and ":label:" not in plain and "$$ (eq" not in plain
+    assert not reader_notebooks.leftover_myst(plain)

@@ -22,6 +22,9 @@ def show_source(obj: object):
     """
     from IPython.display import Markdown
 
+    # methods wrapped by decorators such as torch.no_grad(): show the function written in the
+    # library, not the decorator's wrapper
+    obj = inspect.unwrap(obj) if callable(obj) and not inspect.isclass(obj) else obj
     try:
         source = textwrap.dedent(inspect.getsource(obj))
         path = inspect.getsourcefile(obj) or "?"
