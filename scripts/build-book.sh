@@ -6,7 +6,8 @@
 #   bash scripts/build-book.sh --no-solutions  # for teaching: _build/no-solutions/html, and
 #                                              # exercise notebooks without solutions in
 #                                              # _build/handouts/*.ipynb
-#   bash scripts/build-book.sh --pdf           # the whole book as one PDF: _build/latex/book.pdf,
+#   bash scripts/build-book.sh --pdf           # the whole book as one PDF (A4; --pdf --letter for
+#                                              # US Letter): _build/latex/book.pdf,
 #                                              # copied to _build/html/book.pdf for the site
 #                                              # (needs XeLaTeX: bash scripts/install-latex.sh)
 set -euo pipefail
@@ -33,6 +34,11 @@ if [ "${1:-}" = "--no-solutions" ]; then
 fi
 if [ "${1:-}" = "--pdf" ]; then
   shift
+  # A4 by default; --letter for US Letter (_ext/latex_book.py reads GENPHYS_PAPER)
+  if [ "${1:-}" = "--letter" ]; then
+    shift
+    export GENPHYS_PAPER=letter
+  fi
   if ! command -v xelatex >/dev/null 2>&1; then
     echo "The PDF needs XeLaTeX: bash scripts/install-latex.sh" >&2
     exit 1

@@ -219,6 +219,10 @@ def tables(root: Path = ROOT) -> str:
     if missing:
         raise ValueError(f"WEEKS must name the course week of every chapter. Missing: {missing}.")
     out = [
+        # column widths for the PDF (the HTML ignores them)
+        "```{tabularcolumns} \\Y{0.25}\\Y{0.14}\\Y{0.08}\\Y{0.1}\\Y{0.08}\\Y{0.08}\\Y{0.19}",
+        "```",
+        "",
         "| chapter | week (2025) | words | display equations | code cells | time | core sections |",
         "|---|---|---|---|---|---|---|",
     ]

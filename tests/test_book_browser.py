@@ -108,6 +108,20 @@ const report = () => {
         kind: a.classList.contains("btn-download-notebook-button") ? "notebook" : "source",
       })),
     foreign: [...new Set([...declared, ...fetched].filter((u) => !sameOrigin(u)))],
+    // Display equations and tables wider than the text column (they would scroll sideways,
+    // clipped with no visible cue): how many pixels they stick out.
+    wide: [
+      ...Array.from(root.querySelectorAll("mjx-container[display='true']"), (m) => {
+        const box = m.closest("div.math") || m.parentElement;
+        const inner = m.querySelector("mjx-math") || m;
+        return {kind: "equation", over: inner.getBoundingClientRect().width - box.clientWidth,
+          id: (m.closest("[id]") || {}).id || "",
+          text: (m.querySelector("mjx-assistive-mml") || m).textContent.slice(0, 60)};
+      }),
+      ...Array.from(root.querySelectorAll("table"), (t) => ({kind: "table",
+        over: t.scrollWidth - t.parentElement.clientWidth, id: t.id || "",
+        text: t.textContent.trim().slice(0, 60)})),
+    ].filter((item) => item.over > 2),
   };
 };
 const finish = () => {
@@ -248,6 +262,13 @@ def _page_problems(
             problems.append(f"Binder opens {in_repo}, which is not a file of the repository")
     elif report["launch"]:
         problems.append(f"launch button on a page that is not a notebook: {report['launch']}")
+    # Nothing wider than the text column at desktop width: long equations are broken into
+    # lines (aligned, split), wide tables get narrower columns.
+    for item in report["wide"]:
+        problems.append(
+            f"{item['kind']} {item['id']!r} is {item['over']:.0f} px wider than the text column: "
+            f"{item['text']!r}"
+        )
     # The console.
     problems.extend(f"console error: {message}" for message in console)
     return problems

@@ -202,3 +202,139 @@ def test_deploy_workflow_publishes_the_pdf():
     assert steps[upload]["with"]["path"] == "_build/html"
     script = (REPO_ROOT / "scripts" / "build-book.sh").read_text(encoding="utf-8")
     assert "cp _build/latex/book.pdf _build/html/book.pdf" in script
+
+
+# ---------------------------------------------------------------------------------------------
+# The PDF reads like a book: parts, chapters 1-18, exercise pages and projects as sections of
+# their chapter, figures numbered per chapter, nothing wider than the page, A4.
+
+TOC = LATEX_DIR / "book.toc"
+AUX = LATEX_DIR / "book.aux"
+# an overfull line narrower than this is invisible on the page (TeX's own tolerance is 0.1 pt)
+OVERFULL_TOLERANCE_PT = 6.0
+
+
+def _plain_title(text: str) -> str:
+    text = text.replace("\\sphinxhyphen {}", "-").replace("\\sphinxhyphen{}", "-")
+    return _letters(re.sub(r"\\[a-zA-Z]+\s*|[{}$`*]", "", text))
+
+
+def _toc_entries() -> list[tuple[str, str | None, str]]:
+    """``(level, number or None, title)`` of every entry of the PDF's table of contents."""
+    if not TOC.is_file():
+        skip_or_fail(f"{TOC.relative_to(REPO_ROOT)} is missing: rebuild the PDF")
+    entries = []
+    for line in TOC.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = re.match(
+            r"\\contentsline \{(part|chapter|section)\}\{(.*)\}\{[^{}]*\}\{[^{}]*\}%?$", line
+        )
+        if not match:
+            continue
+        level, body = match.groups()
+        number = re.match(r"\\numberline \{([^}]*)\}(.*)$", body)
+        part = re.match(r"([IVXL]+)\\hspace \{1em\}(.*)$", body)
+        if number:
+            entries.append((level, number.group(1), number.group(2)))
+        elif part:
+            entries.append((level, part.group(1), part.group(2)))
+        else:
+            entries.append((level, None, body))
+    return entries
+
+
+def _toc_tree() -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The parts' captions, and each chapter-level page of _toc.yml with its section pages."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    captions, chapters = [], []
+    for part in toc["parts"]:
+        captions.append(part["caption"])
+        for chapter in part["chapters"]:
+            chapters.append((chapter["file"], [s["file"] for s in chapter.get("sections", [])]))
+    return captions, chapters
+
+
+def _title(docname: str) -> str:
+    source = source_path(docname)
+    return re.search(r"^# (.+)$", source.read_text(encoding="utf-8"), flags=re.M).group(1)
+
+
+def test_pdf_has_parts_and_chapters_numbered_as_on_the_site(pdf):
+    entries = _toc_entries()
+    captions, chapters = _toc_tree()
+    parts = [title for level, _, title in entries if level == "part"]
+    assert [_plain_title(p) for p in parts] == [_plain_title(c) for c in captions], parts
+    numbered = [(n, t) for level, n, t in entries if level == "chapter" and n is not None]
+    book_chapters = [doc for doc, _ in chapters if doc.startswith("chapters/")]
+    assert [n for n, _ in numbered] == [str(k) for k in range(1, len(book_chapters) + 1)], numbered
+    assert [_plain_title(t) for _, t in numbered] == [
+        _plain_title(_title(doc)) for doc in book_chapters
+    ]
+    # the reference pages (notation, glossary, instructors) are chapters without a number
+    unnumbered = {_plain_title(t) for level, n, t in entries if level == "chapter" and n is None}
+    for doc, _ in chapters:
+        if not doc.startswith("chapters/"):
+            assert _plain_title(_title(doc)) in unnumbered, doc
+
+
+def test_pdf_places_exercises_and_projects_under_their_chapter(pdf):
+    entries = _toc_entries()
+    _, chapters = _toc_tree()
+    sections = [(n, _plain_title(t)) for level, n, t in entries if level == "section" and n]
+    number = {
+        doc: k
+        for k, (doc, _) in enumerate([c for c in chapters if c[0].startswith("chapters/")], start=1)
+    }
+    checked = 0
+    for doc, pages in chapters:
+        for page in pages:
+            title = _plain_title(_title(page))
+            found = [n for n, t in sections if t == title]
+            assert found, f"{page} is not a section of the PDF"
+            assert found[0].split(".")[0] == str(number[doc]), (page, found[0], doc)
+            checked += 1
+    assert checked >= 17 + 5, checked  # every exercise page and every project
+
+
+def test_pdf_numbers_figures_per_chapter(pdf):
+    if not AUX.is_file():
+        skip_or_fail(f"{AUX.relative_to(REPO_ROOT)} is missing: rebuild the PDF")
+    aux = AUX.read_text(encoding="utf-8", errors="replace")
+    found = re.findall(r"\\newlabel\{(chapters/(\d\d)_[\w-]+:fig-[\w-]+)\}\{\{([\d.]+)\}", aux)
+    assert found, "no figure label in book.aux"
+    for label, chapter, number in found:
+        assert number.split(".")[0] == str(int(chapter)), f"{label} is figure {number}"
+
+
+def test_pdf_has_nothing_wider_than_the_page(pdf):
+    if not LOG.is_file():
+        skip_or_fail(f"{LOG.relative_to(REPO_ROOT)} is missing: rebuild the PDF")
+    log = LOG.read_text(encoding="utf-8", errors="replace")
+    wide = [
+        (float(width), where)
+        for width, where in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\) (.*)", log)
+        if float(width) > OVERFULL_TOLERANCE_PT
+    ]
+    assert not wide, (
+        f"{len(wide)} lines run off the page (overfull boxes wider than "
+        f"{OVERFULL_TOLERANCE_PT} pt): {sorted(wide, reverse=True)[:10]}; break long equations "
+        "(aligned, split) and give wide tables a {tabularcolumns} spec"
+    )
+
+
+def test_pdf_prints_every_column_of_the_reference_tables(pdf):
+    """The notation table's four columns, the instructors' tables: every header is printed."""
+    letters = _letters(_text(pdf))
+    for name in ("notation.md", "instructors.md"):
+        text = (REPO_ROOT / name).read_text(encoding="utf-8")
+        for header in re.findall(r"^\|(.+)\|\s*\n\|[-| :]+\|\s*$", text, flags=re.M):
+            for cell in header.split("|"):
+                assert _letters(cell) in letters, f"{name}: column {cell.strip()!r} not printed"
+
+
+def test_pdf_is_a4_unless_letter_is_asked_for(pdf):
+    info = _poppler("pdfinfo", str(pdf))
+    size = re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", info, flags=re.M)
+    width, height = float(size.group(1)), float(size.group(2))
+    letter = os.environ.get("GENPHYS_PAPER") == "letter"
+    expected = (612, 792) if letter else (595.28, 841.89)
+    assert abs(width - expected[0]) < 1 and abs(height - expected[1]) < 1, (width, height)
