@@ -583,9 +583,12 @@ def independence_metropolis(
     """Metropolis–Hastings chains on :math:`e^{-E(s)/T}` with the learned proposal :math:`q`.
 
     Accepts :math:`s' \\sim q` with :math:`\\min(1, w(s') / w(s))`,
-    :math:`w = e^{-E/T}/q`, eq. {eq}`eq-independence-mh`. The chains are exact for any
-    :math:`q` that is positive on every configuration, whatever its quality: a poor
-    :math:`q` only lowers the acceptance rate and lengthens the autocorrelation. Each chain
+    :math:`w = e^{-E/T}/q`, eq. {eq}`eq-independence-mh`. The chains leave the Boltzmann
+    distribution :math:`p` invariant for any :math:`q` that is positive on every
+    configuration; how fast they converge is governed by :math:`\\min_s q(s)/p(s)` (the
+    total-variation distance after n steps is at most :math:`(1 - \\min q/p)^n`). A
+    :math:`q` that nearly misses part of :math:`p` can leave a finite run biased while the
+    acceptance rate, the autocorrelation time and split R-hat look healthy. Each chain
     starts from a draw of :math:`q` unless ``x0`` is given.
     Runs :func:`genphys.mcmc.metropolis_hastings` with :func:`learned_proposal`.
 

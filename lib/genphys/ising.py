@@ -765,7 +765,8 @@ def log_partition_kaufman(L: int, T: float) -> float:
 
     where :math:`\\cosh \\gamma_k = \\cosh 2\\beta \\coth 2\\beta - \\cos(\\pi k / L)`,
     :math:`\\gamma_k > 0`, except :math:`\\gamma_0 = 2\\beta + \\log \\tanh \\beta`, which is
-    negative below :math:`T_c`: then :math:`Y_4 < 0`. Every product is formed as a sum of
+    positive below :math:`T_c` and negative above: then :math:`Y_4 < 0`, and dropping that
+    sign gives a wrong :math:`Z` at high temperature. Every product is formed as a sum of
     logarithms with its sign, and the four terms are added by a signed log-sum-exp, so
     nothing overflows at any :math:`L` or :math:`T`. For ``L = 2`` the result counts the
     doubled bonds of :func:`bonds`, like :func:`energy` and :func:`exact_observables`.
