@@ -132,7 +132,10 @@ def facts_block(facts: dict) -> str:
     return (
         f"**You practise:** {facts['practise']}\n\n"
         f"**Time:** about {total} minutes: {listed}. This is an estimate from the size of the "
-        "tasks, not a measurement with students.\n"
+        "tasks, not a measurement with students.\n\n"
+        "**Where to work:** the web page cannot run code. Open the page as a notebook with the "
+        "rocket icon at the top (*Binder* or *Colab*, nothing to install) or download it with "
+        "the download icon, then write your code in the cells marked `YOUR CODE HERE`.\n"
     )
 
 
