@@ -34,9 +34,14 @@ phase_end "lint"
 
 phase "notebooks for nbval"
 rm -rf _build/nbval && mkdir -p _build/nbval
-for md in chapters/*.md exercises/*.md; do
-  jupytext --quiet --to ipynb --output "_build/nbval/$(basename "${md%.md}").ipynb" "$md"
-done
+python - <<'EOF'  # one interpreter for the 40 conversions, not one jupytext process each
+from pathlib import Path
+
+import jupytext
+
+for md in sorted([*Path("chapters").glob("*.md"), *Path("exercises").glob("*.md")]):
+    jupytext.write(jupytext.read(md), Path("_build/nbval") / f"{md.stem}.ipynb", fmt="ipynb")
+EOF
 phase_end "notebooks for nbval"
 
 phase "execute the books' notebooks into _build/.jupyter_cache ($WORKERS at once)"
