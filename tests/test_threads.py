@@ -105,6 +105,18 @@ def test_the_environment_overrides_quota_and_mask(tmp_path):
     assert choose_num_threads(environ={ENV_VAR: ""}, **kwargs) == 1  # empty: not set
 
 
+@pytest.mark.parametrize(
+    ("cpu_max", "affinity", "expected"),
+    [(None, EIGHT, 8), ("200000 100000", EIGHT, 2), ("50000 100000", EIGHT, 1), (None, {2}, 1)],
+)
+def test_auto_takes_every_cpu_the_quota_and_mask_allow(tmp_path, cpu_max, affinity, expected):
+    if cpu_max is not None:
+        _write(tmp_path, "cpu.max", cpu_max)
+    kwargs = {"root": tmp_path, "affinity": affinity, "self_cgroup": ""}
+    assert choose_num_threads(environ={ENV_VAR: "auto"}, **kwargs) == expected
+    assert choose_num_threads(environ={ENV_VAR: "AUTO"}, **kwargs) == expected
+
+
 def test_without_override_the_default_is_capped(tmp_path):
     kwargs = {"environ": {}, "root": tmp_path, "self_cgroup": ""}
     assert choose_num_threads(affinity=EIGHT, **kwargs) == min(8, DEFAULT_MAX_THREADS)
@@ -116,7 +128,7 @@ def test_without_override_the_default_is_capped(tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_a_bad_override_names_the_variable(value):
-    with pytest.raises(ValueError, match=f"{ENV_VAR} must be a positive integer. Got"):
+    with pytest.raises(ValueError, match=f"{ENV_VAR} must be a positive integer or 'auto'. Got"):
         choose_num_threads(environ={ENV_VAR: value})
 
 

@@ -7,21 +7,23 @@ other, and the small tensor operations of this book slow down by 6 to 25 times. 
 genphys`` calls :func:`configure_threads`, which sets ``torch.set_num_threads`` to
 :func:`choose_num_threads`, the first of:
 
-1. the environment variable ``GENPHYS_NUM_THREADS`` (a positive integer), where it is set:
-   the reader's own choice, for every chapter, exercise page, project and check;
+1. the environment variable ``GENPHYS_NUM_THREADS``, where it is set: a positive integer, the
+   reader's own choice for every chapter, exercise page, project and check; or ``auto``, every
+   CPU the process may use, ``cpus`` below (for a machine of one's own, idle otherwise);
 2. otherwise ``min(cpus, DEFAULT_MAX_THREADS)``, where ``cpus`` is what the process may use
    (:func:`available_cpus`): the cgroup CPU quota rounded down (cgroup v2 ``cpu.max``, v1
    ``cpu.cfs_quota_us / cpu.cfs_period_us``; at least 1), or the affinity mask
    (``os.sched_getaffinity``, as set by ``taskset``), whichever is smaller.
 
-``DEFAULT_MAX_THREADS`` is 1. On the book's 2-core reference machine one thread was as fast
-as two for the small-tensor chapters (chapter 11: 64-128-64 networks, minibatches of 128) and
-only slightly slower on a quiet machine for the largest batches (chapter 7: sums over all
-65 536 states of a 4 x 4 lattice), while two threads with the other core busy were several
-times slower on both (numbers in the README's "Performance budget"). Every page of the book is
-sized for one core, so a second thread wins little where the machine is idle and loses much
-where it is not. Choose otherwise with ``GENPHYS_NUM_THREADS=4`` (or
-``torch.set_num_threads(4)`` after ``import genphys``).
+``DEFAULT_MAX_THREADS`` is 1. Measured on the book's 2-core reference machine while it was
+shared (the README's "Performance budget" has the table): chapter 11 (small networks,
+minibatches of 128) took 17 s with one thread, 366 s with two while other work ran, 91 s with
+one thread and more than 720 s with two while a third process kept a core busy; the
+large-batch kernels of chapter 7 (free energies of all 65 536 states of a 4 x 4 lattice) were
+4 times slower with two threads on the loaded machine, and can at best be twice as fast on an
+idle one. Every page is sized for one core, so a second thread wins little where the machine
+is idle and loses much where it is not. Choose otherwise with ``GENPHYS_NUM_THREADS=4`` or
+``GENPHYS_NUM_THREADS=auto`` (or ``torch.set_num_threads(4)`` after ``import genphys``).
 
 Examples
 --------
@@ -193,6 +195,9 @@ def choose_num_threads(
 ) -> int:
     """The number of intra-op threads for torch: ``$GENPHYS_NUM_THREADS``, else ``min(cpus, max)``.
 
+    ``GENPHYS_NUM_THREADS=auto`` gives ``cpus``, every CPU the quota and the affinity mask
+    allow (:func:`available_cpus`); ``cpus`` also caps the default.
+
     Parameters
     ----------
     environ : mapping, optional
@@ -209,22 +214,26 @@ def choose_num_threads(
     Raises
     ------
     ValueError
-        When ``GENPHYS_NUM_THREADS`` is set but is not a positive integer, or when
+        When ``GENPHYS_NUM_THREADS`` is set but is neither a positive integer nor ``auto``, or when
         ``max_threads`` is not a positive integer.
     """
     if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
         raise ValueError(f"max_threads must be a positive integer. Got {max_threads!r} instead.")
     environ = os.environ if environ is None else environ
     override = environ.get(ENV_VAR, "").strip()
+    cpus = available_cpus(root, affinity=affinity, self_cgroup=self_cgroup)
+    if override.lower() == "auto":
+        return cpus
     if override:
         try:
             n = int(override)
         except ValueError:
             n = 0
         if n < 1:
-            raise ValueError(f"{ENV_VAR} must be a positive integer. Got {override!r} instead.")
+            raise ValueError(
+                f"{ENV_VAR} must be a positive integer or 'auto'. Got {override!r} instead."
+            )
         return n
-    cpus = available_cpus(root, affinity=affinity, self_cgroup=self_cgroup)
     return min(cpus, max_threads)
 
 
