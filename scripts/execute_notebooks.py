@@ -20,7 +20,8 @@ always does. With ``--no-solutions`` the exercise pages are also executed as
 key, and the proof that the pages handed out still run.
 
 The number of kernels defaults to the CPUs this process may use (``genphys.threads``: the
-cgroup quota and the affinity mask), each kernel with one torch thread.
+cgroup quota and the affinity mask), each kernel with one torch thread, and at most one kernel
+per 1.5 GB of memory (the budget of a page).
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def toc_pages(root: Path = ROOT) -> list[Path]:
     return [p for p in pages if p.is_file() and is_myst_markdown_notebook(p.read_text())]
 
 
+def default_jobs() -> int:
+    """Kernels at once: the CPUs available, at most one per 1.5 GB of physical memory."""
+    from genphys.threads import available_cpus
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return available_cpus()
+    return max(1, min(available_cpus(), int(memory // (1.5 * 2**30))))
+
+
 def read_page(path: Path, text: str | None = None):
     """The notebook myst-nb builds from ``path`` (or from ``text``, read as if at ``path``)."""
     from myst_nb.core.read import read_myst_markdown_notebook
@@ -89,11 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     from jupyter_cache.base import CacheBundleIn
     from strip_solutions import exercise_pages, strip_solutions
 
-    from genphys.threads import available_cpus
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pages", nargs="*", type=Path, help="pages (default: all of _toc.yml)")
-    parser.add_argument("--jobs", type=int, default=available_cpus(), help="kernels at once")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="kernels at once")
     parser.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache")
     parser.add_argument(
         "--no-solutions", action="store_true", help="also the exercise pages without solutions"
