@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install everything, then build the HTML book with every chapter executed.
-# Warnings are errors (-W -n --keep-going) and a failing cell fails the build.
+# Warnings are errors (-W -n --keep-going) and a failing cell fails the build. The pages are
+# executed first, as many at once as there are cores, into _build/.jupyter_cache
+# (scripts/execute_notebooks.py; pages whose code did not change are not executed again), so
+# that jupyter-book only renders.
 #
 #   bash scripts/build-book.sh                 # the book with collapsed solutions: _build/html
 #   bash scripts/build-book.sh --no-solutions  # for teaching: _build/no-solutions/html, and
@@ -18,6 +21,7 @@ if [ "${1:-}" = "--no-solutions" ]; then
   shift
   COPY="$(mktemp -d)"
   trap 'rm -rf "$COPY"' EXIT
+  python scripts/execute_notebooks.py --no-solutions
   # a copy of the sources with every solution block removed from the exercise pages
   python scripts/strip_solutions.py book --out "$COPY/book"
   # unchanged chapters reuse the executed notebooks of the full build, if there is one
@@ -43,7 +47,8 @@ if [ "${1:-}" = "--pdf" ]; then
     echo "The PDF needs XeLaTeX: bash scripts/install-latex.sh" >&2
     exit 1
   fi
-  # executed chapters come from _build/.jupyter_cache when the HTML book was built first;
+  python scripts/execute_notebooks.py
+  # executed chapters come from _build/.jupyter_cache (filled above, or by the HTML build);
   # warnings are errors, as for the HTML book (tests/test_pdf.py reads the LaTeX log for
   # missing glyphs and undefined references)
   jupyter-book build . --builder pdflatex -W -n --keep-going "$@"
@@ -54,5 +59,6 @@ if [ "${1:-}" = "--pdf" ]; then
   echo "The book is in _build/latex/book.pdf"
   exit 0
 fi
+python scripts/execute_notebooks.py
 jupyter-book build . -W -n --keep-going "$@"
 echo "The book is in _build/html/index.html"

@@ -10,6 +10,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-# torch is pinned to the CPU build; an unpinned torch pulls a multi-GB CUDA build.
-python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# Nothing to do when requirements.txt and pyproject.toml are those of the last install (the
+# test command sources this file up to three times; pip takes seconds even to do nothing).
+STAMP=.venv/.genphys-requirements
+wanted="$(cat requirements.txt pyproject.toml | cksum)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$wanted" ]; then
+  python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+  # torch is pinned to the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+  python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$wanted" > "$STAMP"
+fi

@@ -1,17 +1,34 @@
 """Shared fixtures: random RBMs and binary data for the numerical tests, and the headless
-Chromium fixtures for the tests that open the built book and JupyterLab."""
+Chromium fixtures for the tests that open the built book and JupyterLab.
+
+One CPU thread for the whole run: the test command runs one pytest worker per core, and the
+models of the tests are small, so more threads only wait on each other. ``GENPHYS_NUM_THREADS``
+is set here, before any test runs, so this process and every kernel that nbval or the Binder
+test starts (they inherit the environment) take one thread (:mod:`genphys.threads`); a value
+set by the caller wins.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from browser_helpers import book_html_dir, chromium_driver, serve_directory, skip_or_fail
+from browser_helpers import (
+    book_html_dir,
+    chromium_driver,
+    serve_directory,
+    skip_or_fail,
+)
 
+import genphys
 from genphys.rbm import BernoulliRBM
+
+os.environ.setdefault("GENPHYS_NUM_THREADS", "1")
+genphys.threads.configure_threads()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -30,15 +30,6 @@ from genphys.fitting import History, TrainingDivergedError
 from genphys.pca import pca, principal_angles, subspace_distance
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the models here are tiny: extra threads only add contention on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ============================================================================ the model
 def test_layers_shapes_and_dtype():
     ae = Autoencoder((10, 6, 3), activation="tanh", seed=0)

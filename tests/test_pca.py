@@ -17,15 +17,6 @@ from model_helpers import gaussian_data as _gaussian_data
 from genphys.pca import PCAResult, pca, principal_angles, subspace_distance
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the models here are tiny: extra threads only add contention on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ============================================================================ PCA
 def test_pca_against_eigendecomposition_and_sklearn():
     from sklearn.decomposition import PCA

@@ -33,14 +33,6 @@ from genphys.regularized_autoencoder import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _codes(seed: int, n: int = 7, d: int = 5) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, d, generator=g, dtype=F64)

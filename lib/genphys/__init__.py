@@ -39,10 +39,13 @@ Where each idea of the book lives (one idea per module):
 * :mod:`genphys.seeding` -- the one seeding rule: an explicit ``seed`` or ``generator``;
 * :mod:`genphys.fitting` -- the one training loop: history, progress bar, divergence stop;
 * :mod:`genphys.optim` -- torch.optim's SGD and Adam updates without the Optimizer class;
+* :mod:`genphys.threads` -- how many CPU threads torch uses, decided once on import (quota,
+  affinity, ``GENPHYS_NUM_THREADS``);
 * :mod:`genphys.plotting` -- schematics of every model, figures only, no maths (all chapters);
 * :mod:`genphys.exercises` -- solutions and checkers behind the exercises.
 
-Submodules are imported on first use, so ``import genphys`` stays fast.
+Submodules are imported on first use, so ``import genphys`` stays fast. Importing the
+package sets torch's number of CPU threads once (:func:`genphys.threads.configure_threads`).
 """
 
 from __future__ import annotations
@@ -52,9 +55,14 @@ import pkgutil
 
 from ._display import glue, show_source
 from .rbm import BernoulliRBM
+from .threads import configure_threads as _configure_threads
 
 __all__ = ["BernoulliRBM", "glue", "show_source"]
 __version__ = "0.1.0"
+
+# Every chapter, exercise page, project and check imports genphys: the CPU threads are chosen
+# here, once (the quota, the affinity mask or GENPHYS_NUM_THREADS; see genphys.threads).
+_configure_threads()
 
 # Derived from the files of the package, so the list can never advertise a missing module.
 _SUBMODULES = frozenset(
