@@ -382,7 +382,7 @@ def draw_spins(spins, *, ax: Axes | None = None) -> Figure:
 def draw_autoencoder(
     layer_sizes: Sequence[int] = (6, 4, 2, 4, 6), *, ax: Axes | None = None
 ) -> Figure:
-    """Draw an autoencoder x -> encoder -> code h (the bottleneck) -> decoder -> x tilde.
+    """Draw an autoencoder x -> encoder -> code h (the bottleneck) -> decoder -> x hat.
 
     Consecutive layers are fully connected. The narrowest layer is the code.
 
@@ -426,7 +426,7 @@ def draw_autoencoder(
     ax.text(0.0, top, "input $x$", ha="center", va="bottom", fontsize=10, color=_INK)
     ax.text(1.5 * code, top, "code $h$", ha="center", va="bottom", fontsize=10, color=_INK,
             gid="label:code")  # fmt: skip
-    ax.text(1.5 * (len(sizes) - 1), top, r"output $\tilde x$", ha="center", va="bottom",
+    ax.text(1.5 * (len(sizes) - 1), top, r"output $\hat x$", ha="center", va="bottom",
             fontsize=10, color=_INK)  # fmt: skip
     ax.text(0.75 * code, -top, "encoder $f$", ha="center", va="top", fontsize=10, color=_INK)
     ax.text(0.75 * (code + len(sizes) - 1), -top, "decoder $g$", ha="center", va="top",
