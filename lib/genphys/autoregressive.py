@@ -329,10 +329,10 @@ def free_energy_exact(model: AutoregressiveModel, T: float) -> torch.Tensor:
 def score_function_loss(
     model: AutoregressiveModel, spins: torch.Tensor, T: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Surrogate whose gradient is :math:`\\frac1n \\sum_k (f_k - b_k) \\nabla \\log q(s_k)`, the REINFORCE estimate of :math:`\\nabla F_q`.
+    """Surrogate whose gradient is :math:`\\frac1n \\sum_k (f_k - B_k) \\nabla \\log q(s_k)`, the REINFORCE estimate of :math:`\\nabla F_q`.
 
     Eq. {eq}`eq-vfe-gradient`. :math:`f_k = E(s_k) + T \\log q(s_k)` is held fixed and the
-    baseline :math:`b_k = \\frac{1}{n-1}\\sum_{l \\ne k} f_l` leaves out sample :math:`k`, so
+    baseline :math:`B_k = \\frac{1}{n-1}\\sum_{l \\ne k} f_l` leaves out sample :math:`k`, so
     it is independent of :math:`s_k` and the estimate stays unbiased for
     :math:`s_k \\sim q` independent. (The term :math:`T\\, \\mathbb E_q[\\nabla \\log q]` that
     comes from differentiating :math:`f` itself vanishes, because :math:`\\sum_s \\nabla q = 0`.)
