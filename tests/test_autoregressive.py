@@ -270,7 +270,7 @@ def test_learned_proposal_chain_matches_exact_4x4_observables(trained_4x4):
         "abs_magnetization_per_spin": s.sum((-2, -1)).abs() / 16,
     }
     for key, values in series.items():
-        se = mcmc.standard_error(values, layout="chains_first")  # autocorrelation-aware
+        se = mcmc.standard_error(values)  # autocorrelation-aware
         assert abs(float(values.mean()) - exact[key]) < 5 * se, key
 
 

@@ -70,7 +70,7 @@ def test_langevin_negative_phase_agrees_with_the_exact_grid_gradient():
     )
     for p in model.parameters():
         p.requires_grad_(True)
-    samples = chain[-1]
+    samples = chain[:, -1]
     exact = ebm.exact_log_likelihood_gradient(model, x, grid)
     estimate = ebm.estimate_log_likelihood_gradient(model, x, samples)
     # per-sample gradients of E give the standard error of the model term (the data term is

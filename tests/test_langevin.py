@@ -39,12 +39,12 @@ def test_ula_has_the_exact_biased_stationary_variance(variance, step_size):
     chain, rate = langevin.sample(
         gaussian(variance), x0, step_size=step_size, n_steps=150, method="ula", seed=1
     )
-    assert chain.shape == (150, n_chains, 1)
+    assert chain.shape == (n_chains, 150, 1)  # chains first
     assert rate == 1.0
     exact = langevin.ula_stationary_variance(variance, step_size)
-    assert abs(variance_z(chain[-1], exact)) < 4.5
+    assert abs(variance_z(chain[:, -1], exact)) < 4.5
     # ... and the bias is resolved: the unbiased value is rejected
-    assert abs(variance_z(chain[-1], variance)) > 6
+    assert abs(variance_z(chain[:, -1], variance)) > 6
 
 
 def test_mala_removes_the_bias():
@@ -55,8 +55,8 @@ def test_mala_removes_the_bias():
     )
     assert 0.8 < rate < 1.0  # rejections happen, and most moves are accepted
     # tolerance: 4.5 standard errors of the sample variance of independent last states
-    assert abs(variance_z(chain[-1], 1.0)) < 4.5
-    assert abs(variance_z(chain[-1], langevin.ula_stationary_variance(1.0, 0.4))) > 6
+    assert abs(variance_z(chain[:, -1], 1.0)) < 4.5
+    assert abs(variance_z(chain[:, -1], langevin.ula_stationary_variance(1.0, 0.4))) > 6
 
 
 def test_mala_reproduces_double_well_moments_from_quadrature():
@@ -72,7 +72,7 @@ def test_mala_reproduces_double_well_moments_from_quadrature():
     chain, rate = langevin.sample(
         double_well, x0, step_size=0.05, n_steps=600, method="mala", generator=g
     )
-    last = chain[-1, :, 0]
+    last = chain[:, -1, 0]
     for k, value in exact.items():
         moment = last**k
         se = float(moment.std()) / math.sqrt(last.numel())  # SE of a mean of independent draws

@@ -19,6 +19,10 @@ Samplers are pure transition functions over an explicit :class:`LangevinState`
 :class:`SamplerDivergedError` at the first step that produces NaN or infinity.
 Gradients come from autograd of ``log_prob``, a callable mapping (n_chains, dim) to
 (n_chains,). Randomness comes only from the ``torch.Generator`` passed in.
+
+Chain layout: like every sampler of the library, :func:`sample` returns its chains
+**chains first**, shape (n_chains, n_steps, dim), the one layout that the diagnostics of
+:mod:`genphys.mcmc` read (``chain[..., i]`` is a series of shape (n_chains, n_steps)).
 """
 
 from __future__ import annotations
@@ -341,8 +345,10 @@ def sample(
 
     Returns
     -------
-    chain : Tensor of shape (n_steps, n_chains, dim)
-        The state after each step.
+    chain : Tensor of shape (n_chains, n_steps, dim)
+        The state after each step, chains first (the layout of every sampler and every
+        diagnostic in :mod:`genphys.mcmc`): ``chain[:, t]`` holds the states after step
+        ``t + 1`` and ``chain[..., i]`` is the series of coordinate ``i``.
     acceptance_rate : float
         The fraction of accepted moves over all steps and chains (1.0 for ULA).
 
@@ -362,7 +368,9 @@ def sample(
     g = make_generator(seed, generator, device=x.device)
     check_generator(g, x.device)
     step = _STEPS[method]
-    chain = torch.empty((n_steps, *x.shape), dtype=x.dtype, device=x.device)  # (T, B, D)
+    chain = torch.empty(
+        (x.shape[0], n_steps, *x.shape[1:]), dtype=x.dtype, device=x.device
+    )  # (B, T, D)
     n_accepted = torch.zeros((), dtype=torch.float64, device=x.device)
     for t in range(n_steps):
         try:
@@ -380,7 +388,7 @@ def sample(
                 step=t + 1,
             ) from None
         state = new
-        chain[t] = state.position
+        chain[:, t] = state.position
         n_accepted += state.accepted.sum()
     return chain, float(n_accepted) / (n_steps * x.shape[0])
 
