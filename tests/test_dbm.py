@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import dbm as M
 from genphys.ais import log_partition_ais
@@ -240,3 +241,54 @@ def test_cuda_matches_cpu():
         )
         assert all(t.device.type == "cuda" for t in out)
     M.train_dbm(gpu, x.cuda(), n_epochs=1, batch_size=8, n_chains=8, seed=0)
+
+
+def test_exact_routines_stay_within_a_memory_cap():
+    # log Z with gradients: as an RBM of 100 visible and 2**20 hidden states (the graph of
+    # every chunk used to be kept, ~1 GB). Posterior marginals of 64 rows with 2**16 states
+    # of h2 and 16 units of h1: the (B, S, n_1) field alone used to be 0.5 GB.
+    assert_fits(
+        """
+        from genphys import dbm as D
+        g = torch.Generator().manual_seed(0)
+        f64 = torch.float64
+        net = D.DeepBoltzmannMachine.from_parameters(
+            0.05 * torch.randn(80, 20, generator=g, dtype=f64),
+            0.05 * torch.randn(20, 20, generator=g, dtype=f64),
+            torch.zeros(80, dtype=f64), torch.zeros(20, dtype=f64), torch.zeros(20, dtype=f64),
+        )
+        D.log_partition_exact(net).backward()
+        assert net.W1.grad is not None
+        small = D.DeepBoltzmannMachine.from_parameters(
+            0.1 * torch.randn(16, 16, generator=g, dtype=f64),
+            0.1 * torch.randn(16, 16, generator=g, dtype=f64),
+            torch.zeros(16, dtype=f64), torch.zeros(16, dtype=f64), torch.zeros(16, dtype=f64),
+        )
+        x = torch.bernoulli(torch.full((64, 16), 0.5, dtype=f64), generator=g)
+        mu1, mu2 = D.posterior_marginals_exact(small, x)
+        assert mu1.shape == (64, 16) and mu2.shape == (64, 16)
+        """,
+        extra_mb=300,
+    )
+
+
+def test_posterior_marginals_in_blocks_equal_one_block(monkeypatch):
+    # Tiny blocks (one state of h2 and one row at a time) against the whole sum at once:
+    # the running maximum and the rescaling must give the same marginals.
+    from genphys import dbm as D
+
+    g = torch.Generator().manual_seed(5)
+    f64 = torch.float64
+    net = D.DeepBoltzmannMachine.from_parameters(
+        2 * torch.randn(4, 3, generator=g, dtype=f64),
+        2 * torch.randn(3, 5, generator=g, dtype=f64),
+        torch.randn(4, generator=g, dtype=f64),
+        torch.randn(3, generator=g, dtype=f64),
+        torch.randn(5, generator=g, dtype=f64),
+    )
+    x = torch.bernoulli(torch.full((6, 4), 0.5, dtype=f64), generator=g)
+    whole = D.posterior_marginals_exact(net, x)
+    monkeypatch.setattr(D, "POSTERIOR_BLOCK", 3)
+    blocks = D.posterior_marginals_exact(net, x)
+    for a, b in zip(whole, blocks, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

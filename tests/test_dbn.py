@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import dbn as D
 from genphys.enumeration import binary_states
@@ -296,3 +297,40 @@ def test_cuda_matches_cpu():
     trained, _ = D.train_dbn_greedy(_data(30, 6, seed=1).cuda(), [4, 3], n_epochs=1, seed=0)
     assert trained.top.W.device.type == "cuda"
     D.train_wake_sleep(trained, _data(30, 6, seed=1).cuda(), n_epochs=1, seed=0)
+
+
+def test_exact_log_likelihood_stays_within_a_memory_cap():
+    # 784 visible units and 16 directed hidden bits: the (rows, 2**16, 784) block of one
+    # chunk was 0.4 GB per row; blocks of CHUNK_ELEMENTS entries need ~100 MB.
+    assert_fits(
+        """
+        from genphys import dbn as D
+        from genphys.rbm import BernoulliRBM
+        g = torch.Generator().manual_seed(0)
+        f64 = torch.float64
+        rbms = [
+            BernoulliRBM.from_parameters(0.01 * torch.randn(784, 16, generator=g, dtype=f64),
+                                         torch.zeros(784, dtype=f64), torch.zeros(16, dtype=f64)),
+            BernoulliRBM.from_parameters(0.1 * torch.randn(16, 8, generator=g, dtype=f64),
+                                         torch.zeros(16, dtype=f64), torch.zeros(8, dtype=f64)),
+        ]
+        net = D.DeepBeliefNetwork(rbms)
+        x = torch.bernoulli(torch.full((2, 784), 0.5, dtype=f64), generator=g)
+        assert D.log_likelihood_exact(net, x).shape == (2,)
+        """,
+        extra_mb=300,
+    )
+
+
+def test_exact_bound_with_gradients_refuses_by_its_memory_need():
+    net = _dbn([6, 4, 3])
+    x = torch.zeros(3, 6, dtype=torch.float64)
+    old = D.MAX_EXACT_GRAPH_BYTES
+    try:
+        D.MAX_EXACT_GRAPH_BYTES = 1000
+        with pytest.raises(ValueError, match="MAX_EXACT_GRAPH_BYTES.*variational_bound_sample"):
+            D.variational_bound_exact(net, x)
+        with torch.no_grad():  # without a graph memory is one block: no refusal
+            D.variational_bound_exact(net, x)
+    finally:
+        D.MAX_EXACT_GRAPH_BYTES = old

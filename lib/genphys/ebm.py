@@ -35,6 +35,7 @@ from ._validation import (
     check_probability,
     describe,
 )
+from .enumeration import CHUNK_ELEMENTS, chunked_logsumexp, code_ranges
 from .fitting import History, fit, minibatches
 from .grid import Grid
 from .seeding import make_generator
@@ -218,7 +219,11 @@ def exact_log_partition(model: nn.Module, grid: Grid) -> torch.Tensor:
     ----------
     model : EnergyMLP with dim 1 or 2
     grid : genphys.grid.Grid
-        Its box must hold essentially all the mass of :math:`e^{-E}`.
+        Its box must hold essentially all the mass of :math:`e^{-E}`. Its points are cast
+        to the model's dtype. The cells are evaluated in chunks of
+        ``CHUNK_ELEMENTS // widest layer`` (:data:`genphys.enumeration.CHUNK_ELEMENTS`) and
+        the gradient is accumulated chunk by chunk, so memory stays about that of one
+        chunk (tens of MiB) on any grid.
 
     Returns
     -------
@@ -226,7 +231,15 @@ def exact_log_partition(model: nn.Module, grid: Grid) -> torch.Tensor:
     """
     model = _check_model(model)
     grid = _check_grid(grid, model)
-    return grid.log_partition(-model(_grid_points(grid, model)))  # (C,) -> ()
+    points = _grid_points(grid, model)  # (C, D), in the model's dtype whatever the grid's
+    widest = max(max(p.shape) if p.dim() else 1 for p in model.parameters())
+    chunks = code_ranges(points.shape[0], CHUNK_ELEMENTS // widest)
+
+    def log_weight(rows: tuple[int, int]) -> torch.Tensor:
+        return -model(points[rows[0] : rows[1]])  # (S,)
+
+    log_sum = chunked_logsumexp(log_weight, chunks, list(model.parameters()))
+    return log_sum + math.log(grid.cell_volume)
 
 
 def exact_log_likelihood(model: nn.Module, x: object, grid: Grid) -> torch.Tensor:
