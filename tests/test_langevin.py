@@ -272,3 +272,25 @@ def test_statistical_check_catches_an_answer_fitted_to_the_seeded_cases():
     assert feedback.status == "incorrect"
     assert "fresh random numbers" in feedback.message
     assert ch10.check_ula_step(ch10.ula_step).passed
+
+
+@pytest.mark.parametrize("step_size", [0.0, -0.1, math.nan])
+@pytest.mark.parametrize("kernel", [langevin.ula_step, langevin.mala_step])
+def test_kernels_name_a_bad_step_size(kernel, step_size):
+    state = langevin.init(gaussian(1.0), torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="step_size must be a finite number > 0"):
+        kernel(state, gaussian(1.0), step_size, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("kernel", [langevin.ula_step, langevin.mala_step])
+def test_kernels_refuse_a_missing_generator(kernel):
+    # generator=None used to draw silently from the global RNG
+    state = langevin.init(gaussian(1.0), torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        kernel(state, gaussian(1.0), 0.1, None)
+
+
+def test_proposal_log_density_names_a_bad_step_size():
+    x = torch.zeros(2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="step_size must be a finite number > 0"):
+        langevin.proposal_log_density(x, x, x, 0.0)

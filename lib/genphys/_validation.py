@@ -24,6 +24,7 @@ __all__ = [
     "check_positive_int",
     "check_probability",
     "check_same_placement",
+    "check_seed",
     "describe",
     "first_parameter",
     "float_dtype_of",
@@ -267,3 +268,18 @@ def check_points(
             f"Got shape {tuple(tensor.shape)} instead."
         )
     return tensor
+
+
+#: The largest seed a ``torch.Generator`` accepts (an unsigned 64-bit integer).
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """Return ``value`` as an int in ``[0, 2**64 - 1]`` (what ``torch.Generator`` takes), or raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be an integer in [0, 2**64 - 1]. Got {describe(value)} instead."
+        )
+    if not 0 <= int(value) <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer in [0, 2**64 - 1]. Got {value} instead.")
+    return int(value)

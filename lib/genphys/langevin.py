@@ -214,6 +214,8 @@ def ula_step(
         ``accepted`` is all true.
     """
     x, _, grad, accepted = _check_state(state)
+    step_size = check_positive_float("step_size", step_size)
+    check_generator(generator, x.device, "the chains")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)  # (B, D)
     x_new = x + step_size * grad + math.sqrt(2.0 * step_size) * noise  # (B, D)
     value, grad_new = _log_prob_and_grad(log_prob, x_new)
@@ -237,6 +239,7 @@ def proposal_log_density(
     -------
     Tensor of shape (n,)
     """
+    step_size = check_positive_float("step_size", step_size)
     mean = x_from + step_size * grad_from  # (B, D)
     return -((x_to - mean) ** 2).sum(1) / (4.0 * step_size)
 
@@ -297,6 +300,8 @@ def mala_step(
         ``accepted`` says which chains moved.
     """
     x, log_p, grad, _ = _check_state(state)
+    step_size = check_positive_float("step_size", step_size)
+    check_generator(generator, x.device, "the chains")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)  # (B, D)
     x_prop = x + step_size * grad + math.sqrt(2.0 * step_size) * noise  # (B, D)
     log_p_prop, grad_prop = _log_prob_and_grad(log_prob, x_prop)
