@@ -256,3 +256,29 @@ def test_exact_log_partition_gradient_matches_a_one_shot_sum():
     (torch.logsumexp(-model(grid.points), 0) + math.log(grid.cell_volume)).backward()
     for name, p in model.named_parameters():
         torch.testing.assert_close(mine[name], p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_hostile_constructor_and_buffer_arguments_are_named():
+    with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
+        ebm.EnergyMLP(2, dtype=torch.int64, seed=0)
+    with pytest.raises(TypeError, match="low must be a finite number.*'a'"):
+        ebm.ReplayBuffer(10, 2, low="a", seed=0)
+    with pytest.raises(ValueError, match="low must be smaller than high"):
+        ebm.heuristic_sampler(low=1.0, high=-1.0)
+    buffer = ebm.ReplayBuffer(10, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x must have shape \(3, 2\)"):
+        buffer.store(torch.arange(3), torch.zeros(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"index must lie in 0 \.\.\. 9"):
+        buffer.store(torch.tensor([0, 10]), torch.zeros(2, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+        ebm.contrastive_loss(torch.zeros(3), torch.zeros(3), -0.1)
+
+
+def test_a_float32_grid_serves_a_float64_model():
+    # The grid's points are cast to the model's dtype: no internal name, no dtype error
+    model = ebm.EnergyMLP(2, seed=0)
+    g64 = Grid(-3.0, 3.0, 40)
+    g32 = Grid(-3.0, 3.0, 40, dtype=torch.float32)
+    torch.testing.assert_close(
+        ebm.exact_log_partition(model, g32), ebm.exact_log_partition(model, g64), rtol=1e-6, atol=0
+    )

@@ -19,6 +19,7 @@ __all__ = [
     "check_finite",
     "check_float_dtype",
     "check_generator",
+    "check_interval",
     "check_points",
     "check_positive_float",
     "check_positive_int",
@@ -283,3 +284,20 @@ def check_seed(value: object, name: str = "seed") -> int:
     if not 0 <= int(value) <= MAX_SEED:
         raise ValueError(f"{name} must be an integer in [0, 2**64 - 1]. Got {value} instead.")
     return int(value)
+
+
+def check_interval(low: object, high: object, *, names: tuple[str, str] = ("low", "high")):
+    """Return ``(low, high)`` as floats if both are finite numbers with ``low < high``, else raise."""
+    values = []
+    for name, value in zip(names, (low, high), strict=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a finite number. Got {describe(value)} instead.")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be a finite number. Got {value} instead.")
+        values.append(float(value))
+    if not values[0] < values[1]:
+        raise ValueError(
+            f"{names[0]} must be smaller than {names[1]}. Got {names[0]}={values[0]}, "
+            f"{names[1]}={values[1]} instead."
+        )
+    return values[0], values[1]
