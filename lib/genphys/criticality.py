@@ -347,6 +347,19 @@ def extrapolate_inverse_size(sizes: object, temperatures: object) -> tuple[float
     return float(T_c), float(a)
 
 
+def _scalar(value: object) -> float:
+    """``value`` (a number, or an array or tensor of one element) as a float, or raise."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.size != 1 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(
+            f"estimator must return one number (a float or a one-element array). "
+            f"Got {describe(value)} instead."
+        )
+    return float(array.reshape(()))
+
+
 def bootstrap(
     groups: Sequence[object],
     estimator: Callable[..., float],
@@ -403,13 +416,13 @@ def bootstrap(
         arrays.append(array)
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
     g = make_generator(seed, generator, device="cpu")
-    estimate = float(estimator(*arrays))
+    estimate = _scalar(estimator(*arrays))
     replicates = np.empty(n_resamples)  # (R,)
     for r in range(n_resamples):
         resampled = [
             a[torch.randint(a.shape[0], (a.shape[0],), generator=g).numpy()] for a in arrays
         ]
-        replicates[r] = estimator(*resampled)
+        replicates[r] = _scalar(estimator(*resampled))
     return estimate, float(replicates.std(ddof=1)), replicates
 
 
