@@ -191,3 +191,13 @@ def test_conditionals_equal_the_flipped_free_energies_by_definition(make_rbm):
         flipped[:, i] = 1 - flipped[:, i]
         want = torch.nn.functional.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(x))
         torch.testing.assert_close(got[:, i], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("sites", ["01", [0.5, 1.5], [True, False], [[0], [1]]])
+def test_sites_that_are_not_integer_indices_are_named(make_rbm, sites):
+    rbm = make_rbm(4, 3, seed=0)
+    x = binary_states(4)[:2]
+    with pytest.raises(
+        (TypeError, ValueError), match=r"sites must be an integer tensor of shape \(2,\)"
+    ):
+        pl.stochastic_log_pseudo_likelihood(rbm, x, sites=sites)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, describe
 from .enumeration import CHUNK_ELEMENTS
 from .fitting import History, fit, minibatches
 from .optim import Adam
@@ -130,8 +130,17 @@ def stochastic_log_pseudo_likelihood(
                 "seed and generator must be None when sites are given. "
                 f"Got seed={seed!r}, generator={generator!r} instead."
             )
-        index = torch.as_tensor(sites, device=x.device)
-        if index.dtype.is_floating_point or index.shape != (n,):
+        if isinstance(sites, (str, bytes)):
+            raise TypeError(
+                f"sites must be an integer tensor of shape ({n},). Got {describe(sites)} instead."
+            )
+        try:
+            index = torch.as_tensor(sites, device=x.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"sites must be an integer tensor of shape ({n},). Got {describe(sites)} instead."
+            ) from exc
+        if index.dtype.is_floating_point or index.dtype == torch.bool or index.shape != (n,):
             raise ValueError(
                 f"sites must be an integer tensor of shape ({n},). "
                 f"Got dtype {index.dtype}, shape {tuple(index.shape)} instead."
