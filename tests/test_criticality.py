@@ -288,3 +288,14 @@ def test_bootstrap_names_an_estimator_that_returns_an_array():
     # a one-element array or tensor is a number
     est, _, _ = criticality.bootstrap([np.ones(5)], lambda a: torch.tensor([a.sum()]), seed=0)
     assert est == 5.0
+
+
+def test_by_temperature_matches_temperatures_with_a_tolerance():
+    # Rows at 0.1 + 0.2 and at float32(0.3) belong to T = 0.3: exact float equality used to
+    # drop them silently (here the mean would have been 1 instead of 2).
+    values = np.array([1.0, 3.0, 2.0, 10.0])
+    T_of_row = np.array([0.3, 0.1 + 0.2, float(np.float32(0.3)), 0.5])
+    out = criticality.by_temperature(np.mean, values, T_of_row, [0.3, 0.5])
+    np.testing.assert_array_equal(out, [2.0, 10.0])
+    with pytest.raises(ValueError, match="temperatures must differ by more than"):
+        criticality.by_temperature(np.mean, values, T_of_row, [0.3, 0.3 + 1e-9])
