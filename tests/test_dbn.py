@@ -334,3 +334,26 @@ def test_exact_bound_with_gradients_refuses_by_its_memory_need():
             D.variational_bound_exact(net, x)
     finally:
         D.MAX_EXACT_GRAPH_BYTES = old
+
+
+def test_sleep_gradient_is_the_delta_rule_on_the_fantasy():
+    # Replay the stream of one wake-sleep step: up pass, one Gibbs sweep of the top RBM,
+    # then the fantasy generated down. The sleep loss must be the recognition delta rule
+    # on the fantasy (x~, h~): -dL/dR = x~^T (h~ - sigma(x~ R + c)) / B. Computed on the
+    # wake states (x, h1) instead, it would give another matrix (checked below).
+    net = _dbn([4, 3, 2], seed=29)
+    x = _data(16, 4, seed=6)
+    losses = D.wake_sleep_losses(net, x, k=1, generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        h1 = torch.bernoulli(torch.sigmoid(net.recognition_logits(0, x)), generator=g)
+        v = net.top.sample_x_given_h(net.top.sample_h_given_x(h1, generator=g), generator=g)
+        x_f = torch.bernoulli(torch.sigmoid(net.generative_logits(0, v)), generator=g)
+    R, c = net.recognition_W[0], net.recognition_c[0]
+    grad_R, grad_c = torch.autograd.grad(losses["sleep"], [R, c])
+    B = x.shape[0]
+    err = (v - torch.sigmoid(x_f @ R + c)).detach()  # (B, n_1)
+    torch.testing.assert_close(-grad_R, x_f.T @ err / B)
+    torch.testing.assert_close(-grad_c, err.mean(0))
+    wake_err = (h1 - torch.sigmoid(x @ R + c)).detach()
+    assert not torch.allclose(x.T @ wake_err / B, x_f.T @ err / B)  # the mutant is visible
