@@ -361,7 +361,7 @@ def test_bad_sizes():
             BernoulliRBM(*args)
     with pytest.raises(TypeError, match="dtype must be a floating"):
         BernoulliRBM(2, 2, dtype=torch.int64)
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64 - 1\]"):
         BernoulliRBM(2, 2, seed=-3)
 
 
