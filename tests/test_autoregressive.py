@@ -270,7 +270,7 @@ def test_learned_proposal_chain_matches_exact_4x4_observables(trained_4x4):
         "abs_magnetization_per_spin": s.sum((-2, -1)).abs() / 16,
     }
     for key, values in series.items():
-        se = mcmc.standard_error(values, layout="chains_first")  # autocorrelation-aware
+        se = mcmc.standard_error(values)  # autocorrelation-aware
         assert abs(float(values.mean()) - exact[key]) < 5 * se, key
 
 
@@ -360,4 +360,36 @@ def test_sampler_comparison_reports_all_three_samplers_consistently():
     with pytest.raises(ValueError, match=r"n_steps\['wolff'\] must be an integer >= 20"):
         ar.sampler_comparison(
             model, T, n_steps={"metropolis": 30, "wolff": 3, "learned": 30}, seed=0
+        )
+
+
+def test_reinforce_surrogate_is_exactly_the_leave_one_out_formula_on_fixed_spins():
+    # Five fixed configurations (repeats included), T = 1.7. The surrogate's value and its
+    # gradient are recomputed term by term: b_k is the mean of the other n - 1 values of f.
+    # A baseline that includes the sample itself (the plain mean) would scale every
+    # (f_k - b_k) by (n - 1) / n = 0.8 and fail both checks.
+    model = ar.AutoregressiveModel(2, n_hidden=3, seed=5, dtype=torch.float64)
+    states = binary_states(4, dtype=torch.float64)[[0, 3, 6, 6, 13]]
+    spins = (2 * states - 1).reshape(5, 2, 2)
+    T, n = 1.7, 5
+    loss, f = ar.score_function_loss(model, spins, T)
+    log_q = [model.log_prob(spins[k : k + 1])[0] for k in range(n)]
+    f_hand = [
+        float(ising.energy(spins[k : k + 1])[0]) + T * float(log_q[k].detach()) for k in range(n)
+    ]
+    assert f.tolist() == pytest.approx(f_hand, rel=1e-13, abs=1e-13)
+    b = [(sum(f_hand) - f_hand[k]) / (n - 1) for k in range(n)]
+    value = sum((f_hand[k] - b[k]) * float(log_q[k].detach()) for k in range(n)) / n
+    assert float(loss.detach()) == pytest.approx(value, rel=1e-12, abs=1e-13)
+    params = list(model.parameters())
+    got = torch.autograd.grad(loss, params, allow_unused=True)
+    want = [torch.zeros_like(p) for p in params]
+    for k in range(n):
+        per_sample = torch.autograd.grad(log_q[k], params, retain_graph=True, allow_unused=True)
+        for w, g in zip(want, per_sample, strict=True):
+            if g is not None:
+                w += (f_hand[k] - b[k]) * g / n
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(
+            torch.zeros_like(w) if g is None else g, w, rtol=1e-11, atol=1e-13
         )

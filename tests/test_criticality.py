@@ -258,3 +258,44 @@ def test_by_temperature_and_ising_scan():
         criticality.by_temperature(np.mean, x.sum(1), T_of_row, [2.0])
     with pytest.raises(ValueError, match="T_of_row must have the shape of values"):
         criticality.by_temperature(np.mean, x.sum(1), T_of_row[:3], temperatures)
+
+
+def test_bootstrap_se_is_the_ddof_1_spread_of_replicates_drawn_by_the_definition():
+    # Replicates recomputed by hand with the same generator stream: each group resampled
+    # with replacement to its own size; the SE is sqrt(sum (r - mean)^2 / (R - 1)). With
+    # R = 4 a ddof = 0 spread would be sqrt(3/4) = 0.87 of it.
+    x = np.array([0.3, 1.7, -0.4, 2.2, 0.9])
+    y = np.array([5.0, -1.0, 2.5])
+    est, se, reps = criticality.bootstrap(
+        [x, y], lambda a, b: a.mean() - b.max(), n_resamples=4, seed=11
+    )
+    g = torch.Generator().manual_seed(11)
+    by_hand = []
+    for _ in range(4):
+        xs = x[torch.randint(5, (5,), generator=g).numpy()]
+        ys = y[torch.randint(3, (3,), generator=g).numpy()]
+        by_hand.append(xs.mean() - ys.max())
+    by_hand = np.array(by_hand)
+    np.testing.assert_allclose(reps, by_hand, rtol=0, atol=1e-15)
+    assert est == x.mean() - y.max()
+    mean = by_hand.sum() / 4
+    assert se == pytest.approx(math.sqrt(((by_hand - mean) ** 2).sum() / 3), rel=1e-13)
+
+
+def test_bootstrap_names_an_estimator_that_returns_an_array():
+    with pytest.raises(TypeError, match="estimator must return one number"):
+        criticality.bootstrap([np.ones(5)], lambda a: a, seed=0)
+    # a one-element array or tensor is a number
+    est, _, _ = criticality.bootstrap([np.ones(5)], lambda a: torch.tensor([a.sum()]), seed=0)
+    assert est == 5.0
+
+
+def test_by_temperature_matches_temperatures_with_a_tolerance():
+    # Rows at 0.1 + 0.2 and at float32(0.3) belong to T = 0.3: exact float equality used to
+    # drop them silently (here the mean would have been 1 instead of 2).
+    values = np.array([1.0, 3.0, 2.0, 10.0])
+    T_of_row = np.array([0.3, 0.1 + 0.2, float(np.float32(0.3)), 0.5])
+    out = criticality.by_temperature(np.mean, values, T_of_row, [0.3, 0.5])
+    np.testing.assert_array_equal(out, [2.0, 10.0])
+    with pytest.raises(ValueError, match="temperatures must differ by more than"):
+        criticality.by_temperature(np.mean, values, T_of_row, [0.3, 0.3 + 1e-9])

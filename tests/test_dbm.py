@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import dbm as M
 from genphys.ais import log_partition_ais
@@ -240,3 +241,93 @@ def test_cuda_matches_cpu():
         )
         assert all(t.device.type == "cuda" for t in out)
     M.train_dbm(gpu, x.cuda(), n_epochs=1, batch_size=8, n_chains=8, seed=0)
+
+
+def test_exact_routines_stay_within_a_memory_cap():
+    # log Z with gradients: as an RBM of 100 visible and 2**20 hidden states (the graph of
+    # every chunk used to be kept, ~1 GB). Posterior marginals of 64 rows with 2**16 states
+    # of h2 and 16 units of h1: the (B, S, n_1) field alone used to be 0.5 GB.
+    assert_fits(
+        """
+        from genphys import dbm as D
+        g = torch.Generator().manual_seed(0)
+        f64 = torch.float64
+        net = D.DeepBoltzmannMachine.from_parameters(
+            0.05 * torch.randn(80, 20, generator=g, dtype=f64),
+            0.05 * torch.randn(20, 20, generator=g, dtype=f64),
+            torch.zeros(80, dtype=f64), torch.zeros(20, dtype=f64), torch.zeros(20, dtype=f64),
+        )
+        D.log_partition_exact(net).backward()
+        assert net.W1.grad is not None
+        small = D.DeepBoltzmannMachine.from_parameters(
+            0.1 * torch.randn(16, 16, generator=g, dtype=f64),
+            0.1 * torch.randn(16, 16, generator=g, dtype=f64),
+            torch.zeros(16, dtype=f64), torch.zeros(16, dtype=f64), torch.zeros(16, dtype=f64),
+        )
+        x = torch.bernoulli(torch.full((64, 16), 0.5, dtype=f64), generator=g)
+        mu1, mu2 = D.posterior_marginals_exact(small, x)
+        assert mu1.shape == (64, 16) and mu2.shape == (64, 16)
+        """,
+        extra_mb=300,
+    )
+
+
+def test_posterior_marginals_in_blocks_equal_one_block(monkeypatch):
+    # Tiny blocks (one state of h2 and one row at a time) against the whole sum at once:
+    # the running maximum and the rescaling must give the same marginals.
+    from genphys import dbm as D
+
+    g = torch.Generator().manual_seed(5)
+    f64 = torch.float64
+    net = D.DeepBoltzmannMachine.from_parameters(
+        2 * torch.randn(4, 3, generator=g, dtype=f64),
+        2 * torch.randn(3, 5, generator=g, dtype=f64),
+        torch.randn(4, generator=g, dtype=f64),
+        torch.randn(3, generator=g, dtype=f64),
+        torch.randn(5, generator=g, dtype=f64),
+    )
+    x = torch.bernoulli(torch.full((6, 4), 0.5, dtype=f64), generator=g)
+    whole = D.posterior_marginals_exact(net, x)
+    monkeypatch.setattr(D, "POSTERIOR_BLOCK", 3)
+    blocks = D.posterior_marginals_exact(net, x)
+    for a, b in zip(whole, blocks, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_one_mean_field_sweep_by_hand():
+    # Start: mu1 = sigma(b1 + 2 x W1) (the doubled bottom-up input), mu2 = sigma(b2 + mu1 W2).
+    # One damped sweep updates mu1 first and then mu2 from the *new* mu1 (Gauss-Seidel, as
+    # documented), each unit written out with Python floats. A Jacobi sweep (mu2 from the
+    # old mu1) or a start without the doubled input gives other numbers.
+    g = torch.Generator().manual_seed(9)
+    f64 = torch.float64
+    W1, W2 = torch.randn(3, 2, generator=g, dtype=f64), torch.randn(2, 2, generator=g, dtype=f64)
+    a, b1, b2 = (torch.randn(n, generator=g, dtype=f64) for n in (3, 2, 2))
+    net = M.DeepBoltzmannMachine.from_parameters(W1, W2, a, b1, b2)
+    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=f64)
+    d = 0.3
+
+    def sig(z):
+        return 1.0 / (1.0 + math.exp(-z))
+
+    for row in range(2):
+        xs = x[row].tolist()
+        up = [b1[j].item() + sum(xs[i] * W1[i, j].item() for i in range(3)) for j in range(2)]
+        down = [up[j] + sum(xs[i] * W1[i, j].item() for i in range(3)) for j in range(2)]
+        mu1 = [sig(down[j]) for j in range(2)]  # sigma(b1 + 2 x W1)
+        mu2 = [
+            sig(b2[k].item() + sum(mu1[j] * W2[j, k].item() for j in range(2))) for k in range(2)
+        ]
+        new1 = [
+            d * mu1[j] + (1 - d) * sig(up[j] + sum(mu2[k] * W2[j, k].item() for k in range(2)))
+            for j in range(2)
+        ]
+        new2 = [
+            d * mu2[k]
+            + (1 - d) * sig(b2[k].item() + sum(new1[j] * W2[j, k].item() for j in range(2)))
+            for k in range(2)
+        ]
+        out = M.mean_field(net, x, n_iterations=1, damping=d, tolerance=0.0)
+        assert out.n_iterations == 1
+        assert out.mu1[row].tolist() == pytest.approx(new1, rel=1e-13, abs=1e-15)
+        assert out.mu2[row].tolist() == pytest.approx(new2, rel=1e-13, abs=1e-15)

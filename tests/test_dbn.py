@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import dbn as D
 from genphys.enumeration import binary_states
@@ -296,3 +297,63 @@ def test_cuda_matches_cpu():
     trained, _ = D.train_dbn_greedy(_data(30, 6, seed=1).cuda(), [4, 3], n_epochs=1, seed=0)
     assert trained.top.W.device.type == "cuda"
     D.train_wake_sleep(trained, _data(30, 6, seed=1).cuda(), n_epochs=1, seed=0)
+
+
+def test_exact_log_likelihood_stays_within_a_memory_cap():
+    # 784 visible units and 16 directed hidden bits: the (rows, 2**16, 784) block of one
+    # chunk was 0.4 GB per row; blocks of CHUNK_ELEMENTS entries need ~100 MB.
+    assert_fits(
+        """
+        from genphys import dbn as D
+        from genphys.rbm import BernoulliRBM
+        g = torch.Generator().manual_seed(0)
+        f64 = torch.float64
+        rbms = [
+            BernoulliRBM.from_parameters(0.01 * torch.randn(784, 16, generator=g, dtype=f64),
+                                         torch.zeros(784, dtype=f64), torch.zeros(16, dtype=f64)),
+            BernoulliRBM.from_parameters(0.1 * torch.randn(16, 8, generator=g, dtype=f64),
+                                         torch.zeros(16, dtype=f64), torch.zeros(8, dtype=f64)),
+        ]
+        net = D.DeepBeliefNetwork(rbms)
+        x = torch.bernoulli(torch.full((2, 784), 0.5, dtype=f64), generator=g)
+        assert D.log_likelihood_exact(net, x).shape == (2,)
+        """,
+        extra_mb=300,
+    )
+
+
+def test_exact_bound_with_gradients_refuses_by_its_memory_need():
+    net = _dbn([6, 4, 3])
+    x = torch.zeros(3, 6, dtype=torch.float64)
+    old = D.MAX_EXACT_GRAPH_BYTES
+    try:
+        D.MAX_EXACT_GRAPH_BYTES = 1000
+        with pytest.raises(ValueError, match="MAX_EXACT_GRAPH_BYTES.*variational_bound_sample"):
+            D.variational_bound_exact(net, x)
+        with torch.no_grad():  # without a graph memory is one block: no refusal
+            D.variational_bound_exact(net, x)
+    finally:
+        D.MAX_EXACT_GRAPH_BYTES = old
+
+
+def test_sleep_gradient_is_the_delta_rule_on_the_fantasy():
+    # Replay the stream of one wake-sleep step: up pass, one Gibbs sweep of the top RBM,
+    # then the fantasy generated down. The sleep loss must be the recognition delta rule
+    # on the fantasy (x~, h~): -dL/dR = x~^T (h~ - sigma(x~ R + c)) / B. Computed on the
+    # wake states (x, h1) instead, it would give another matrix (checked below).
+    net = _dbn([4, 3, 2], seed=29)
+    x = _data(16, 4, seed=6)
+    losses = D.wake_sleep_losses(net, x, k=1, generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        h1 = torch.bernoulli(torch.sigmoid(net.recognition_logits(0, x)), generator=g)
+        v = net.top.sample_x_given_h(net.top.sample_h_given_x(h1, generator=g), generator=g)
+        x_f = torch.bernoulli(torch.sigmoid(net.generative_logits(0, v)), generator=g)
+    R, c = net.recognition_W[0], net.recognition_c[0]
+    grad_R, grad_c = torch.autograd.grad(losses["sleep"], [R, c])
+    B = x.shape[0]
+    err = (v - torch.sigmoid(x_f @ R + c)).detach()  # (B, n_1)
+    torch.testing.assert_close(-grad_R, x_f.T @ err / B)
+    torch.testing.assert_close(-grad_c, err.mean(0))
+    wake_err = (h1 - torch.sigmoid(x @ R + c)).detach()
+    assert not torch.allclose(x.T @ wake_err / B, x_f.T @ err / B)  # the mutant is visible

@@ -481,3 +481,46 @@ def test_one_minus_alpha_bar_has_no_cancellation_for_tiny_betas():
     assert float(var) == pytest.approx(5e-12, rel=1e-10)
     _, tilde = D.forward_posterior(torch.zeros(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64), 5, b)
     assert float(tilde) == pytest.approx(4 / 5 * 1e-12, rel=1e-10)
+
+
+# ------------------------------------------------------- hostile input, named clearly
+def _net32():
+    return D.MLPNoisePredictor(2, 10, hidden=8, n_layers=1, seed=0)  # float32 by default
+
+
+def test_samplers_follow_the_network_dtype_and_refuse_a_conflicting_one():
+    # The samplers used to default to float64 whatever the network: a raw dtype error on
+    # the obvious first call with a float32 network. Now they sample in its dtype.
+    net, b = _net32(), D.cosine_schedule(10)
+    assert ddpm_sample(net, b, (4, 2), seed=0).dtype == torch.float32
+    assert ddim_sample(net, b, (4, 2), n_steps=3, seed=0).dtype == torch.float32
+    assert probability_flow_sample(net, b, (4, 2), n_steps=3, seed=0).dtype == torch.float32
+    with pytest.raises(TypeError, match=r"dtype must match the dtype of eps_model's parameters"):
+        ddpm_sample(net, b, (4, 2), dtype=torch.float64, seed=0)
+    with pytest.raises(TypeError, match=r"x_T must match the dtype of eps_model's parameters"):
+        ddim_sample(net, b, x_T=torch.zeros(4, 2, dtype=torch.float64), n_steps=3)
+    with pytest.raises(TypeError, match=r"x must have the dtype of the network's parameters"):
+        net(torch.zeros(4, 2, dtype=torch.float64), 3)
+
+
+def test_sampler_shape_must_be_a_tuple():
+    with pytest.raises(TypeError, match=r"shape must be a tuple \(n, \.\.\.\).*Got 5"):
+        ddpm_sample(lambda x, t: torch.zeros_like(x), D.cosine_schedule(10), 5, seed=0)
+
+
+def test_deterministic_samplers_refuse_seed_and_generator_with_x_T():
+    eps, b, x_T = (lambda x, t: torch.zeros_like(x)), D.cosine_schedule(10), torch.zeros(3, 2)
+    x_T = x_T.double()
+    with pytest.raises(ValueError, match="seed must be None when a generator is given"):
+        ddim_sample(eps, b, x_T=x_T, n_steps=3, seed=0, generator=torch.Generator())
+    with pytest.raises(ValueError, match="seed and generator must be None when x_T is given"):
+        probability_flow_sample(eps, b, x_T=x_T, n_steps=3, seed=0, generator=torch.Generator())
+
+
+def test_a_bool_step_and_a_parameterless_model_are_refused():
+    b = D.cosine_schedule(10)
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"t must hold integers"):
+        D.forward_marginal(x, torch.tensor(True), b)
+    with pytest.raises(ValueError, match="model must have at least one parameter"):
+        D.train_diffusion(torch.nn.Identity(), x, b, n_epochs=1, seed=0)

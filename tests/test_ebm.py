@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import ebm, langevin, mixtures
 from genphys.fitting import TrainingDivergedError
@@ -70,7 +71,7 @@ def test_langevin_negative_phase_agrees_with_the_exact_grid_gradient():
     )
     for p in model.parameters():
         p.requires_grad_(True)
-    samples = chain[-1]
+    samples = chain[:, -1]
     exact = ebm.exact_log_likelihood_gradient(model, x, grid)
     estimate = ebm.estimate_log_likelihood_gradient(model, x, samples)
     # per-sample gradients of E give the standard error of the model term (the data term is
@@ -229,3 +230,55 @@ def test_exercise_solutions_are_the_library_functions():
         g2.set_state(g.get_state())
         want, _ = replay.draw(n, fraction, g2)
         assert torch.equal(ch10.replay_starts(buffer, n, fraction, g), want)
+
+
+def test_exact_log_partition_with_gradients_stays_within_a_memory_cap():
+    # 160 000 grid cells through a 64-wide MLP with gradients: the activations of every cell
+    # and their graph were ~0.5 GB; chunks of cells with a per-chunk backward need ~100 MB.
+    assert_fits(
+        """
+        from genphys import ebm
+        from genphys.grid import Grid
+        model = ebm.EnergyMLP(2, seed=0)
+        ebm.exact_log_partition(model, Grid(-4.0, 4.0, 400)).backward()
+        assert all(p.grad is not None for p in model.parameters())
+        """,
+        extra_mb=300,
+    )
+
+
+def test_exact_log_partition_gradient_matches_a_one_shot_sum():
+    model = ebm.EnergyMLP(2, seed=1)
+    grid = Grid(-3.0, 3.0, 30)
+    ebm.exact_log_partition(model, grid).backward()
+    mine = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    (torch.logsumexp(-model(grid.points), 0) + math.log(grid.cell_volume)).backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(mine[name], p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_hostile_constructor_and_buffer_arguments_are_named():
+    with pytest.raises(TypeError, match="dtype must be a floating torch.dtype"):
+        ebm.EnergyMLP(2, dtype=torch.int64, seed=0)
+    with pytest.raises(TypeError, match="low must be a finite number.*'a'"):
+        ebm.ReplayBuffer(10, 2, low="a", seed=0)
+    with pytest.raises(ValueError, match="low must be smaller than high"):
+        ebm.heuristic_sampler(low=1.0, high=-1.0)
+    buffer = ebm.ReplayBuffer(10, 2, seed=0)
+    with pytest.raises(ValueError, match=r"x must have shape \(3, 2\)"):
+        buffer.store(torch.arange(3), torch.zeros(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"index must lie in 0 \.\.\. 9"):
+        buffer.store(torch.tensor([0, 10]), torch.zeros(2, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+        ebm.contrastive_loss(torch.zeros(3), torch.zeros(3), -0.1)
+
+
+def test_a_float32_grid_serves_a_float64_model():
+    # The grid's points are cast to the model's dtype: no internal name, no dtype error
+    model = ebm.EnergyMLP(2, seed=0)
+    g64 = Grid(-3.0, 3.0, 40)
+    g32 = Grid(-3.0, 3.0, 40, dtype=torch.float32)
+    torch.testing.assert_close(
+        ebm.exact_log_partition(model, g32), ebm.exact_log_partition(model, g64), rtol=1e-6, atol=0
+    )

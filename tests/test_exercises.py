@@ -849,7 +849,7 @@ def test_oracle_project_ising_mc(seed):
     results = [P.mean_and_error(r) for r in x]
     means = torch.stack([m for m, _ in results])
     errors = torch.stack([e for _, e in results])
-    _close(errors[0] ** 2 * mcmc.effective_sample_size(x[0], layout="chains_first"), x[0].var())
+    _close(errors[0] ** 2 * mcmc.effective_sample_size(x[0]), x[0].var())
     assert abs(float(means.std()) / float(errors.mean()) - 1.0) < 0.15
     # the jackknife specific heat of one chain equals the library's observables
     spins = ising.sample(4, 2.5, 400, n_chains=1, seed=seed)
@@ -917,12 +917,12 @@ def test_oracle_project_langevin(seed):
     _close(mine - math.sqrt(0.06) * xi, x + 0.03 * target.grad_log_prob(x))
     # the estimate of the variance and its error: the mean of x^2, and sqrt(Var(x^2)/n_eff)
     # with the library's effective sample size; for independent draws n_eff is the count
-    chain = torch.randn(400, 8, 2, generator=g, dtype=torch.float64)
+    chain = torch.randn(8, 400, 2, generator=g, dtype=torch.float64)  # (C, T, D)
     estimates, errors = project_langevin.variance_with_error(chain)
     for d in range(2):
-        sq = chain[:, :, d] ** 2
+        sq = chain[:, :, d] ** 2  # (C, T)
         _close(estimates[d], sq.mean())
-        n_eff = mcmc.effective_sample_size(sq.T, layout="chains_first")
+        n_eff = mcmc.effective_sample_size(sq)
         _close(errors[d], math.sqrt(float(sq.var()) / n_eff))
         assert 0.5 * sq.numel() < n_eff <= sq.numel()
 

@@ -127,6 +127,35 @@ def test_history_continues_and_columns_have_nan_where_missing():
     assert h["epoch"].tolist() == [1.0, 2.0, 3.0]
 
 
+def test_a_name_reported_on_some_mini_batches_is_averaged_over_those_alone():
+    # The step reports "x" only on the batch whose sum is positive: its epoch mean is 4,
+    # the value it reported, not 4 diluted by the batch that did not report it.
+    history = fit(
+        lambda b: {"x": 4.0} if b.sum() > 0 else {},
+        lambda e: [torch.ones(1), torch.zeros(1)],
+        n_epochs=1,
+        parameters=[torch.zeros(1)],
+    )
+    assert history["x"].tolist() == [4.0]
+    # With sizes 3 and 1 reporting 1.0 and 5.0 and a third batch reporting only "y":
+    # the size-weighted mean of "x" over its two batches is (3 * 1 + 1 * 5) / 4 = 2.
+    outputs = iter([{"x": 1.0}, {"x": 5.0}, {"y": 7.0}])
+    history = fit(
+        lambda b: next(outputs),
+        lambda e: [torch.ones(3), torch.ones(1), torch.ones(2)],
+        n_epochs=1,
+        parameters=[torch.zeros(1)],
+    )
+    assert history["x"].tolist() == [2.0] and history["y"].tolist() == [7.0]
+
+
+def test_minibatches_reject_empty_data():
+    with pytest.raises(ValueError, match="data must hold at least one sample"):
+        next(minibatches(torch.zeros(0, 3), 2, generator=make_generator(seed=0)))
+    with pytest.raises(ValueError, match="data must have a first"):
+        next(minibatches(torch.tensor(1.0), 2, generator=make_generator(seed=0)))
+
+
 def test_minibatches_cover_the_data_once_and_are_seeded():
     x = torch.arange(10)
     first = torch.cat(list(minibatches(x, 3, generator=make_generator(seed=0))))

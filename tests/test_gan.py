@@ -393,3 +393,19 @@ def test_training_runs_on_cuda_when_the_data_is_there():
     history = train_gan(gan, data, n_epochs=2, batch_size=64, seed=0)
     assert len(history) == 2
     assert gan.sample(8, seed=0).device.type == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("real", "error", "match"),
+    [
+        (torch.zeros(4, 2, dtype=torch.float64), TypeError, "real must have dtype torch.float32"),
+        (torch.zeros(4, 3), ValueError, r"real must have shape \(B, 2\) to match the GAN"),
+        (torch.zeros(4), ValueError, "real must have 2 dimensions"),
+    ],
+)
+def test_gan_step_names_data_of_the_wrong_dtype_or_width(real, error, match):
+    gan = GAN(2, 2, hidden=(4,), seed=0)  # float32
+    d_opt = torch.optim.SGD(gan.D.parameters(), lr=0.1)
+    g_opt = torch.optim.SGD(gan.G.parameters(), lr=0.1)
+    with pytest.raises(error, match=match):
+        gan_step(gan, real, d_opt, g_opt, generator=torch.Generator().manual_seed(0))

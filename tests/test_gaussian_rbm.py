@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import gaussian_rbm as gr
 from genphys.enumeration import binary_states
@@ -198,3 +199,27 @@ def test_bad_input_raises_clearly():
         model.log_var[0] = math.nan
     with pytest.raises(ValueError, match="model parameter log_var must be finite"):
         gr.log_partition_exact(model)
+
+
+def test_exact_log_partition_with_gradients_stays_within_a_memory_cap():
+    # 784 visible units and 2**16 hidden states, gradients enabled: the (2**N, M) means
+    # alone were 0.4 GB, and their graph more; chunks and a per-chunk backward need ~50 MB.
+    assert_fits(
+        """
+        from genphys import gaussian_rbm as gr
+        model = gr.GaussianBernoulliRBM(784, 16, seed=0, weight_scale=0.01)
+        gr.log_partition_exact(model).backward()
+        assert model.W.grad is not None
+        """,
+        extra_mb=300,
+    )
+
+
+def test_exact_log_partition_gradient_matches_a_one_shot_sum():
+    model = gr.GaussianBernoulliRBM(3, 4, seed=2, weight_scale=0.5)
+    gr.log_partition_exact(model).backward()
+    mine = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    torch.logsumexp(model.hidden_log_weight(binary_states(4, dtype=torch.float64)), 0).backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(mine[name], p.grad, rtol=1e-12, atol=1e-12)

@@ -86,3 +86,12 @@ def test_bad_grids_name_the_argument(kwargs, error, match):
 def test_values_of_the_wrong_length_are_refused():
     with pytest.raises(ValueError, match=r"log_f must have shape \(100,\)"):
         Grid(0, 1, 10).log_partition(torch.zeros(99, dtype=torch.float64))
+
+
+def test_a_density_with_no_mass_on_the_grid_is_refused():
+    # all -inf used to give NaN probabilities and a log Z of -inf without a word
+    grid = Grid(-1.0, 1.0, 4)
+    nothing = torch.full((grid.n_cells,), -math.inf, dtype=torch.float64)
+    for method in (grid.cell_probabilities, grid.log_partition, grid.log_density):
+        with pytest.raises(ValueError, match="log_f must be finite on at least one cell"):
+            method(nothing)

@@ -247,7 +247,7 @@ def test_sample_is_deterministic_and_nearly_independent():
     # at T_c on L = 16 it is 1.0 to 1.3 with the default thinning, and a sampler without
     # Wolff moves would give several.
     e = ising.energy(a).reshape(64, 10)
-    assert mcmc.integrated_autocorrelation_time(e, layout="chains_first") < 1.6
+    assert mcmc.integrated_autocorrelation_time(e) < 1.6
     assert ising.sample(5, 2.0, 3, seed=0).shape == (3, 5, 5)  # odd L, fewer samples than chains
 
 

@@ -39,12 +39,12 @@ def test_ula_has_the_exact_biased_stationary_variance(variance, step_size):
     chain, rate = langevin.sample(
         gaussian(variance), x0, step_size=step_size, n_steps=150, method="ula", seed=1
     )
-    assert chain.shape == (150, n_chains, 1)
+    assert chain.shape == (n_chains, 150, 1)  # chains first
     assert rate == 1.0
     exact = langevin.ula_stationary_variance(variance, step_size)
-    assert abs(variance_z(chain[-1], exact)) < 4.5
+    assert abs(variance_z(chain[:, -1], exact)) < 4.5
     # ... and the bias is resolved: the unbiased value is rejected
-    assert abs(variance_z(chain[-1], variance)) > 6
+    assert abs(variance_z(chain[:, -1], variance)) > 6
 
 
 def test_mala_removes_the_bias():
@@ -55,8 +55,8 @@ def test_mala_removes_the_bias():
     )
     assert 0.8 < rate < 1.0  # rejections happen, and most moves are accepted
     # tolerance: 4.5 standard errors of the sample variance of independent last states
-    assert abs(variance_z(chain[-1], 1.0)) < 4.5
-    assert abs(variance_z(chain[-1], langevin.ula_stationary_variance(1.0, 0.4))) > 6
+    assert abs(variance_z(chain[:, -1], 1.0)) < 4.5
+    assert abs(variance_z(chain[:, -1], langevin.ula_stationary_variance(1.0, 0.4))) > 6
 
 
 def test_mala_reproduces_double_well_moments_from_quadrature():
@@ -72,7 +72,7 @@ def test_mala_reproduces_double_well_moments_from_quadrature():
     chain, rate = langevin.sample(
         double_well, x0, step_size=0.05, n_steps=600, method="mala", generator=g
     )
-    last = chain[-1, :, 0]
+    last = chain[:, -1, 0]
     for k, value in exact.items():
         moment = last**k
         se = float(moment.std()) / math.sqrt(last.numel())  # SE of a mean of independent draws
@@ -272,3 +272,25 @@ def test_statistical_check_catches_an_answer_fitted_to_the_seeded_cases():
     assert feedback.status == "incorrect"
     assert "fresh random numbers" in feedback.message
     assert ch10.check_ula_step(ch10.ula_step).passed
+
+
+@pytest.mark.parametrize("step_size", [0.0, -0.1, math.nan])
+@pytest.mark.parametrize("kernel", [langevin.ula_step, langevin.mala_step])
+def test_kernels_name_a_bad_step_size(kernel, step_size):
+    state = langevin.init(gaussian(1.0), torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="step_size must be a finite number > 0"):
+        kernel(state, gaussian(1.0), step_size, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("kernel", [langevin.ula_step, langevin.mala_step])
+def test_kernels_refuse_a_missing_generator(kernel):
+    # generator=None used to draw silently from the global RNG
+    state = langevin.init(gaussian(1.0), torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        kernel(state, gaussian(1.0), 0.1, None)
+
+
+def test_proposal_log_density_names_a_bad_step_size():
+    x = torch.zeros(2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="step_size must be a finite number > 0"):
+        langevin.proposal_log_density(x, x, x, 0.0)

@@ -114,3 +114,19 @@ def test_bad_parameters_name_the_argument(args, match):
 def test_points_of_the_wrong_dimension_are_refused():
     with pytest.raises(ValueError, match=r"x must have shape \(n, 2\)"):
         _mixture().log_prob(torch.zeros(3, 3, dtype=torch.float64))
+
+
+def test_covariance_of_a_mixture_far_from_the_origin_is_the_definition():
+    # Both components sit near (10, -5): without the - E[x] E[x]^T term the "covariance"
+    # would be off by ~(10, -5)(10, -5)^T. Exact oracle: the law of total covariance written
+    # out, sum_k w_k [s_k^2 I + (mu_k - m)(mu_k - m)^T] with m = sum_k w_k mu_k.
+    w = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    mu = torch.tensor([[10.0, -5.0], [11.0, -4.0]], dtype=torch.float64)
+    s = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    q = GaussianMixture(w, mu, s)
+    m = (w[:, None] * mu).sum(0)
+    oracle = sum(
+        w[k] * (s[k] ** 2 * torch.eye(2, dtype=torch.float64) + torch.outer(mu[k] - m, mu[k] - m))
+        for k in range(2)
+    )
+    torch.testing.assert_close(q.covariance(), oracle, rtol=1e-12, atol=1e-12)

@@ -169,3 +169,35 @@ def test_loss_gradient_matches_float64_finite_differences(make_rbm, make_binary_
                 down = loss().item()
                 flat[i] = old
             assert abs(grad.view(-1)[i].item() - (up - down) / (2 * eps)) < 1e-8, (name, i)
+
+
+def test_noise_log_prob_checks_the_trailing_dimension_and_dtype():
+    # Broadcasting (5, 1) against a 3-D Gaussian would return the density of the 3-D origin.
+    gauss = nce.GaussianNoise(torch.zeros(3), torch.ones(3))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 3\).*Got shape \(5, 1\)"):
+        gauss.log_prob(torch.zeros(5, 1))
+    with pytest.raises(ValueError, match="x must have 2 dimensions"):
+        gauss.log_prob(torch.zeros(3))
+    bern = nce.BernoulliNoise(torch.full((3,), 0.5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="x must have dtype torch.float64.*Got dtype torch.float32"):
+        bern.log_prob(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 3\)"):
+        bern.log_prob(torch.zeros(5, 2, dtype=torch.float64))
+    assert gauss.dim == 3 and bern.dim == 3
+
+
+def test_parameterless_model_and_noise_of_the_wrong_dimension_are_refused():
+    with pytest.raises(ValueError, match="model must have at least one parameter"):
+        nce.NCEModel(nn.Identity(), lambda x: x.sum(-1))
+    energy = _Gaussian()
+    noise = nce.GaussianNoise(
+        torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    )
+    with pytest.raises(ValueError, match=r"noise must have the dimension of the data \(1\)"):
+        nce.train_nce(
+            nce.NCEModel(energy, energy.energy),
+            torch.zeros(3, 1, dtype=torch.float64),
+            noise,
+            n_epochs=1,
+            seed=0,
+        )

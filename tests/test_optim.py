@@ -80,3 +80,30 @@ def test_bad_input():
         SGD([], lr=0.1)
     with pytest.raises(ValueError, match="betas"):
         Adam(p, lr=0.1, betas=(0.9, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda p: Adam(p, lr=0.1, betas=(0.9,)), ValueError, r"betas must be a pair.*Got 1"),
+        (lambda p: Adam(p, lr=0.1, betas=0.9), TypeError, "betas must be a pair"),
+        (lambda p: SGD([{"lr": 0.1}], lr=0.1), ValueError, r"params\[0\] must have a 'params'"),
+        (lambda p: SGD([{"params": p, "lr": -1.0}], lr=0.1), ValueError, r"params\[0\]\['lr'\]"),
+        (
+            lambda p: Adam([{"params": p, "betas": (0.9, 1.5)}], lr=0.1),
+            ValueError,
+            r"params\[0\]\['betas'\]\[1\] must be a number in \[0, 1\]",
+        ),
+        (
+            lambda p: SGD([{"params": p, "momentum": 1.0}], lr=0.1),
+            ValueError,
+            r"params\[0\]\['momentum'\] must be in \[0, 1\)",
+        ),
+        (lambda p: SGD([{"params": p, "Lr": 0.1}], lr=0.1), ValueError, r"Got \['Lr'\]"),
+        (lambda p: SGD([{"params": p}, p[0]], lr=0.1), TypeError, r"params\[1\] must be a dict"),
+    ],
+)
+def test_groups_are_validated_like_the_defaults(make, error, match):
+    p = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(error, match=match):
+        make(p)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from memory_helpers import assert_fits
 
 from genphys import pseudolikelihood as pl
 from genphys.enumeration import binary_states
@@ -159,3 +160,44 @@ def test_bad_input_raises_clearly(make_rbm, make_binary_data):
         pl.log_pseudo_likelihood("rbm", x)
     with pytest.raises(ValueError, match="learning_rate must be a finite number"):
         pl.train_pseudo_likelihood(rbm, x, n_epochs=1, learning_rate=-1.0, seed=0)
+
+
+def test_log_pseudo_likelihood_stays_within_a_memory_cap():
+    # 784 x 100 RBM, 60 rows, no gradients: the (rows * M, M) flipped copies and their
+    # (rows * M, N) fields were ~14 MB per row; blocks of CHUNK_ELEMENTS entries need ~50 MB.
+    assert_fits(
+        """
+        from genphys import pseudolikelihood as pl
+        from genphys.rbm import BernoulliRBM
+        g = torch.Generator().manual_seed(0)
+        f64 = torch.float64
+        rbm = BernoulliRBM.from_parameters(0.01 * torch.randn(784, 100, generator=g, dtype=f64),
+                                           torch.zeros(784, dtype=f64), torch.zeros(100, dtype=f64))
+        x = torch.bernoulli(torch.full((60, 784), 0.5, dtype=f64), generator=g)
+        with torch.no_grad():
+            assert pl.log_pseudo_likelihood(rbm, x).shape == (60,)
+        """,
+        extra_mb=300,
+    )
+
+
+def test_conditionals_equal_the_flipped_free_energies_by_definition(make_rbm):
+    # log p(x_i | x_-i) = log sigmoid(F(x with i flipped) - F(x)), each flip written out
+    rbm = make_rbm(6, 4, seed=3)
+    x = binary_states(6)[::5]
+    got = pl.conditional_log_probs(rbm, x)
+    for i in range(6):
+        flipped = x.clone()
+        flipped[:, i] = 1 - flipped[:, i]
+        want = torch.nn.functional.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(x))
+        torch.testing.assert_close(got[:, i], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("sites", ["01", [0.5, 1.5], [True, False], [[0], [1]]])
+def test_sites_that_are_not_integer_indices_are_named(make_rbm, sites):
+    rbm = make_rbm(4, 3, seed=0)
+    x = binary_states(4)[:2]
+    with pytest.raises(
+        (TypeError, ValueError), match=r"sites must be an integer tensor of shape \(2,\)"
+    ):
+        pl.stochastic_log_pseudo_likelihood(rbm, x, sites=sites)

@@ -137,3 +137,17 @@ def test_bad_input_raises_clearly():
         sm.train_score_matching(model, model.energy, x, n_epochs=1, method="sliced", seed=0)
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         sm.train_score_matching(None, model.energy, x, n_epochs=1, seed=0)
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_a_linear_energy_has_a_constant_score_and_zero_laplacian(trainable):
+    # E = w.x: s = -w everywhere, so the terms are |w|^2 / 2 with no divergence, and their
+    # gradient in w is w (per sample). This valid energy used to crash in autograd.
+    w = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=trainable)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    terms = sm.hyvarinen_terms(lambda x: x @ w, x)
+    half_norm = 0.5 * float((w.detach() ** 2).sum())
+    torch.testing.assert_close(terms.detach(), torch.full((5,), half_norm, dtype=torch.float64))
+    if trainable:
+        terms.mean().backward()
+        torch.testing.assert_close(w.grad, w.detach())

@@ -32,8 +32,20 @@ def test_a_given_generator_is_used_and_advanced():
         ({"seed": -1}, ValueError, "seed"),
         ({"seed": 1.5}, TypeError, "seed"),
         ({"generator": "g"}, TypeError, "generator must be a torch.Generator"),
+        ({"seed": 2**64}, ValueError, r"seed must be an integer in \[0, 2\*\*64 - 1\]"),
+        ({"seed": 2**70}, ValueError, r"seed must be an integer in \[0, 2\*\*64 - 1\]"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_generator(**kwargs)
+
+
+def test_the_largest_seed_works_and_a_larger_one_is_named_everywhere():
+    assert make_generator(seed=2**64 - 1).initial_seed() == 2**64 - 1
+    from genphys import langevin
+
+    with pytest.raises(ValueError, match="seed must be an integer in"):
+        langevin.sample(
+            lambda x: -(x**2).sum(1), torch.zeros(2, 1), step_size=0.1, n_steps=1, seed=2**70
+        )

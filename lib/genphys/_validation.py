@@ -19,11 +19,15 @@ __all__ = [
     "check_finite",
     "check_float_dtype",
     "check_generator",
+    "check_interval",
+    "check_points",
     "check_positive_float",
     "check_positive_int",
     "check_probability",
     "check_same_placement",
+    "check_seed",
     "describe",
+    "first_parameter",
     "float_dtype_of",
 ]
 
@@ -221,3 +225,79 @@ def check_generator(generator: object, device: torch.device, owner: str = "the s
             f"Got a generator on {generator.device} instead."
         )
     return generator
+
+
+def first_parameter(name: str, module: object) -> torch.Tensor:
+    """The first parameter of ``module`` (its dtype and device are the model's), or raise.
+
+    A module without parameters (``nn.Identity()``) has nothing to train nor a dtype to
+    follow, so it is refused here rather than with a bare ``StopIteration``.
+    """
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"{name} must be an nn.Module. Got {describe(module)} instead.")
+    for parameter in module.parameters():
+        return parameter
+    raise ValueError(
+        f"{name} must have at least one parameter (it sets the dtype and device and is what "
+        f"training updates). Got {type(module).__name__} with no parameters instead."
+    )
+
+
+def check_points(
+    name: str,
+    value: object,
+    *,
+    width: int,
+    dtype: torch.dtype,
+    device: torch.device | str | None = None,
+    owner: str = "the model",
+) -> torch.Tensor:
+    """Return ``value`` as a tensor of shape (B, width) with ``dtype``, or raise.
+
+    The trailing dimension is checked, never broadcast: a density of dimension ``width``
+    evaluated at points of another width would silently return a wrong number. A floating
+    tensor of another dtype raises (no silent cast).
+    """
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != dtype:
+        raise TypeError(
+            f"{name} must have dtype {dtype} to match {owner}. Got dtype {value.dtype} instead."
+        )
+    tensor = as_tensor(name, value, ndim=2, dtype=dtype, device=device)
+    if tensor.shape[1] != width:
+        raise ValueError(
+            f"{name} must have shape (B, {width}) to match {owner} of dimension {width}. "
+            f"Got shape {tuple(tensor.shape)} instead."
+        )
+    return tensor
+
+
+#: The largest seed a ``torch.Generator`` accepts (an unsigned 64-bit integer).
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """Return ``value`` as an int in ``[0, 2**64 - 1]`` (what ``torch.Generator`` takes), or raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be an integer in [0, 2**64 - 1]. Got {describe(value)} instead."
+        )
+    if not 0 <= int(value) <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer in [0, 2**64 - 1]. Got {value} instead.")
+    return int(value)
+
+
+def check_interval(low: object, high: object, *, names: tuple[str, str] = ("low", "high")):
+    """Return ``(low, high)`` as floats if both are finite numbers with ``low < high``, else raise."""
+    values = []
+    for name, value in zip(names, (low, high), strict=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a finite number. Got {describe(value)} instead.")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be a finite number. Got {value} instead.")
+        values.append(float(value))
+    if not values[0] < values[1]:
+        raise ValueError(
+            f"{names[0]} must be smaller than {names[1]}. Got {names[0]}={values[0]}, "
+            f"{names[1]}={values[1]} instead."
+        )
+    return values[0], values[1]

@@ -721,16 +721,14 @@ def sampler_comparison(
         for key, values in series.items():
             values = values.double().cpu()
             tau = (
-                integrated_autocorrelation_time(values, layout="chains_first")
+                integrated_autocorrelation_time(values)
                 if bool((values != values[:, :1]).any())
                 else math.inf  # a chain that never moves
             )
             record["tau_" + key.removesuffix("_per_spin")] = tau
             record[key] = float(values.mean())
-            record[key + "_se"] = standard_error(values, layout="chains_first", warn=False)
-            record["split_rhat"] = max(
-                record.get("split_rhat", 1.0), split_rhat(values, layout="chains_first")
-            )
+            record[key + "_se"] = standard_error(values, warn=False)
+            record["split_rhat"] = max(record.get("split_rhat", 1.0), split_rhat(values))
         tau_max = max(record["tau_energy"], record["tau_abs_magnetization"], 1.0)
         record["independent_per_second"] = n_chains / (seconds * tau_max)
         out[name] = record

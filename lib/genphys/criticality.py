@@ -31,6 +31,7 @@ from ._validation import check_positive_int, describe
 from .seeding import make_generator
 
 __all__ = [
+    "TEMPERATURE_RTOL",
     "binder_crossing",
     "binder_cumulant",
     "bootstrap",
@@ -142,6 +143,10 @@ def susceptibility(z: object, *, n_sites: int, T: float) -> float:
     return float(n_sites * (np.mean(a**2) - np.mean(a) ** 2) / T)
 
 
+#: Relative tolerance with which :func:`by_temperature` matches a row's temperature.
+TEMPERATURE_RTOL = 1e-6
+
+
 def by_temperature(
     estimator: Callable[[np.ndarray], float],
     values: object,
@@ -158,7 +163,10 @@ def by_temperature(
     T_of_row : Tensor or ndarray of shape (n_samples,)
         The temperature of each value.
     temperatures : sequence of float, shape (n_T,)
-        Every one must occur in ``T_of_row``.
+        Every one must occur in ``T_of_row``. A row belongs to temperature :math:`T_j` when
+        :math:`|T_{\\text{row}} - T_j| \\le` ``TEMPERATURE_RTOL`` :math:`|T_j|` (a relative
+        1e-6: float32 temperatures and sums such as 0.1 + 0.2 match 0.3), never by exact
+        float equality.
 
     Returns
     -------
@@ -173,9 +181,16 @@ def by_temperature(
             f"T_of_row must have the shape of values, {z.shape}. Got shape {rows.shape} instead."
         )
     T = _as_1d("temperatures", temperatures)
+    tol = TEMPERATURE_RTOL * np.abs(T)  # (n_T,)
+    close = np.abs(rows[None, :] - T[:, None]) <= tol[:, None]  # (n_T, n_samples)
+    if bool((close.sum(0) > 1).any()):
+        raise ValueError(
+            f"temperatures must differ by more than a relative {TEMPERATURE_RTOL:g} to be told "
+            f"apart. Got {T.tolist()} instead."
+        )
     out = np.empty(T.shape[0])  # (n_T,)
     for j, t in enumerate(T):
-        chosen = z[rows == t]
+        chosen = z[close[j]]
         if chosen.shape[0] == 0:
             raise ValueError(
                 f"temperatures must all occur in T_of_row. Got {t}, which has no values, instead."
@@ -347,6 +362,19 @@ def extrapolate_inverse_size(sizes: object, temperatures: object) -> tuple[float
     return float(T_c), float(a)
 
 
+def _scalar(value: object) -> float:
+    """``value`` (a number, or an array or tensor of one element) as a float, or raise."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.size != 1 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(
+            f"estimator must return one number (a float or a one-element array). "
+            f"Got {describe(value)} instead."
+        )
+    return float(array.reshape(()))
+
+
 def bootstrap(
     groups: Sequence[object],
     estimator: Callable[..., float],
@@ -403,13 +431,13 @@ def bootstrap(
         arrays.append(array)
     n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
     g = make_generator(seed, generator, device="cpu")
-    estimate = float(estimator(*arrays))
+    estimate = _scalar(estimator(*arrays))
     replicates = np.empty(n_resamples)  # (R,)
     for r in range(n_resamples):
         resampled = [
             a[torch.randint(a.shape[0], (a.shape[0],), generator=g).numpy()] for a in arrays
         ]
-        replicates[r] = estimator(*resampled)
+        replicates[r] = _scalar(estimator(*resampled))
     return estimate, float(replicates.std(ddof=1)), replicates
 
 

@@ -45,6 +45,7 @@ from .seeding import make_generator
 
 __all__ = [
     "MAX_EXACT_HIDDEN2",
+    "POSTERIOR_BLOCK",
     "DeepBoltzmannMachine",
     "MeanField",
     "dbm_loss",
@@ -61,6 +62,10 @@ __all__ = [
 
 #: Largest second hidden layer that :func:`log_unnormalized_exact` enumerates (2**20 states).
 MAX_EXACT_HIDDEN2 = 20
+
+#: Entries (row x state x unit) of one block of :func:`posterior_marginals_exact`: 2**21
+#: float64 numbers, 16 MiB per intermediate.
+POSTERIOR_BLOCK = 2**21
 
 
 class DeepBoltzmannMachine(nn.Module):
@@ -304,6 +309,11 @@ def posterior_marginals_exact(
     :func:`log_unnormalized_exact`, and
     :math:`p(h^{(1)}_j = 1 \\mid x) = \\sum_{h^{(2)}} p(h^{(2)} \\mid x)\\, \\sigma(b^{(1)}_j + (x W^{(1)})_j + (W^{(2)} h^{(2)})_j)`.
 
+    The sum runs over blocks of rows and of :math:`h^{(2)}` states with a running maximum,
+    so memory is bounded whatever ``B`` and ``n_hidden2``: a block holds at most
+    :data:`POSTERIOR_BLOCK` (row, state, unit) entries, about 16 MiB per float64
+    intermediate and 100 MiB in all.
+
     Returns
     -------
     mu1 : Tensor of shape (B, n_hidden1)
@@ -313,12 +323,36 @@ def posterior_marginals_exact(
     dbm = _check_dbm(dbm)
     x = dbm.check_layer("x", x, 0)
     _check_h2(dbm)
+    n1, n2 = dbm.sizes[1], dbm.sizes[2]
+    n_states = 2**n2
+    states_per_block = min(n_states, max(1, POSTERIOR_BLOCK // n1))
+    rows_per_block = max(1, POSTERIOR_BLOCK // (states_per_block * n1))
+    kw = {"dtype": x.dtype, "device": x.device}
+    mu1_parts, mu2_parts = [], []
     with torch.no_grad():
-        h2 = binary_states(dbm.sizes[2], dtype=x.dtype, device=x.device)  # (S, n_2)
-        weights = torch.softmax(_h2_log_weights(dbm, x, h2), dim=1)  # (B, S)
-        field = (x @ dbm.W1 + dbm.b1)[:, None, :] + (h2 @ dbm.W2.T)[None, :, :]  # (B, S, n_1)
-        mu1 = torch.einsum("bs,bsj->bj", weights, torch.sigmoid(field))
-        return mu1, weights @ h2
+        for first in range(0, x.shape[0], rows_per_block):
+            xb = x[first : first + rows_per_block]  # (Bc, n_v)
+            top = torch.full((xb.shape[0],), -math.inf, **kw)  # running max of log-weights
+            total = torch.zeros(xb.shape[0], **kw)
+            acc1 = torch.zeros(xb.shape[0], n1, **kw)
+            acc2 = torch.zeros(xb.shape[0], n2, **kw)
+            bottom_up = xb @ dbm.W1 + dbm.b1  # (Bc, n_1)
+            for start in range(0, n_states, states_per_block):
+                h2 = binary_states(
+                    n2, start=start, stop=min(n_states, start + states_per_block), **kw
+                )
+                log_w = _h2_log_weights(dbm, xb, h2)  # (Bc, Sc)
+                new_top = torch.maximum(top, log_w.max(1).values)
+                scale = torch.exp(top - new_top)  # (Bc,), 0 on the first block
+                w = torch.exp(log_w - new_top[:, None])  # (Bc, Sc)
+                field = bottom_up[:, None, :] + (h2 @ dbm.W2.T)[None, :, :]  # (Bc, Sc, n_1)
+                total = total * scale + w.sum(1)
+                acc1 = acc1 * scale[:, None] + torch.einsum("bs,bsj->bj", w, torch.sigmoid(field))
+                acc2 = acc2 * scale[:, None] + w @ h2
+                top = new_top
+            mu1_parts.append(acc1 / total[:, None])
+            mu2_parts.append(acc2 / total[:, None])
+    return torch.cat(mu1_parts), torch.cat(mu2_parts)
 
 
 # -------------------------------------------------------------------- mean field

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import as_tensor, check_binary, check_positive_float, check_positive_int, describe
-from .enumeration import binary_states
+from .enumeration import CHUNK_ELEMENTS, binary_states
 from .fitting import History, fit, minibatches
 from .rbm import BernoulliRBM, check_rbm, log_partition_exact
 from .seeding import make_generator
@@ -56,6 +56,7 @@ from .training import (
 )
 
 __all__ = [
+    "MAX_EXACT_GRAPH_BYTES",
     "MAX_EXACT_HIDDEN_BITS",
     "BoundEstimate",
     "DeepBeliefNetwork",
@@ -473,29 +474,60 @@ def _check_enumerable(dbn: DeepBeliefNetwork) -> int:
     return bits
 
 
-def _exact_sums(dbn: DeepBeliefNetwork, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact :math:`\\log p(x)` and the bound, both (B,), by enumerating all hidden states."""
+#: Bytes that the autograd graph of :func:`variational_bound_exact` may hold (2 GiB): with
+#: gradients every chunk's graph is kept, about ``40 * B * 2**bits * widest layer`` bytes.
+MAX_EXACT_GRAPH_BYTES = 2**31
+
+
+def _exact_sums(
+    dbn: DeepBeliefNetwork, x: torch.Tensor, *, need_log_px: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact :math:`\\log p(x)` and the bound, both (B,), by enumerating all hidden states.
+
+    Blocks of rows and of hidden states hold at most ``CHUNK_ELEMENTS`` (row, state, unit)
+    entries, so the memory of one block is bounded whatever ``B`` and the layer widths.
+    """
     bits = _check_enumerable(dbn)
-    log_z_top = log_partition_exact(dbn.top)
-    sizes = dbn.layer_sizes[1:-1]
-    B = x.shape[0]
-    log_px = torch.full((B,), -math.inf, dtype=x.dtype, device=x.device)
-    bound = torch.zeros(B, dtype=x.dtype, device=x.device)
+    widest = max(dbn.layer_sizes)
     total = 2**bits
-    chunk = max(1, 2**20 // max(B, 1))
-    for start in range(0, total, chunk):
-        states = binary_states(
-            bits, start=start, stop=min(total, start + chunk), dtype=x.dtype, device=x.device
-        )  # (S, bits)
-        hidden = list(torch.split(states, sizes, dim=1)) if sizes else []
-        layers = [x[:, None, :]] + [h[None, :, :] for h in hidden]  # (B, 1, n_0), (1, S, n_l)
-        log_p, log_q = _log_joint_and_recognition(dbn, layers, log_z_top)  # (B, S) each
-        log_p = log_p.expand(B, -1)
-        log_q = log_q.expand(B, -1)
-        log_px = torch.logaddexp(log_px, torch.logsumexp(log_p, dim=1))
-        q = torch.exp(log_q)  # (B, S)
-        bound = bound + (q * torch.where(q > 0, log_p - log_q, torch.zeros_like(log_p))).sum(1)
-    return log_px, bound
+    graph = torch.is_grad_enabled() and any(p.requires_grad for p in dbn.parameters())
+    if graph:
+        need = 40 * x.shape[0] * total * widest
+        if need > MAX_EXACT_GRAPH_BYTES:
+            raise ValueError(
+                f"x must be small enough for the graph of an exact sum with gradients: "
+                f"{x.shape[0]} rows x 2**{bits} hidden states x {widest} units need about "
+                f"{need / 2**30:.3g} GiB, above MAX_EXACT_GRAPH_BYTES = "
+                f"{MAX_EXACT_GRAPH_BYTES / 2**30:.3g} GiB. Got {x.shape[0]} rows instead. "
+                "Use fewer rows, call it under torch.no_grad() for the value alone, or "
+                "estimate the bound with variational_bound_sample."
+            )
+    log_z_top = log_partition_exact(dbn.top)  # chunked, its gradient too
+    sizes = dbn.layer_sizes[1:-1]
+    rows_per_block = max(1, CHUNK_ELEMENTS // widest)
+    log_px_parts, bound_parts = [], []
+    for first in range(0, x.shape[0], rows_per_block):
+        xb = x[first : first + rows_per_block]
+        B = xb.shape[0]
+        log_px = torch.full((B,), -math.inf, dtype=x.dtype, device=x.device)
+        bound = torch.zeros(B, dtype=x.dtype, device=x.device)
+        chunk = max(1, CHUNK_ELEMENTS // (B * widest))
+        for start in range(0, total, chunk):
+            states = binary_states(
+                bits, start=start, stop=min(total, start + chunk), dtype=x.dtype, device=x.device
+            )  # (S, bits)
+            hidden = list(torch.split(states, sizes, dim=1)) if sizes else []
+            layers = [xb[:, None, :]] + [h[None, :, :] for h in hidden]  # (B, 1, n_0), (1, S, n_l)
+            log_p, log_q = _log_joint_and_recognition(dbn, layers, log_z_top)  # (B, S) each
+            log_p = log_p.expand(B, -1)
+            log_q = log_q.expand(B, -1)
+            if need_log_px:
+                log_px = torch.logaddexp(log_px, torch.logsumexp(log_p, dim=1))
+            q = torch.exp(log_q)  # (B, S)
+            bound = bound + (q * torch.where(q > 0, log_p - log_q, torch.zeros_like(log_p))).sum(1)
+        log_px_parts.append(log_px)
+        bound_parts.append(bound)
+    return torch.cat(log_px_parts), torch.cat(bound_parts)
 
 
 def log_likelihood_exact(dbn: DeepBeliefNetwork, x: object) -> torch.Tensor:
@@ -511,11 +543,15 @@ def log_likelihood_exact(dbn: DeepBeliefNetwork, x: object) -> torch.Tensor:
     Returns
     -------
     Tensor of shape (B,)
-        Explained in {ref}`sec-dbn`.
+        Not differentiable: computed without a graph, in blocks of at most
+        ``CHUNK_ELEMENTS`` (row, state, unit) entries (:data:`genphys.enumeration.CHUNK_ELEMENTS`),
+        so memory stays about 100 MiB whatever the width of the layers and the number of
+        rows. Explained in {ref}`sec-dbn`.
     """
     dbn = _check_dbn(dbn)
     x = _check_data(dbn, "x", x)
-    return _exact_sums(dbn, x)[0]
+    with torch.no_grad():
+        return _exact_sums(dbn, x)[0]
 
 
 def variational_bound_exact(dbn: DeepBeliefNetwork, x: object) -> torch.Tensor:
@@ -529,11 +565,13 @@ def variational_bound_exact(dbn: DeepBeliefNetwork, x: object) -> torch.Tensor:
     Returns
     -------
     Tensor of shape (B,)
-        Explained in {ref}`sec-dbn`.
+        Differentiable. Without gradients memory is one block (about 100 MiB); with
+        gradients the graph of every block is kept, and a sum that would need more than
+        :data:`MAX_EXACT_GRAPH_BYTES` is refused. Explained in {ref}`sec-dbn`.
     """
     dbn = _check_dbn(dbn)
     x = _check_data(dbn, "x", x)
-    return _exact_sums(dbn, x)[1]
+    return _exact_sums(dbn, x, need_log_px=False)[1]
 
 
 class BoundEstimate(NamedTuple):

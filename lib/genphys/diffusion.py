@@ -34,7 +34,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validation import as_tensor, check_positive_float, check_positive_int, describe
+from ._validation import (
+    as_tensor,
+    check_positive_float,
+    check_positive_int,
+    describe,
+    first_parameter,
+)
 from .fitting import History, fit, minibatches
 from .mixtures import GaussianMixture
 from .seeding import make_generator
@@ -109,6 +115,8 @@ def _warn_if_noisy(b: torch.Tensor, stacklevel: int = 3) -> None:
 def _step(t: object, T: int, n: int | None = None, *, minimum: int = 1) -> int | torch.Tensor:
     """A 1-based step: an int in ``minimum ... T`` or an int64 tensor of shape (n,) of them."""
     if isinstance(t, torch.Tensor) and t.dim() == 0:
+        if t.dtype == torch.bool:  # int(True) would silently be step 1
+            raise TypeError(f"t must hold integers (int64). Got {describe(t)} instead.")
         t = int(t) if not t.is_floating_point() else t
     if isinstance(t, torch.Tensor):
         if t.is_floating_point() or t.dtype == torch.bool:
@@ -859,6 +867,17 @@ def _model_steps(t: object, n: int, T: int, device: torch.device) -> torch.Tenso
     return t.to(device)
 
 
+def _check_model_dtype(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise unless ``x`` has the dtype of ``model``'s parameters (no silent cast either way)."""
+    reference = first_parameter("model", model)
+    if x.dtype != reference.dtype:
+        raise TypeError(
+            f"x must have the dtype of the network's parameters ({reference.dtype}). Got "
+            f"dtype {x.dtype} instead; convert it with x.to({reference.dtype}) or build the "
+            f"network with dtype={x.dtype}."
+        )
+
+
 class MLPNoisePredictor(nn.Module):
     """:math:`\\varepsilon_\\theta(x, t)`: an MLP on :math:`[h, e(t)]` at every layer, :math:`e` sinusoidal.
 
@@ -913,6 +932,7 @@ class MLPNoisePredictor(nn.Module):
         """:math:`\\varepsilon_\\theta(x, t)` for x of shape (n, dim) and t an int or shape (n,); returns (n, dim)."""
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (n, {self.dim}). Got {describe(x)} instead.")
+        _check_model_dtype(self, x)
         e = sinusoidal_embedding(
             _model_steps(t, x.shape[0], self.T, x.device), self.T, self.embedding_dim
         )
@@ -981,6 +1001,7 @@ class ConvNoisePredictor(nn.Module):
         """:math:`\\varepsilon_\\theta(x, t)` for x of shape (n, 1, H, W); returns (n, 1, H, W)."""
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"x must have shape (n, 1, H, W). Got {describe(x)} instead.")
+        _check_model_dtype(self, x)
         e = sinusoidal_embedding(
             _model_steps(t, x.shape[0], self.T, x.device), self.T, self.embedding_dim
         )
@@ -1034,11 +1055,9 @@ def train_diffusion(
     History
         Column ``"loss"``: the epoch's mean :func:`simple_loss`.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module. Got {describe(model)} instead.")
+    reference = first_parameter("model", model)
     b = _betas(betas)
     x0 = _data("x_0", x_0)
-    reference = next(model.parameters())
     if x0.dtype != reference.dtype or x0.device != reference.device:
         raise TypeError(
             f"x_0 must have the model's dtype {reference.dtype} and device {reference.device}. "

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 from ._validation import check_positive_float, check_positive_int, describe
 from .diffusion import _betas, _eps, _variances, _warn_if_noisy, reverse_mean
@@ -80,11 +81,48 @@ def _start(
         return x_T.clone()
     if shape is None:
         raise ValueError(f"{name} needs shape or x_T. Got neither instead.")
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(
+            f"shape must be a tuple (n, ...) of positive integers, e.g. (n, dim). "
+            f"Got {describe(shape)} instead."
+        )
     shape = tuple(check_positive_int("shape entries", s) for s in shape)
     if len(shape) < 2:
         raise ValueError(f"shape must be (n, ...) with a feature axis. Got {shape} instead.")
     _warn_if_noisy(b, stacklevel=4)
     return torch.randn(shape, generator=g, dtype=dtype, device=device)
+
+
+def _placement(
+    eps_model: object,
+    x_T: torch.Tensor | None,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device of the chains: ``x_T``'s, else those given, else the network's.
+
+    A network with parameters (an ``nn.Module``) fixes both unless they are given, so a
+    float32 network samples in float32 without further arguments; a given ``x_T`` or
+    ``dtype`` that differs from the network's is refused with a clear message.
+    """
+    reference = None
+    if isinstance(eps_model, nn.Module):
+        reference = next(iter(eps_model.parameters()), None)
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype. Got {describe(dtype)} instead.")
+    if isinstance(x_T, torch.Tensor):
+        dtype, device = x_T.dtype, x_T.device
+    if dtype is None:
+        dtype = reference.dtype if reference is not None else torch.float64
+    if device is None:
+        device = reference.device if reference is not None else torch.device("cpu")
+    if reference is not None and dtype != reference.dtype:
+        what = "x_T" if isinstance(x_T, torch.Tensor) else "dtype"
+        raise TypeError(
+            f"{what} must match the dtype of eps_model's parameters ({reference.dtype}). "
+            f"Got {dtype} instead; leave dtype out to sample in the network's dtype."
+        )
+    return dtype, torch.device(device)
 
 
 def _check_finite(name: str, x: torch.Tensor, t: int) -> None:
@@ -102,8 +140,8 @@ def ddpm_sample(
     *,
     x_T: torch.Tensor | None = None,
     variances: object | None = None,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -123,7 +161,9 @@ def ddpm_sample(
         The starting point.
     variances : Tensor of shape (T,), optional
     dtype, device
-        Of :math:`x_T` when it is drawn.
+        Of :math:`x_T` when it is drawn; by default those of ``eps_model``'s parameters
+        (float64 on the CPU for a plain function). A ``dtype`` or ``x_T`` other than the
+        network's raises.
     seed, generator
         Exactly one.
 
@@ -133,7 +173,7 @@ def ddpm_sample(
     """
     b = _betas(betas)
     var = _variances(variances, b)
-    device = x_T.device if isinstance(x_T, torch.Tensor) else torch.device(device)
+    dtype, device = _placement(eps_model, x_T, dtype, device)
     g = make_generator(seed, generator, device=device)
     x = _start("ddpm_sample", shape, x_T, b, g, dtype, device)
     for t in range(b.shape[0], 0, -1):
@@ -156,8 +196,8 @@ def ddim_sample(
     n_steps: int,
     eta: float = 0.0,
     x_T: torch.Tensor | None = None,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -179,6 +219,7 @@ def ddim_sample(
         0 deterministic; 1 with the posterior's noise level.
     x_T : Tensor of shape (n, ...), optional
     dtype, device
+        As for :func:`ddpm_sample`: the network's by default.
     seed, generator
         Exactly one, except that neither is needed when ``x_T`` is given and ``eta = 0``.
 
@@ -189,9 +230,12 @@ def ddim_sample(
     b = _betas(betas)
     eta = check_positive_float("eta", eta, allow_zero=True)
     steps = sampling_steps(b.shape[0], n_steps).tolist()
-    device = x_T.device if isinstance(x_T, torch.Tensor) else torch.device(device)
+    dtype, device = _placement(eps_model, x_T, dtype, device)
     needs_random = x_T is None or eta > 0
-    g = make_generator(seed, generator, device=device) if needs_random else None
+    given = seed is not None or generator is not None
+    # validated whenever given, so that seed and generator together are refused even when
+    # nothing is drawn
+    g = make_generator(seed, generator, device=device) if needs_random or given else None
     x = _start("ddim_sample", shape, x_T, b, g, dtype, device)
     ab = torch.cumprod(1.0 - b, 0).tolist()
     for i, t in enumerate(steps):
@@ -215,8 +259,8 @@ def probability_flow_sample(
     *,
     n_steps: int,
     x_T: torch.Tensor | None = None,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -237,6 +281,7 @@ def probability_flow_sample(
     n_steps : int in 1 ... T
     x_T : Tensor of shape (n, ...), optional
     dtype, device
+        As for :func:`ddpm_sample`: the network's by default.
     seed, generator
         Exactly one when ``x_T`` is drawn; neither when ``x_T`` is given.
 
@@ -246,7 +291,12 @@ def probability_flow_sample(
     """
     b = _betas(betas)
     steps = sampling_steps(b.shape[0], n_steps).tolist()
-    device = x_T.device if isinstance(x_T, torch.Tensor) else torch.device(device)
+    dtype, device = _placement(eps_model, x_T, dtype, device)
+    if x_T is not None and (seed is not None or generator is not None):
+        raise ValueError(
+            "seed and generator must be None when x_T is given (the flow is deterministic). "
+            f"Got seed={seed!r}, generator={generator!r} instead."
+        )
     g = make_generator(seed, generator, device=device) if x_T is None else None
     x = _start("probability_flow_sample", shape, x_T, b, g, dtype, device)
     ab = torch.cumprod(1.0 - b, 0).tolist()

@@ -30,11 +30,14 @@ from torch import nn
 from . import langevin
 from ._validation import (
     as_tensor,
+    check_float_dtype,
+    check_interval,
     check_positive_float,
     check_positive_int,
     check_probability,
     describe,
 )
+from .enumeration import CHUNK_ELEMENTS, chunked_logsumexp, code_ranges
 from .fitting import History, fit, minibatches
 from .grid import Grid
 from .seeding import make_generator
@@ -93,6 +96,7 @@ class EnergyMLP(nn.Module):
         self.dim = check_positive_int("dim", dim)
         hidden = check_positive_int("hidden", hidden)
         n_layers = check_positive_int("n_layers", n_layers)
+        dtype = check_float_dtype("dtype", dtype)
         self.quadratic = check_positive_float("quadratic", quadratic, allow_zero=True)
         sizes = [self.dim] + [hidden] * n_layers
         layers: list[nn.Module] = []
@@ -218,7 +222,11 @@ def exact_log_partition(model: nn.Module, grid: Grid) -> torch.Tensor:
     ----------
     model : EnergyMLP with dim 1 or 2
     grid : genphys.grid.Grid
-        Its box must hold essentially all the mass of :math:`e^{-E}`.
+        Its box must hold essentially all the mass of :math:`e^{-E}`. Its points are cast
+        to the model's dtype. The cells are evaluated in chunks of
+        ``CHUNK_ELEMENTS // widest layer`` (:data:`genphys.enumeration.CHUNK_ELEMENTS`) and
+        the gradient is accumulated chunk by chunk, so memory stays about that of one
+        chunk (tens of MiB) on any grid.
 
     Returns
     -------
@@ -226,7 +234,15 @@ def exact_log_partition(model: nn.Module, grid: Grid) -> torch.Tensor:
     """
     model = _check_model(model)
     grid = _check_grid(grid, model)
-    return grid.log_partition(-model(_grid_points(grid, model)))  # (C,) -> ()
+    points = _grid_points(grid, model)  # (C, D), in the model's dtype whatever the grid's
+    widest = max(max(p.shape) if p.dim() else 1 for p in model.parameters())
+    chunks = code_ranges(points.shape[0], CHUNK_ELEMENTS // widest)
+
+    def log_weight(rows: tuple[int, int]) -> torch.Tensor:
+        return -model(points[rows[0] : rows[1]])  # (S,)
+
+    log_sum = chunked_logsumexp(log_weight, chunks, list(model.parameters()))
+    return log_sum + math.log(grid.cell_volume)
 
 
 def exact_log_likelihood(model: nn.Module, x: object, grid: Grid) -> torch.Tensor:
@@ -341,6 +357,7 @@ def contrastive_loss(
     -------
     Tensor of shape ()
     """
+    alpha = check_positive_float("alpha", alpha, allow_zero=True)
     return (
         energy_real.mean()
         - energy_fake.mean()
@@ -382,9 +399,8 @@ class ReplayBuffer:
     ):
         self.size = check_positive_int("size", size)
         self.dim = check_positive_int("dim", dim)
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"low < high must be finite numbers. Got {low}, {high} instead.")
-        self.low, self.high = float(low), float(high)
+        self.low, self.high = check_interval(low, high)
+        dtype = check_float_dtype("dtype", dtype)
         g = make_generator(seed, generator, device=device)
         self.samples = self.noise(self.size, g, dtype=dtype, device=device)  # (S, D)
 
@@ -416,6 +432,25 @@ class ReplayBuffer:
 
     def store(self, index: torch.Tensor, x: torch.Tensor) -> None:
         """Write the chains' end points ``x`` (n, dim) back at ``index`` (n,)."""
+        if not isinstance(index, torch.Tensor) or index.dim() != 1 or index.is_floating_point():
+            raise TypeError(
+                f"index must be an integer tensor of shape (n,). Got {describe(index)} instead."
+            )
+        if bool(((index < 0) | (index >= self.size)).any()):
+            raise ValueError(
+                f"index must lie in 0 ... {self.size - 1}. Got values in "
+                f"[{int(index.min())}, {int(index.max())}] instead."
+            )
+        shape = (index.shape[0], self.dim)
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != shape:
+            raise ValueError(
+                f"x must have shape {shape}, one point of dim {self.dim} per index. "
+                f"Got {describe(x)} instead."
+            )
+        if x.dtype != self.samples.dtype:
+            raise TypeError(
+                f"x must have the buffer's dtype {self.samples.dtype}. Got dtype {x.dtype} instead."
+            )
         self.samples[index] = x.detach()
 
 
@@ -481,6 +516,7 @@ def heuristic_sampler(
     n_steps = check_positive_int("n_steps", n_steps)
     noise_std = check_positive_float("noise_std", noise_std, allow_zero=True)
     grad_clip = check_positive_float("grad_clip", grad_clip)
+    low, high = check_interval(low, high)
 
     def sampler(x: torch.Tensor, log_prob: Callable, generator: torch.Generator) -> torch.Tensor:
         x = x.detach()

@@ -8,22 +8,30 @@ running maximum (streaming log-sum-exp), so no term overflows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from ._validation import check_positive_int
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "MAX_ENUMERATION_BITS",
     "StreamingLogSumExp",
     "binary_states",
+    "chunked_logsumexp",
+    "code_ranges",
     "iter_binary_states",
     "logsumexp_over_states",
 ]
 
 #: Largest layer that exact enumeration accepts (2**32 states).
 MAX_ENUMERATION_BITS = 32
+
+#: Numbers per intermediate tensor of one chunk of an exact sum (2**21 float64 = 16 MiB):
+#: the exact routines size their chunks by it, so their memory does not grow with the
+#: number of states, rows or grid cells.
+CHUNK_ELEMENTS = 2**21
 
 
 def binary_states(
@@ -150,3 +158,87 @@ def logsumexp_over_states(
     for states in iter_binary_states(n, chunk_size=chunk_size, dtype=dtype, device=device):
         acc.add(log_weight(states))
     return acc.value
+
+
+class _ChunkedLogSumExp(torch.autograd.Function):
+    """Forward: streaming log-sum-exp without a graph. Backward: the gradient as an expectation.
+
+    :math:`\nabla_\theta \\log \\sum_s e^{\\ell_\theta(s)} = \\sum_s p_s \nabla_\theta \\ell_\theta(s)`
+    with :math:`p_s = e^{\\ell_\theta(s) - \\log Z}`; each chunk's graph is built, used and freed
+    in turn, so memory is that of one chunk.
+    """
+
+    @staticmethod
+    def forward(ctx, log_weight, chunks, *parameters):
+        acc = StreamingLogSumExp()
+        for chunk in chunks:
+            acc.add(log_weight(chunk).reshape(-1))
+        value = acc.value
+        ctx.log_weight, ctx.chunks = log_weight, chunks
+        ctx.save_for_backward(value, *parameters)
+        return value
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        value, *parameters = ctx.saved_tensors
+        total = [torch.zeros_like(p) for p in parameters]
+        wanted = [p for p in parameters if p.requires_grad]
+        for chunk in ctx.chunks:
+            with torch.enable_grad():
+                scores = ctx.log_weight(chunk).reshape(-1)  # (S,), with its own small graph
+                weights = torch.exp(scores.detach() - value.detach())  # p_s
+                grads = torch.autograd.grad((weights * scores).sum(), wanted, allow_unused=True)
+            it = iter(grads)
+            for i, p in enumerate(parameters):
+                if p.requires_grad:
+                    g = next(it)
+                    if g is not None:
+                        total[i] += g
+        return (None, None, *(grad_output * g for g in total))
+
+
+def chunked_logsumexp(
+    log_weight: Callable[[object], torch.Tensor],
+    chunks: Sequence[object],
+    parameters: Sequence[torch.Tensor] = (),
+) -> torch.Tensor:
+    """:math:`\\log \\sum_{\text{chunks}} \\sum_s e^{\\ell(s)}`, differentiable, with one chunk in memory.
+
+    Without gradients this is a streaming log-sum-exp. With gradients (some of
+    ``parameters`` require them and grad mode is on), no chunk's graph is kept: the
+    backward pass evaluates each chunk again and accumulates
+    :math:`\\sum_s p_s \nabla_\theta \\ell(s)`, the gradient of a log-sum-exp as an expectation
+    (one more pass over the chunks; not twice differentiable).
+
+    Parameters
+    ----------
+    log_weight : callable, chunk -> Tensor of shape (S,)
+        The log-weights of one chunk; it reads ``parameters`` (e.g. a module's) itself.
+    chunks : sequence
+        What ``log_weight`` takes, e.g. ``(start, stop)`` ranges; traversed twice with
+        gradients.
+    parameters : sequence of Tensor
+        Every tensor that ``log_weight`` depends on and whose gradient is wanted.
+
+    Returns
+    -------
+    Tensor of shape ()
+    """
+    chunks = list(chunks)
+    if not chunks:
+        raise ValueError("chunks must hold at least one chunk. Got none instead.")
+    parameters = list(parameters)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in parameters):
+        return _ChunkedLogSumExp.apply(log_weight, chunks, *parameters)
+    with torch.no_grad():
+        acc = StreamingLogSumExp()
+        for chunk in chunks:
+            acc.add(log_weight(chunk).reshape(-1))
+        return acc.value
+
+
+def code_ranges(n_states: int, per_chunk: int) -> list[tuple[int, int]]:
+    """``[(0, per_chunk), (per_chunk, 2 per_chunk), ...]`` covering ``range(n_states)``."""
+    per_chunk = max(1, int(per_chunk))
+    return [(s, min(s + per_chunk, n_states)) for s in range(0, n_states, per_chunk)]

@@ -5,8 +5,9 @@ others only in what one update does. It writes that as a *step*, a function of o
 mini-batch that updates the parameters and returns the numbers to record, and hands it
 to :func:`fit`, which owns what every trainer must do the same way:
 
-* one :class:`History` of per-epoch records (mean of each step output over the epoch,
-  weighted by the mini-batch size; wall time; what the monitor measured);
+* one :class:`History` of per-epoch records (mean of each step output over the epoch's
+  mini-batches that returned it, weighted by their sizes; wall time; what the monitor
+  measured);
 * one ``tqdm`` progress bar over epochs with the latest record as its postfix;
 * one divergence stop: a non-finite step output, parameter or monitored value raises
   :class:`TrainingDivergedError` naming the epoch, the mini-batch and the quantity, and
@@ -144,7 +145,13 @@ def minibatches(
         raise TypeError(
             f"data must be a Tensor or a tuple of Tensors. Got {describe(data)} instead."
         )
+    if any(t.dim() == 0 for t in tensors):
+        raise ValueError(
+            f"data must have a first (sample) dimension. Got {describe(data)} instead."
+        )
     n = tensors[0].shape[0]
+    if n == 0:
+        raise ValueError(f"data must hold at least one sample. Got {describe(data)} instead.")
     if any(t.shape[0] != n for t in tensors):
         sizes = [t.shape[0] for t in tensors]
         raise ValueError(f"data must share its first dimension. Got sizes {sizes} instead.")
@@ -198,7 +205,8 @@ def fit(
     """Run ``step`` on every mini-batch of ``batches(epoch)`` for ``n_epochs`` epochs.
 
     After each epoch the record holds, for each name the step returned, its mean over
-    the epoch's mini-batches weighted by their sizes, then what ``monitor(epoch)``
+    the epoch's mini-batches that returned it, weighted by their sizes (a name reported on
+    only some mini-batches is averaged over those alone), then what ``monitor(epoch)``
     returned. A non-finite step output, parameter or monitored value stops training with
     :class:`TrainingDivergedError`; the parameters are first restored to those at the
     start of the epoch.
@@ -279,7 +287,7 @@ def fit(
         for epoch in bar:
             saved = [p.detach().clone() for _, p in named]
             sums: dict[str, float] = {}
-            weight = 0
+            weights: dict[str, int] = {}  # per name: only the mini-batches that reported it
             began = time.perf_counter()
             for i, batch in enumerate(batches(epoch)):
                 out = step(batch)
@@ -293,13 +301,13 @@ def fit(
                     if not math.isfinite(value):
                         stop(epoch, i, name, value, saved)
                     sums[name] = sums.get(name, 0.0) + size * value
-                weight += size
+                    weights[name] = weights.get(name, 0) + size
             seconds = time.perf_counter() - began
             for name, p in named:
                 if not bool(torch.isfinite(p).all()):
                     stop(epoch, None, name, math.nan, saved)
             record = {"epoch": float(epoch), "seconds": seconds}
-            record.update({k: v / max(weight, 1) for k, v in sums.items()})
+            record.update({k: v / weights[k] for k, v in sums.items()})
             if monitor is not None:
                 began = time.perf_counter()
                 measured = monitor(epoch)

@@ -42,9 +42,11 @@ from torch import nn
 
 from ._validation import (
     as_tensor,
+    check_points,
     check_positive_float,
     check_positive_int,
     describe,
+    first_parameter,
 )
 from .fitting import History, fit, minibatches
 from .seeding import make_generator
@@ -457,6 +459,17 @@ def gan_step(
     loss = _check_loss(loss)
     d_steps = check_positive_int("d_steps", d_steps)
     sigma = check_positive_float("instance_noise", instance_noise, allow_zero=True)
+    if not isinstance(gan, GAN):
+        raise TypeError(f"gan must be a GAN. Got {describe(gan)} instead.")
+    reference = first_parameter("gan", gan)
+    real = check_points(
+        "real",
+        real,
+        width=gan.n_features,
+        dtype=reference.dtype,
+        device=reference.device,
+        owner="the GAN",
+    )
 
     def blur(x: torch.Tensor) -> torch.Tensor:  # (B, n_features)
         if sigma == 0.0:

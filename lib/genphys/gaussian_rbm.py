@@ -40,7 +40,7 @@ from ._validation import (
     check_positive_int,
     describe,
 )
-from .enumeration import binary_states
+from .enumeration import CHUNK_ELEMENTS, binary_states, chunked_logsumexp, code_ranges
 from .fitting import History, fit, minibatches
 from .optim import Adam
 from .seeding import make_generator
@@ -279,6 +279,10 @@ def log_partition_exact(model: GaussianBernoulliRBM) -> torch.Tensor:
     """Exact :math:`\\log Z = \\operatorname{logsumexp}_h [-F(h)]`, a Gaussian integral per hidden state.
 
     Differentiable with respect to the parameters. Explained in {ref}`sec-without-sampling`.
+    The :math:`2^N` hidden states are summed in chunks of
+    ``CHUNK_ELEMENTS // max(M, N)`` states (:data:`genphys.enumeration.CHUNK_ELEMENTS`), and
+    the gradient is accumulated chunk by chunk as an expectation, so memory stays about
+    100 MiB whatever the size (:func:`genphys.enumeration.chunked_logsumexp`).
 
     Parameters
     ----------
@@ -295,8 +299,15 @@ def log_partition_exact(model: GaussianBernoulliRBM) -> torch.Tensor:
             f"model must have at most {MAX_EXACT_HIDDEN} hidden units for the exact sum over "
             f"2**n_hidden states. Got n_hidden={model.n_hidden} instead."
         )
-    h = binary_states(model.n_hidden, dtype=model.W.dtype, device=model.W.device)  # (2^N, N)
-    return torch.logsumexp(model.hidden_log_weight(h), dim=0)
+    kw = {"dtype": model.W.dtype, "device": model.W.device}
+    n = model.n_hidden
+
+    def log_weight(codes: tuple[int, int]) -> torch.Tensor:
+        h = binary_states(n, start=codes[0], stop=codes[1], **kw)  # (S, N)
+        return model.hidden_log_weight(h)  # (S,)
+
+    per_chunk = CHUNK_ELEMENTS // max(model.n_visible, n)
+    return chunked_logsumexp(log_weight, code_ranges(2**n, per_chunk), list(model.parameters()))
 
 
 def log_likelihood_exact(

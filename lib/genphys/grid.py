@@ -111,6 +111,11 @@ class Grid:
             raise ValueError(
                 f"{name} must be finite or -inf (zero density). Got NaN or +inf instead."
             )
+        if not bool(torch.isfinite(v).any()):
+            raise ValueError(
+                f"{name} must be finite on at least one cell (a density with some mass on the "
+                "grid). Got -inf everywhere instead: widen the box or check the density."
+            )
         return v
 
     def log_partition(self, log_f: object) -> torch.Tensor:

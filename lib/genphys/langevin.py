@@ -19,6 +19,10 @@ Samplers are pure transition functions over an explicit :class:`LangevinState`
 :class:`SamplerDivergedError` at the first step that produces NaN or infinity.
 Gradients come from autograd of ``log_prob``, a callable mapping (n_chains, dim) to
 (n_chains,). Randomness comes only from the ``torch.Generator`` passed in.
+
+Chain layout: like every sampler of the library, :func:`sample` returns its chains
+**chains first**, shape (n_chains, n_steps, dim), the one layout that the diagnostics of
+:mod:`genphys.mcmc` read (``chain[..., i]`` is a series of shape (n_chains, n_steps)).
 """
 
 from __future__ import annotations
@@ -210,6 +214,8 @@ def ula_step(
         ``accepted`` is all true.
     """
     x, _, grad, accepted = _check_state(state)
+    step_size = check_positive_float("step_size", step_size)
+    check_generator(generator, x.device, "the chains")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)  # (B, D)
     x_new = x + step_size * grad + math.sqrt(2.0 * step_size) * noise  # (B, D)
     value, grad_new = _log_prob_and_grad(log_prob, x_new)
@@ -233,6 +239,7 @@ def proposal_log_density(
     -------
     Tensor of shape (n,)
     """
+    step_size = check_positive_float("step_size", step_size)
     mean = x_from + step_size * grad_from  # (B, D)
     return -((x_to - mean) ** 2).sum(1) / (4.0 * step_size)
 
@@ -293,6 +300,8 @@ def mala_step(
         ``accepted`` says which chains moved.
     """
     x, log_p, grad, _ = _check_state(state)
+    step_size = check_positive_float("step_size", step_size)
+    check_generator(generator, x.device, "the chains")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)  # (B, D)
     x_prop = x + step_size * grad + math.sqrt(2.0 * step_size) * noise  # (B, D)
     log_p_prop, grad_prop = _log_prob_and_grad(log_prob, x_prop)
@@ -341,8 +350,10 @@ def sample(
 
     Returns
     -------
-    chain : Tensor of shape (n_steps, n_chains, dim)
-        The state after each step.
+    chain : Tensor of shape (n_chains, n_steps, dim)
+        The state after each step, chains first (the layout of every sampler and every
+        diagnostic in :mod:`genphys.mcmc`): ``chain[:, t]`` holds the states after step
+        ``t + 1`` and ``chain[..., i]`` is the series of coordinate ``i``.
     acceptance_rate : float
         The fraction of accepted moves over all steps and chains (1.0 for ULA).
 
@@ -362,7 +373,9 @@ def sample(
     g = make_generator(seed, generator, device=x.device)
     check_generator(g, x.device)
     step = _STEPS[method]
-    chain = torch.empty((n_steps, *x.shape), dtype=x.dtype, device=x.device)  # (T, B, D)
+    chain = torch.empty(
+        (x.shape[0], n_steps, *x.shape[1:]), dtype=x.dtype, device=x.device
+    )  # (B, T, D)
     n_accepted = torch.zeros((), dtype=torch.float64, device=x.device)
     for t in range(n_steps):
         try:
@@ -380,7 +393,7 @@ def sample(
                 step=t + 1,
             ) from None
         state = new
-        chain[t] = state.position
+        chain[:, t] = state.position
         n_accepted += state.accepted.sum()
     return chain, float(n_accepted) / (n_steps * x.shape[0])
 

@@ -17,11 +17,16 @@ run in parallel as one tensor operation. Randomness comes only from the
   samples a correlated chain is worth;
 * :func:`split_rhat` -- whether several chains agree (Vehtari et al. 2021).
 
-The diagnostics take a series of shape (n_chains, n_steps) by default; pass
-``layout="steps_first"`` for (n_steps, n_chains), the layout of emcee and of a list of
-states stacked along time. Without an explicit layout, an input with more chains than
-steps looks transposed and gets a :class:`ChainLayoutWarning`. Explained in
-{ref}`sec-mcmc` and {ref}`sec-mcmc-rhat`.
+**One chain layout.** Every sampler of the library returns its chains *chains first*:
+:func:`gibbs_sample` and :func:`metropolis_hastings` shape (n_chains, n_samples, ...),
+:func:`genphys.langevin.sample` shape (n_chains, n_steps, dim), :func:`genphys.ising.sample`
+chain by chain. Every diagnostic here (:func:`autocorrelation`,
+:func:`integrated_autocorrelation_time`, :func:`effective_sample_size`,
+:func:`standard_error`, :func:`split_rhat`) takes a series of shape (n_chains, n_steps)
+and only that: there is no ``layout`` option to get wrong and no guess from the shape
+(1000 chains of 300 steps is a valid input). Series stored steps first elsewhere (emcee)
+are transposed with ``.T`` before they come in. Explained in {ref}`sec-mcmc` and
+{ref}`sec-mcmc-rhat`.
 """
 
 from __future__ import annotations
@@ -45,7 +50,6 @@ from .rbm import BernoulliRBM, check_batch, check_rbm
 
 __all__ = [
     "RHAT_THRESHOLD",
-    "ChainLayoutWarning",
     "MCMCResult",
     "Proposal",
     "RHatWarning",
@@ -68,10 +72,6 @@ __all__ = [
 #: Split R-hat above this means the chains disagree (Vehtari et al. 2021, sec. 4: use the
 #: samples only if R-hat < 1.01).
 RHAT_THRESHOLD = 1.01
-
-
-class ChainLayoutWarning(UserWarning):
-    """A series given to a diagnostic has more chains than steps: it is probably transposed."""
 
 
 class RHatWarning(UserWarning):
@@ -497,19 +497,8 @@ def gibbs_sample(
 
 
 # ------------------------------------------------------------- autocorrelation
-#: The two layouts a series of several chains can have.
-LAYOUTS = ("chains_first", "steps_first")
-
-
-def _as_series(series: object, layout: str | None = None) -> torch.Tensor:
-    """``series`` as a float64 tensor of shape (n_chains, n_steps); warn if it looks transposed.
-
-    The warning is only given for the default ``layout=None``; an explicit layout is trusted.
-    """
-    explicit = layout is not None
-    layout = "chains_first" if layout is None else layout
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}. Got {layout!r} instead.")
+def _as_series(series: object) -> torch.Tensor:
+    """``series`` (chains first, or one chain) as a float64 tensor of shape (n_chains, n_steps)."""
     if isinstance(series, torch.Tensor):
         s = series.detach().to(torch.float64)
     else:
@@ -517,22 +506,10 @@ def _as_series(series: object, layout: str | None = None) -> torch.Tensor:
     s = as_tensor("series", s, ndim=(1, 2))
     if s.ndim == 1:
         s = s[None, :]  # (1, n)
-    elif layout == "steps_first":
-        s = s.T  # (C, n)
     if s.shape[1] < 2:
         raise ValueError(
-            f"series must have at least 2 steps per chain. Got {s.shape[0]} chains of "
-            f"{s.shape[1]} step (layout={layout!r}) instead."
-        )
-    if s.shape[0] > s.shape[1] and not explicit:
-        other = "steps_first" if layout == "chains_first" else "chains_first"
-        warnings.warn(
-            f"series has {s.shape[0]} chains of only {s.shape[1]} steps with "
-            "the default layout (chains first); it looks transposed. If its rows are "
-            f"steps, pass layout={other!r}; if they really are chains, pass "
-            f"layout={layout!r}.",
-            ChainLayoutWarning,
-            stacklevel=3,
+            f"series must have shape (n_chains, n_steps) with at least 2 steps per chain. "
+            f"Got {s.shape[0]} chains of {s.shape[1]} step instead."
         )
     return s  # (C, n)
 
@@ -547,9 +524,7 @@ def _autocovariance(s: torch.Tensor) -> torch.Tensor:
     return acov.mean(dim=0)  # (n,)
 
 
-def autocorrelation(
-    series: object, max_lag: int | None = None, *, layout: str | None = None
-) -> torch.Tensor:
+def autocorrelation(series: object, max_lag: int | None = None) -> torch.Tensor:
     """Normalised autocorrelation :math:`\\rho(t) = C(t)/C(0)`, eq. {eq}`eq-autocorrelation`.
 
     :math:`C(t) = \\frac1n \\sum_{s=0}^{n-1-t} (f_s - \\bar f)(f_{s+t} - \\bar f)` is computed
@@ -559,15 +534,10 @@ def autocorrelation(
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        Chains first (the layout of every sampler of the library); one chain may be 1-D.
         A scalar observable along each chain.
     max_lag : int, optional
         Largest lag returned; default ``n_steps - 1``.
-    layout : {"chains_first", "steps_first"}, optional
-        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
-        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout). The default reads chains first and
-        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
-        explicit layout is trusted.
 
     Returns
     -------
@@ -579,7 +549,7 @@ def autocorrelation(
     ValueError
         If every chain is constant (the autocorrelation is undefined).
     """
-    s = _as_series(series, layout)
+    s = _as_series(series)
     n = s.shape[1]
     if max_lag is None:
         max_lag = n - 1
@@ -595,9 +565,7 @@ def autocorrelation(
     return acov[: max_lag + 1] / acov[0]
 
 
-def integrated_autocorrelation_time(
-    series: object, *, c: float = 5.0, layout: str | None = None
-) -> float:
+def integrated_autocorrelation_time(series: object, *, c: float = 5.0) -> float:
     """:math:`\\tau_{\\mathrm{int}} = 1 + 2 \\sum_{t=1}^{M} \\rho(t)` with Sokal's automatic window.
 
     Eq. {eq}`eq-tau-int`. The window :math:`M` is the smallest lag with
@@ -614,14 +582,9 @@ def integrated_autocorrelation_time(
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        Chains first (the layout of every sampler of the library); one chain may be 1-D.
     c : float
         Window constant, 5 by default.
-    layout : {"chains_first", "steps_first"}, optional
-        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
-        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout). The default reads chains first and
-        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
-        explicit layout is trusted.
 
     Returns
     -------
@@ -630,7 +593,7 @@ def integrated_autocorrelation_time(
         for anticorrelated chains.
     """
     c = check_positive_float("c", c)
-    rho = autocorrelation(_as_series(series, layout), layout="chains_first")  # (n,)
+    rho = autocorrelation(_as_series(series))  # (n,)
     taus = 2.0 * torch.cumsum(rho, dim=0) - 1.0  # taus[M] = 1 + 2 sum_{t=1}^{M} rho(t)
     lags = torch.arange(rho.shape[0], dtype=rho.dtype, device=rho.device)
     ok = lags >= c * taus
@@ -638,7 +601,7 @@ def integrated_autocorrelation_time(
     return float(taus[window])
 
 
-def effective_sample_size(series: object, *, c: float = 5.0, layout: str | None = None) -> float:
+def effective_sample_size(series: object, *, c: float = 5.0) -> float:
     """:math:`n_{\\mathrm{eff}} = n_{\\mathrm{chains}}\\, n_{\\mathrm{steps}} / \\max(\\tau_{\\mathrm{int}}, 1)`.
 
     Never more than the number of draws: anticorrelated chains (:math:`\\tau_{\\mathrm{int}} < 1`)
@@ -649,26 +612,21 @@ def effective_sample_size(series: object, *, c: float = 5.0, layout: str | None 
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        Chains first (the layout of every sampler of the library); one chain may be 1-D.
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
-    layout : {"chains_first", "steps_first"}, optional
-        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
-        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout). The default reads chains first and
-        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
-        explicit layout is trusted.
 
     Returns
     -------
     float
         Between 1 and ``n_chains * n_steps``.
     """
-    s = _as_series(series, layout)
-    tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+    s = _as_series(series)
+    tau = integrated_autocorrelation_time(s, c=c)
     return s.numel() / max(tau, 1.0)
 
 
-def split_rhat(series: object, *, layout: str | None = None, rank_normalize: bool = True) -> float:
+def split_rhat(series: object, *, rank_normalize: bool = True) -> float:
     """Split :math:`\\hat R = \\sqrt{\\widehat{\\mathrm{var}}^+ / W}` of Vehtari et al. (2021).
 
     Every chain is cut into two halves (the middle step dropped if ``n_steps`` is odd),
@@ -686,13 +644,8 @@ def split_rhat(series: object, *, layout: str | None = None, rank_normalize: boo
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        Chains first (the layout of every sampler of the library); one chain may be 1-D.
         At least 4 steps per chain.
-    layout : {"chains_first", "steps_first"}, optional
-        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
-        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout). The default reads chains first and
-        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
-        explicit layout is trusted.
     rank_normalize : bool
         Rank-normalise (bulk and tail) as in the paper; ``False`` gives the classic
         split :math:`\\hat R` of the raw draws.
@@ -703,7 +656,7 @@ def split_rhat(series: object, *, layout: str | None = None, rank_normalize: boo
         ``inf`` when every half-chain is constant but their values differ; 1 when all
         draws are equal.
     """
-    s = _as_series(series, layout)
+    s = _as_series(series)
     n = s.shape[1] // 2
     if n < 2:
         raise ValueError(
@@ -735,9 +688,7 @@ def _rhat(halves: torch.Tensor) -> float:
     return math.sqrt(((n - 1) / n * within + between_over_n) / within)
 
 
-def standard_error(
-    series: object, *, c: float = 5.0, layout: str | None = None, warn: bool = True
-) -> float:
+def standard_error(series: object, *, c: float = 5.0, warn: bool = True) -> float:
     """Standard error of the overall mean, :math:`\\max\\big(\\sqrt{\\sigma^2 \\tau_{\\mathrm{int}} / N},\\ s_{\\bar f} / \\sqrt{C}\\big)`.
 
     Two estimates of the same error, the larger one reported:
@@ -758,14 +709,9 @@ def standard_error(
     Parameters
     ----------
     series : Tensor of shape (n_chains, n_steps) or (n_steps,)
+        Chains first (the layout of every sampler of the library); one chain may be 1-D.
     c : float
         Window constant of :func:`integrated_autocorrelation_time`.
-    layout : {"chains_first", "steps_first"}, optional
-        ``"chains_first"``: shape (n_chains, n_steps), one chain per row, as
-        :func:`gibbs_sample` returns them; ``"steps_first"``: shape (n_steps, n_chains),
-        one chain per column (emcee's layout). The default reads chains first and
-        warns (:class:`ChainLayoutWarning`) when there are more chains than steps; an
-        explicit layout is trusted.
     warn : bool
         Check split R-hat (for at least 4 steps) and warn above the threshold.
 
@@ -773,17 +719,17 @@ def standard_error(
     -------
     float
     """
-    s = _as_series(series, layout)
+    s = _as_series(series)
     n_chains = s.shape[0]
     var = float(s.var(dim=1, correction=0).mean())
     within = 0.0
     if var > 0.0:
-        tau = integrated_autocorrelation_time(s, c=c, layout="chains_first")
+        tau = integrated_autocorrelation_time(s, c=c)
         tau = max(tau, 1.0 / s.shape[1])
         within = var * tau / s.numel()
     between = float(s.mean(dim=1).var(correction=1)) / n_chains if n_chains > 1 else 0.0
     if warn and s.shape[1] >= 4:
-        rhat = split_rhat(s, layout="chains_first")
+        rhat = split_rhat(s)
         if rhat > RHAT_THRESHOLD:
             warnings.warn(
                 f"split R-hat = {rhat:.3g} > {RHAT_THRESHOLD} (Vehtari et al. 2021): the "

@@ -32,10 +32,12 @@ from torch import nn
 from ._validation import (
     as_tensor,
     check_binary,
+    check_points,
     check_positive_float,
     check_positive_int,
     check_same_placement,
     describe,
+    first_parameter,
 )
 from .fitting import History, fit, minibatches
 from .optim import Adam
@@ -114,11 +116,9 @@ class NCEModel(nn.Module):
         log_z: float = 0.0,
     ) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be an nn.Module. Got {describe(model)} instead.")
+        first = first_parameter("model", model)
         if not callable(energy):
             raise TypeError(f"energy must be callable. Got {describe(energy)} instead.")
-        first = next(model.parameters())
         self.model = model
         self.energy = energy
         self.log_z = nn.Parameter(
@@ -145,8 +145,14 @@ class BernoulliNoise:
         if bool(((self.p <= 0) | (self.p >= 1)).any()):
             raise ValueError(f"p must lie strictly between 0 and 1. Got {self.p.tolist()} instead.")
 
+    @property
+    def dim(self) -> int:
+        """:math:`D`, the number of pixels."""
+        return self.p.shape[0]
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log q(x)`, shape (B,)."""
+        """:math:`\\log q(x)`, shape (B,), for ``x`` of shape (B, D) and the dtype of ``p``."""
+        x = check_points("x", x, width=self.dim, dtype=self.p.dtype, owner="the noise")
         check_binary("x", x)
         return x @ torch.log(self.p) + (1 - x) @ torch.log1p(-self.p)
 
@@ -174,8 +180,14 @@ class GaussianNoise:
         if bool((self.std <= 0).any()):
             raise ValueError(f"std must be positive. Got {self.std.tolist()} instead.")
 
+    @property
+    def dim(self) -> int:
+        """:math:`D`, the dimension of the Gaussian."""
+        return self.mean.shape[0]
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log q(x)`, shape (B,)."""
+        """:math:`\\log q(x)`, shape (B,), for ``x`` of shape (B, D) and the dtype of ``mean``."""
+        x = check_points("x", x, width=self.dim, dtype=self.mean.dtype, owner="the noise")
         z = (x - self.mean) / self.std  # (B, D)
         return (-0.5 * z**2 - torch.log(self.std) - 0.5 * math.log(2 * math.pi)).sum(-1)
 
@@ -239,6 +251,12 @@ def train_nce(
             f"noise must have log_prob and sample (e.g. BernoulliNoise). Got {describe(noise)} instead."
         )
     x = as_tensor("data", data, ndim=2, dtype=model.log_z.dtype, device=model.log_z.device)
+    width = getattr(noise, "dim", None)
+    if width is not None and width != x.shape[1]:
+        raise ValueError(
+            f"noise must have the dimension of the data ({x.shape[1]}). Got noise of "
+            f"dimension {width} instead."
+        )
     n_epochs = check_positive_int("n_epochs", n_epochs)
     noise_ratio = check_positive_int("noise_ratio", noise_ratio)
     batch_size = check_positive_int("batch_size", batch_size)

@@ -13,7 +13,7 @@ per call, more than an RBM update on a mini-batch of 20 digits. Explained in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim.adam import adam
@@ -24,7 +24,12 @@ from ._validation import check_positive_float, check_probability, describe
 __all__ = ["SGD", "Adam"]
 
 
-def _groups(params: object, defaults: dict[str, float]) -> list[dict[str, object]]:
+def _groups(
+    params: object,
+    defaults: dict[str, object],
+    check: Callable[[dict[str, object], str], dict[str, object]],
+) -> list[dict[str, object]]:
+    """Parameter groups with the defaults filled in; every group's settings go through ``check``."""
     items = list(params) if isinstance(params, Iterable) else None
     if not items:
         raise TypeError(
@@ -33,14 +38,66 @@ def _groups(params: object, defaults: dict[str, float]) -> list[dict[str, object
         )
     groups = items if isinstance(items[0], dict) else [{"params": items}]
     out = []
-    for group in groups:
-        tensors = list(group["params"])
-        if not tensors or not all(isinstance(p, torch.Tensor) and p.is_leaf for p in tensors):
+    for i, group in enumerate(groups):
+        where = f"params[{i}]"
+        if not isinstance(group, dict):
             raise TypeError(
-                f"params must be leaf Tensors. Got {describe(group['params'])} instead."
+                f"{where} must be a dict like the other parameter groups. "
+                f"Got {describe(group)} instead."
             )
-        out.append({**defaults, **group, "params": tensors})
+        if "params" not in group:
+            raise ValueError(
+                f"{where} must have a 'params' entry (a list of Tensors). "
+                f"Got a group with keys {sorted(group)} instead."
+            )
+        unknown = sorted(set(group) - set(defaults) - {"params"})
+        if unknown:
+            raise ValueError(
+                f"{where} must set only {sorted(defaults)} besides 'params'. Got {unknown} instead."
+            )
+        raw = group["params"]
+        tensors = [raw] if isinstance(raw, torch.Tensor) else list(raw)
+        if not tensors or not all(isinstance(p, torch.Tensor) and p.is_leaf for p in tensors):
+            raise TypeError(f"{where}['params'] must be leaf Tensors. Got {describe(raw)} instead.")
+        settings = check({**defaults, **{k: v for k, v in group.items() if k != "params"}}, where)
+        out.append({**settings, "params": tensors})
     return out
+
+
+def _named(where: str, name: str) -> str:
+    return f"{where}['{name}']" if where else name
+
+
+def _check_sgd(settings: dict[str, object], where: str) -> dict[str, object]:
+    """``lr > 0``, ``momentum`` in [0, 1), ``weight_decay >= 0``, named by group."""
+    lr = check_positive_float(_named(where, "lr"), settings["lr"])
+    momentum = check_probability(_named(where, "momentum"), settings["momentum"])
+    if momentum >= 1.0:
+        raise ValueError(f"{_named(where, 'momentum')} must be in [0, 1). Got {momentum} instead.")
+    weight_decay = check_positive_float(
+        _named(where, "weight_decay"), settings["weight_decay"], allow_zero=True
+    )
+    return {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+
+
+def _check_adam(settings: dict[str, object], where: str) -> dict[str, object]:
+    """``lr > 0``, ``betas`` two numbers in [0, 1), ``eps > 0``, named by group."""
+    lr = check_positive_float(_named(where, "lr"), settings["lr"])
+    betas = settings["betas"]
+    name = _named(where, "betas")
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise TypeError(f"{name} must be a pair (beta1, beta2). Got {describe(betas)} instead.")
+    betas = tuple(betas)
+    if len(betas) != 2:
+        raise ValueError(
+            f"{name} must be a pair (beta1, beta2) of numbers in [0, 1). "
+            f"Got {len(betas)} value(s) {betas} instead."
+        )
+    for i, beta in enumerate(betas):
+        if check_probability(f"{name}[{i}]", beta) >= 1.0:
+            raise ValueError(f"{name}[{i}] must be in [0, 1). Got {beta} instead.")
+    eps = check_positive_float(_named(where, "eps"), settings["eps"])
+    return {"lr": lr, "betas": (float(betas[0]), float(betas[1])), "eps": eps}
 
 
 class _Optimizer:
@@ -88,12 +145,8 @@ class SGD(_Optimizer):
     def __init__(
         self, params: object, *, lr: float, momentum: float = 0.0, weight_decay: float = 0.0
     ) -> None:
-        lr = check_positive_float("lr", lr)
-        if check_probability("momentum", momentum) >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1). Got {momentum} instead.")
-        weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
-        defaults = {"lr": lr, "momentum": float(momentum), "weight_decay": weight_decay}
-        self.param_groups = _groups(params, defaults)
+        defaults = _check_sgd({"lr": lr, "momentum": momentum, "weight_decay": weight_decay}, "")
+        self.param_groups = _groups(params, defaults, _check_sgd)
         self.state = {}
 
     def _update(self) -> None:
@@ -138,12 +191,8 @@ class Adam(_Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        lr = check_positive_float("lr", lr)
-        for name, beta in zip(("betas[0]", "betas[1]"), betas, strict=True):
-            if check_probability(name, beta) >= 1.0:
-                raise ValueError(f"{name} must be in [0, 1). Got {beta} instead.")
-        eps = check_positive_float("eps", eps)
-        self.param_groups = _groups(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+        defaults = _check_adam({"lr": lr, "betas": betas, "eps": eps}, "")
+        self.param_groups = _groups(params, defaults, _check_adam)
         self.state = {}
 
     def _update(self) -> None:

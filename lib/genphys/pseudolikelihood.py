@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, describe
+from .enumeration import CHUNK_ELEMENTS
 from .fitting import History, fit, minibatches
 from .optim import Adam
 from .rbm import BernoulliRBM, check_batch, check_rbm, log_likelihood_exact
@@ -47,15 +48,33 @@ def conditional_log_probs(rbm: BernoulliRBM, x: object) -> torch.Tensor:
     -------
     Tensor of shape (n_samples, n_visible)
         Differentiable with respect to the RBM's parameters.
+
+    Notes
+    -----
+    Flipping site :math:`i` changes :math:`a^\\top x` by :math:`d_i a_i` and the hidden field
+    by :math:`d_i W_{i\\cdot}`, :math:`d_i = 1 - 2x_i`, so the flipped free energies come from
+    one (rows, M, N) block of fields, never from the (rows * M, M) flipped copies. Rows are
+    processed in blocks of at most ``CHUNK_ELEMENTS`` (:data:`genphys.enumeration.CHUNK_ELEMENTS`)
+    entries: without gradients memory is one block (about 100 MiB); with gradients the
+    graph holds about ``24 * n_samples * M * N`` bytes, as any differentiable evaluation
+    of every site must.
     """
     check_rbm(rbm)
     x = check_batch(rbm, "x", x)
     n, m = x.shape
-    eye = torch.eye(m, dtype=x.dtype, device=x.device)  # (M, M)
-    flipped = (x[:, None, :] + eye - 2 * x[:, None, :] * eye).reshape(n * m, m)  # (n*M, M)
-    f = rbm.free_energy(x)  # (n,)
-    f_flipped = rbm.free_energy(flipped).reshape(n, m)  # (n, M)
-    return F.logsigmoid(f_flipped - f[:, None])
+    W, a, b = rbm.W, rbm.a, rbm.b
+    rows = max(1, CHUNK_ELEMENTS // (m * rbm.n_hidden))
+    parts = []
+    for first in range(0, n, rows):
+        xb = x[first : first + rows]  # (B, M)
+        d = 1.0 - 2.0 * xb  # (B, M): +1 where a 0 becomes 1, -1 where a 1 becomes 0
+        field = xb @ W + b  # (B, N)
+        visible = xb @ a  # (B,)
+        f = -visible - F.softplus(field, threshold=37.0).sum(-1)  # (B,)
+        flipped_field = field[:, None, :] + d[:, :, None] * W[None, :, :]  # (B, M, N)
+        f_flipped = -(visible[:, None] + d * a) - F.softplus(flipped_field, threshold=37.0).sum(-1)
+        parts.append(F.logsigmoid(f_flipped - f[:, None]))  # (B, M)
+    return torch.cat(parts)
 
 
 def log_pseudo_likelihood(rbm: BernoulliRBM, x: object) -> torch.Tensor:
@@ -111,8 +130,17 @@ def stochastic_log_pseudo_likelihood(
                 "seed and generator must be None when sites are given. "
                 f"Got seed={seed!r}, generator={generator!r} instead."
             )
-        index = torch.as_tensor(sites, device=x.device)
-        if index.dtype.is_floating_point or index.shape != (n,):
+        if isinstance(sites, (str, bytes)):
+            raise TypeError(
+                f"sites must be an integer tensor of shape ({n},). Got {describe(sites)} instead."
+            )
+        try:
+            index = torch.as_tensor(sites, device=x.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"sites must be an integer tensor of shape ({n},). Got {describe(sites)} instead."
+            ) from exc
+        if index.dtype.is_floating_point or index.dtype == torch.bool or index.shape != (n,):
             raise ValueError(
                 f"sites must be an integer tensor of shape ({n},). "
                 f"Got dtype {index.dtype}, shape {tuple(index.shape)} instead."

@@ -412,7 +412,11 @@ def log_partition_exact(
     ----------
     rbm : BernoulliRBM
     chunk_size : int
-        States per chunk; memory is proportional to ``chunk_size`` times the larger layer.
+        States per chunk. Memory is one chunk, about ``16 * chunk_size * max(M, N)`` bytes
+        (≈ 100 MB at the default and 784 visible units), with or without gradients: the
+        backward pass does not keep the chunks' graphs but sums the exact expectations
+        :math:`\\mathbb E_p[x h^\\top], \\mathbb E_p[x], \\mathbb E_p[h]` again, chunk by chunk
+        (one more enumeration, about twice the time). Not twice differentiable.
     max_work : int, optional
         Refuse models whose :func:`exact_work` exceeds this; ``MAX_EXACT_WORK`` by default.
 
@@ -429,14 +433,84 @@ def log_partition_exact(
     _check_enumerable(rbm, max_work)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     exact = _float64_twin(rbm)
-    if torch.is_grad_enabled() and any(p.requires_grad for p in (rbm.W, rbm.a, rbm.b)):
-        # autograd path: plain chunked log-sum-exp keeps the graph simple
-        parts = [lw for _, lw, _ in _smaller_layer_chunks(exact, chunk_size)]
-        return torch.logsumexp(torch.cat(parts), dim=0).to(rbm.W.dtype)
+    if torch.is_grad_enabled() and any(p.requires_grad for p in (exact.W, exact.a, exact.b)):
+        # the gradient is an expectation accumulated chunk by chunk: no graph is kept
+        return _LogPartition.apply(exact.W, exact.a, exact.b, chunk_size).to(rbm.W.dtype)
+    return _log_partition_no_grad(exact, chunk_size).to(rbm.W.dtype)
+
+
+@torch.no_grad()
+def _log_partition_no_grad(rbm: BernoulliRBM, chunk_size: int) -> torch.Tensor:
+    """Streaming log-sum-exp of the smaller layer's log-weights (float64 ``rbm``)."""
     acc = StreamingLogSumExp()
-    for log_weight in _log_weight_chunks_fast(exact, chunk_size):
+    for log_weight in _log_weight_chunks_fast(rbm, chunk_size):
         acc.add(log_weight)
-    return acc.value.to(rbm.W.dtype)
+    return acc.value
+
+
+def _plain_rbm(W: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> BernoulliRBM:
+    """An RBM holding ``W, a, b`` detached, without copying them (for no-grad sums)."""
+    rbm = BernoulliRBM.__new__(BernoulliRBM)
+    nn.Module.__init__(rbm)
+    rbm.W, rbm.a, rbm.b = W.detach(), a.detach(), b.detach()
+    return rbm
+
+
+@torch.no_grad()
+def _model_expectations(
+    rbm: BernoulliRBM, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:math:`\\mathbb E_p[x h^\\top], \\mathbb E_p[x], \\mathbb E_p[h]` by an exact sum, chunk by chunk.
+
+    These are the derivatives of :math:`\\log Z` with respect to ``W``, ``a`` and ``b``.
+    The weights of a chunk are rescaled by a running maximum; memory is that of one chunk.
+    """
+    hidden_enumerated = rbm.n_hidden <= rbm.n_visible
+    m = None
+    total = xh = ex = eh = None
+    for states, log_weight, field in _smaller_layer_chunks(rbm, chunk_size):
+        chunk_max = log_weight.max()
+        if m is None:
+            m = chunk_max
+            total = torch.zeros((), dtype=rbm.W.dtype, device=rbm.W.device)
+            xh = torch.zeros_like(rbm.W)
+            ex, eh = torch.zeros_like(rbm.a), torch.zeros_like(rbm.b)
+        elif chunk_max > m:
+            scale = torch.exp(m - chunk_max)
+            total, xh, ex, eh = total * scale, xh * scale, ex * scale, eh * scale
+            m = chunk_max
+        w = torch.exp(log_weight - m)  # (S,)
+        mean_other = torch.sigmoid(field)  # (S, other)
+        xs, hs = (mean_other, states) if hidden_enumerated else (states, mean_other)
+        total = total + w.sum()
+        xh = xh + (xs * w[:, None]).T @ hs
+        ex = ex + w @ xs
+        eh = eh + w @ hs
+    return xh / total, ex / total, eh / total
+
+
+class _LogPartition(torch.autograd.Function):
+    """:math:`\\log Z(W, a, b)` whose backward is the exact expectation, chunk by chunk.
+
+    :math:`\\partial \\log Z / \\partial W = \\mathbb E_p[x h^\\top]`,
+    :math:`\\partial \\log Z / \\partial a = \\mathbb E_p[x]`,
+    :math:`\\partial \\log Z / \\partial b = \\mathbb E_p[h]` (eq. {eq}`eq-two-phases`), so the
+    backward pass enumerates again instead of keeping every chunk's graph alive: memory
+    stays that of one chunk whatever the number of states.
+    """
+
+    @staticmethod
+    def forward(ctx, W, a, b, chunk_size):
+        ctx.chunk_size = chunk_size
+        ctx.save_for_backward(W, a, b)
+        return _log_partition_no_grad(_plain_rbm(W, a, b), chunk_size)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        W, a, b = ctx.saved_tensors
+        xh, ex, eh = _model_expectations(_plain_rbm(W, a, b), ctx.chunk_size)
+        return grad_output * xh, grad_output * ex, grad_output * eh, None
 
 
 @torch.no_grad()
@@ -597,28 +671,7 @@ def log_likelihood_gradient_exact(
     ph = torch.sigmoid(x @ rbm.W + rbm.b)  # (n, N)
     positive = RBMParameters(x.T @ ph / x.shape[0], x.mean(0), ph.mean(0))
 
-    hidden_enumerated = rbm.n_hidden <= rbm.n_visible
-    m = None
-    total = xh = ex = eh = None
-    for states, log_weight, field in _smaller_layer_chunks(rbm, chunk_size):
-        chunk_max = log_weight.max()
-        if m is None:
-            m = chunk_max
-            total = torch.zeros((), dtype=rbm.W.dtype, device=rbm.W.device)
-            xh = torch.zeros_like(rbm.W)
-            ex, eh = torch.zeros_like(rbm.a), torch.zeros_like(rbm.b)
-        elif chunk_max > m:
-            scale = torch.exp(m - chunk_max)
-            total, xh, ex, eh = total * scale, xh * scale, ex * scale, eh * scale
-            m = chunk_max
-        w = torch.exp(log_weight - m)  # (S,)
-        mean_other = torch.sigmoid(field)  # (S, other)
-        xs, hs = (mean_other, states) if hidden_enumerated else (states, mean_other)
-        total = total + w.sum()
-        xh = xh + (xs * w[:, None]).T @ hs
-        ex = ex + w @ xs
-        eh = eh + w @ hs
-    negative = RBMParameters(xh / total, ex / total, eh / total)
+    negative = RBMParameters(*_model_expectations(rbm, chunk_size))
     return LogLikelihoodGradient(
         positive=RBMParameters(*(p.to(dtype) for p in positive)),
         negative=RBMParameters(*(p.to(dtype) for p in negative)),

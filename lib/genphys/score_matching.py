@@ -102,13 +102,24 @@ def hyvarinen_terms(energy: Energy, x: object) -> torch.Tensor:
     energy = _check_energy(energy)
     x = _points(x).detach().requires_grad_(True)
     e = _energies(energy, x)
-    (grad_e,) = torch.autograd.grad(e.sum(), x, create_graph=True)  # (B, D)
-    s = -grad_e
+    s = -_grad_or_zero(e.sum(), x)  # (B, D)
     divergence = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)  # (B,)
     for d in range(x.shape[1]):
-        (second,) = torch.autograd.grad(s[:, d].sum(), x, create_graph=True)  # (B, D)
+        second = _grad_or_zero(s[:, d].sum(), x)  # (B, D)
         divergence = divergence + second[:, d]
     return 0.5 * (s**2).sum(-1) + divergence
+
+
+def _grad_or_zero(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """:math:`\\partial\\, \\mathrm{value} / \\partial x` with a graph, or zeros where it does not depend on ``x``.
+
+    A linear energy :math:`E = w^\\top x` has a constant score: its derivative has no path
+    back to ``x`` (or no graph at all), and the Laplacian term is exactly zero.
+    """
+    if not value.requires_grad:
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(value, x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad
 
 
 def score_matching_loss(energy: Energy, x: object) -> torch.Tensor:

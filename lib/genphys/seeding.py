@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_generator, check_positive_int
+from ._validation import check_generator, check_seed
 
 __all__ = ["make_generator"]
 
@@ -38,7 +38,7 @@ def make_generator(
 
     Parameters
     ----------
-    seed : int >= 0, optional
+    seed : int in [0, 2**64 - 1], optional
         Seeds a new ``torch.Generator`` on ``device``.
     generator : torch.Generator, optional
         Used as it is (and advanced); it must live on ``device``.
@@ -54,7 +54,7 @@ def make_generator(
     TypeError
         When neither is given, or when ``seed`` is not an integer.
     ValueError
-        When both are given, ``seed`` is negative, or ``generator`` lives on another device.
+        When both are given, ``seed`` is negative or above ``2**64 - 1``, or ``generator`` lives on another device.
 
     Examples
     --------
@@ -75,7 +75,7 @@ def make_generator(
             "seed must be an integer >= 0 (or pass generator=torch.Generator). "
             "Got neither a seed nor a generator instead."
         )
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     new = torch.Generator(device=device)
     new.manual_seed(seed)
     return new

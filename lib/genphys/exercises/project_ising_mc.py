@@ -222,7 +222,7 @@ check_metropolis_sweep = METROPOLIS_SWEEP.check
 # ------------------------------------------------------- step 2: honest error bar
 def mean_and_error(series):
     """Mean of all draws and its error sqrt(var / n_eff), var with N - 1, n_eff = genphys.mcmc.effective_sample_size."""
-    n_eff = effective_sample_size(series, layout="chains_first")  # N / max(tau_int, 1)
+    n_eff = effective_sample_size(series)  # N / max(tau_int, 1)
     return series.mean(), torch.sqrt(series.var() / n_eff)
 
 
@@ -269,7 +269,7 @@ def _mean_iid(series):
 
 
 def _mean_divided_tau(series):
-    n_eff = effective_sample_size(series, layout="chains_first")
+    n_eff = effective_sample_size(series)
     tau = series.numel() / n_eff
     return series.mean(), torch.sqrt(series.var() / (series.numel() * tau * tau))
 
@@ -279,12 +279,12 @@ def _mean_std(series):
 
 
 def _mean_per_chain(series):
-    n_eff = effective_sample_size(series, layout="chains_first")
+    n_eff = effective_sample_size(series)
     return series.mean(), torch.sqrt(series.var() / (n_eff / series.shape[0]))
 
 
 def _mean_population_var(series):
-    n_eff = effective_sample_size(series, layout="chains_first")
+    n_eff = effective_sample_size(series)
     return series.mean(), torch.sqrt(series.var(correction=0) / n_eff)
 
 

@@ -79,13 +79,14 @@ def _grad(log_prob, x):
 def variance_with_error(chain):
     """Per coordinate: mean of x^2 over every step and chain, and its standard error sqrt(Var(x^2) / n_eff).
 
-    ``chain`` has shape (n_steps, n_chains, dim) and the target has mean 0, so the mean of
+    ``chain`` has shape (n_chains, n_steps, dim), chains first like every sampler of the
+    library (:func:`genphys.langevin.sample`), and the target has mean 0, so the mean of
     x^2 estimates the variance; ``n_eff`` is the effective sample size of the series x^2.
     """
     estimates, errors = [], []
     for d in range(chain.shape[2]):
-        series = (chain[:, :, d] ** 2).T  # (C, T)
-        n_eff = effective_sample_size(series, layout="chains_first")
+        series = chain[:, :, d] ** 2  # (C, T)
+        n_eff = effective_sample_size(series)
         estimates.append(float(series.mean()))
         errors.append(math.sqrt(float(series.var()) / n_eff))
     return estimates, errors
@@ -98,10 +99,10 @@ def _variance_test(step, exact, seed, what):
     x = torch.zeros(n_chains, 2, dtype=F64)
     for _ in range(n_burn):  # ULA contracts by 1 - eta/s^2 >= 0.2 per step: 0.8**60 ~ 2e-6
         x = _position(step(x, gaussian_log_prob, ETA, g))
-    chain = torch.empty(n_keep, n_chains, 2, dtype=F64)
+    chain = torch.empty(n_chains, n_keep, 2, dtype=F64)  # (C, T, D), chains first
     for t in range(n_keep):
         x = _position(step(x, gaussian_log_prob, ETA, g))
-        chain[t] = x
+        chain[:, t] = x
     estimates, errors = variance_with_error(chain)
     for axis, (v, se, want) in enumerate(zip(estimates, errors, exact, strict=True)):
         if not abs(v - want) <= 5 * se:
