@@ -223,7 +223,9 @@ def test_bad_input_raises_clearly(call, message):
 # --- every figure of the book has a caption and alt text ---------------------------------------
 
 # (a figure glued by name counts too; genphys.glue of a number does not)
-_FIGURE_CALLS = re.compile(r"plt\.(subplots|figure)\(|plotting\.draw_|\.imshow\(|glue\([^,]+,\s*fig\b")
+_FIGURE_CALLS = re.compile(
+    r"plt\.(subplots|figure)\(|plotting\.draw_|\.imshow\(|glue\([^,]+,\s*fig\b"
+)
 
 
 def _figure_cells(path: Path):
