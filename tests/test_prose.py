@@ -64,6 +64,7 @@ def split_page(path: Path) -> tuple[list[str], list[str]]:
     paragraph: list[str] = []
     verbatim: tuple[str, str] | None = None  # (closing fence, kind) of an open code/math fence
     buffer: list[str] = []
+    open_directives: list[str] = []  # closing fences of open directives
     in_math = False
 
     def flush():
@@ -86,6 +87,10 @@ def split_page(path: Path) -> tuple[list[str], list[str]]:
             if "$$" in stripped:
                 in_math = False
             continue
+        if open_directives and stripped == open_directives[-1]:
+            open_directives.pop()  # the end of a directive whose body is prose
+            flush()
+            continue
         fence = re.match(r"^(`{3,}|:{3,})\s*(\{[^}]*\})?", stripped)
         if fence:
             directive = fence.group(2) or ""
@@ -97,7 +102,9 @@ def split_page(path: Path) -> tuple[list[str], list[str]]:
                 flush()
                 verbatim = (fence.group(1), "other")  # math or a plain code block
                 continue
-            flush()  # a directive opens or closes: its body lines are prose
+            flush()  # a directive opens: its body lines are prose
+            if directive:
+                open_directives.append(fence.group(1))
             continue
         if stripped.startswith("$$"):
             flush()
