@@ -12,6 +12,11 @@
   own Colab button would point at the ``.md`` source. Each notebook page gets a Colab launch
   button opening ``<docname>.ipynb`` on the branch ``colab_notebooks_branch``, where the
   publishing workflow pushes the notebooks that ``scripts/make-notebooks.py`` generates.
+- One search box: pydata-sphinx-theme >= 0.16 puts a search field in its top navigation bar
+  (``navbar_persistent``) unless the theme options name that bar's items. The book theme
+  already has a search field at the top of the left sidebar, so on a desktop screen (960 px
+  and wider, where that bar is shown) readers saw an extra top bar holding a second search
+  box. The bar is left empty (and takes no height), unless ``_config.yml`` sets it.
 
 MathJax itself is served from the book (``_static/mathjax``) by the sphinx-mathjax-offline
 extension, so equations render without a network.
@@ -96,8 +101,15 @@ def _fix_downloads(app: Any, exception: Exception | None) -> None:
             page.write_text(fixed, encoding="utf-8")
 
 
+def _one_search_box(app: Any, config: Any) -> None:
+    options = config.html_theme_options
+    if isinstance(options, dict):
+        options.setdefault("navbar_persistent", [])
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_config_value("colab_notebooks_branch", "", "html", types=[str])
+    app.connect("config-inited", _one_search_box)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("html-page-context", _add_colab_button, priority=600)
     app.connect("build-finished", _fix_downloads)

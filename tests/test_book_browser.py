@@ -516,3 +516,143 @@ def test_figures_are_legible_in_dark_mode(chromium, book_url):
     save_screenshot(chromium, f"dark_{FIGURE_CHAPTER}")
     assert not problems, "figures in dark mode:\n  - " + "\n  - ".join(problems)
     assert not severe_console_messages(chromium)
+
+
+# --------------------------------------------------------------------------------------------
+# The page's frame at desktop width
+# --------------------------------------------------------------------------------------------
+
+SEARCH_FIELDS_JS = r"""
+const shown = (e) => {
+  const r = e.getBoundingClientRect();
+  return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== "hidden";
+};
+const place = (e) => {
+  const box = e.closest("#pst-header, .bd-sidebar-primary, .bd-header-article, article, "
+    + ".bd-sidebar-secondary, footer");
+  return box ? (box.id || box.className.split(" ")[0]) : e.parentElement.className;
+};
+const header = document.querySelector("#pst-header");
+return {
+  width: window.innerWidth,
+  topBar: header ? header.getBoundingClientRect().height : 0,
+  fields: Array.from(document.querySelectorAll(
+    ".search-button__button, form.bd-search, input[type='search']"))
+    .filter((e) => !e.closest("article") && shown(e)).map(place),
+};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1000, 1280, 1400])
+def test_one_search_box_at_desktop_width(width, chromium, book_url):
+    """A desktop reader sees one search field (the sidebar's), not a second one in a top bar.
+
+    pydata-sphinx-theme >= 0.16 adds a search field to its top navigation bar by default;
+    with the book theme's own field at the top of the left sidebar that made two, the second
+    in an extra 64 px bar above the page. Counted: search buttons, forms and inputs outside the
+    article that the browser draws (non-zero box) at a window `width` px wide.
+    """
+    if not CHAPTERS:
+        pytest.skip("no chapter is built")
+    size = chromium.get_window_size()
+    chromium.set_window_size(width, 900)
+    try:
+        severe_console_messages(chromium)
+        chromium.get(f"{book_url}/{CHAPTERS[0]}.html")
+        report = chromium.execute_script(SEARCH_FIELDS_JS)
+    finally:
+        chromium.set_window_size(size["width"], size["height"])
+    assert report["width"] == width, report
+    assert len(report["fields"]) == 1, (
+        f"{len(report['fields'])} search fields shown at {width} px (where: {report['fields']})"
+    )
+    assert report["topBar"] < 1, (
+        f"an extra top bar {report['topBar']:.0f} px high above the page at {width} px"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter-start schematics on a phone
+# --------------------------------------------------------------------------------------------
+
+PHONE_WIDTH = 390
+# The smallest text of genphys.plotting's schematics, in points (checked by
+# tests/test_plotting.py); at the PNG's dpi it is SCHEMATIC_FONT_PT * dpi / 72 image pixels.
+SCHEMATIC_FONT_PT = 8
+LEGIBLE_PX = 8
+SCHEMATIC_CHAPTERS = [
+    name for name in CHAPTERS if "name: fig-schematic-" in source_path(name).read_text("utf-8")
+]
+
+SCHEMATICS_JS = r"""
+const done = arguments[arguments.length - 1];
+const images = () => Array.from(document.querySelectorAll("figure[id^='fig-schematic-'] > img"));
+const started = Date.now();
+(function poll() {
+  if (images().some((img) => !img.complete) && Date.now() - started < 30000) {
+    setTimeout(poll, 100); return;
+  }
+  requestAnimationFrame(() => done({
+    width: window.innerWidth,
+    page: document.documentElement.scrollWidth,
+    viewport: document.documentElement.clientWidth,
+    schematics: images().map((img) => {
+      const figure = img.closest("figure");
+      const caption = figure.querySelector("figcaption");
+      return {id: figure.id, src: img.currentSrc, natural: img.naturalWidth,
+        shown: img.getBoundingClientRect().width, column: figure.clientWidth,
+        caption: caption ? caption.getBoundingClientRect().width : 0};
+    }),
+  }));
+})();
+"""
+
+
+def _png_dpi(path: Path) -> float:
+    """The resolution written in a PNG (matplotlib writes its savefig dpi), 72 if none."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return float((image.info.get("dpi") or (72, 72))[0])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("docname", SCHEMATIC_CHAPTERS)
+def test_schematics_are_legible_on_a_phone(docname, chromium, book_url, book_html):
+    """At 390 px the chapter's schematic shows its smallest label at >= 8 CSS px.
+
+    The label's size on screen is its size in the PNG, SCHEMATIC_FONT_PT * dpi / 72 pixels (the
+    dpi read from the built PNG), times the scale at which the browser draws the image
+    (rendered width / natural width). Scaled to the phone's column the labels fall to 4-6 px;
+    the book shows schematics at their natural size in a figure that scrolls sideways. The
+    page itself must not become wider than the screen, and the caption stays in the column.
+    """
+    size = chromium.get_window_size()
+    chromium.set_window_size(PHONE_WIDTH, 844)
+    try:
+        severe_console_messages(chromium)
+        chromium.get(f"{book_url}/{docname}.html")
+        report = chromium.execute_async_script(SCHEMATICS_JS)
+    finally:
+        chromium.set_window_size(size["width"], size["height"])
+    assert report["width"] == PHONE_WIDTH, report
+    assert report["schematics"], f"{docname}.html shows no fig-schematic-* image"
+    problems = []
+    for item in report["schematics"]:
+        png, _ = _target_file(item["src"], book_url, book_html)
+        scale = item["shown"] / item["natural"]
+        label_px = SCHEMATIC_FONT_PT * _png_dpi(png) / 72 * scale
+        if label_px < LEGIBLE_PX:
+            problems.append(
+                f"{item['id']}: {item['natural']} px image shown {item['shown']:.0f} px wide, so "
+                f"its {SCHEMATIC_FONT_PT} pt labels are {label_px:.2f} CSS px"
+            )
+        if item["caption"] > item["column"] + 1:
+            problems.append(
+                f"{item['id']}: caption {item['caption']:.0f} px wide in a "
+                f"{item['column']} px column"
+            )
+    if report["page"] > report["viewport"]:
+        problems.append(f"the page is {report['page']} px wide on a {report['viewport']} px screen")
+    assert not problems, f"{docname}.html at {PHONE_WIDTH} px:\n  - " + "\n  - ".join(problems)

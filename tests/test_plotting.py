@@ -191,6 +191,29 @@ def test_deterministic_opaque_white(draw):
     assert first.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)  # readable in dark mode
 
 
+# The smallest text in a schematic, in points: tests/test_book_browser.py relies on it when it
+# checks that the schematics are legible at a phone's width.
+SMALLEST_FONT_PT = 8
+
+ALL_SCHEMATICS = [
+    *DRAWERS,
+    lambda: plotting.draw_dbn(),
+    plotting.draw_routes_around_z,
+    lambda: plotting.draw_autoregressive(),
+    lambda: plotting.draw_diffusion_chain(8),
+    lambda: plotting.draw_gibbs_chain(6),
+    lambda: plotting.draw_ising_lattice(7, periodic=False),
+]
+
+
+@pytest.mark.parametrize("draw", ALL_SCHEMATICS)
+def test_no_text_smaller_than_8_points(draw):
+    fig = draw()
+    sizes = [text.get_fontsize() for text in fig.findobj(matplotlib.text.Text) if text.get_text()]
+    assert sizes, "a schematic without labels"
+    assert min(sizes) >= SMALLEST_FONT_PT, sorted(sizes)[:5]
+
+
 def test_draws_on_a_given_axes():
     fig, (ax1, ax2) = plt.subplots(1, 2)
     assert plotting.draw_rbm(2, 2, ax=ax1) is fig
