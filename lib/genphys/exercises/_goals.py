@@ -24,7 +24,7 @@ import threading
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -68,9 +68,16 @@ def _functions(item: Any) -> Iterable[types.FunctionType]:
         yield item
 
 
+_UNSEEN = object()
+
+
 def _content(code: types.CodeType) -> tuple:
-    """What a copy of a function keeps: bytecode, names, argument count and name."""
-    return (code.co_code, code.co_names, code.co_argcount, code.co_name)
+    """What a copy of a function keeps: bytecode, names, constants, argument count and name."""
+    consts = tuple(
+        _content(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
+        for c in code.co_consts
+    )
+    return (code.co_code, code.co_names, consts, code.co_argcount, code.co_name)
 
 
 def refused_codes(items: Iterable[Any]) -> dict[types.CodeType, str]:
@@ -89,14 +96,11 @@ def refused_codes(items: Iterable[Any]) -> dict[types.CodeType, str]:
 class _Watch:
     """A profile function: notes the first call of a refused code, and any change of the hook."""
 
-    _TAMPER = (
-        sys.setprofile,
-        sys.getprofile,
-        threading.setprofile,
-        threading.getprofile,
-        sys.settrace,
-        threading.settrace,
-    )
+    _TAMPER_IDS: ClassVar = frozenset(id(f) for f in (sys.setprofile, sys.getprofile, sys.settrace))
+    _TAMPER_CODES: ClassVar = {
+        f.__code__: f"threading.{f.__name__}"
+        for f in (threading.setprofile, threading.getprofile, threading.settrace)
+    }
 
     def __init__(self, refused: dict[types.CodeType, str]) -> None:
         self.refused = refused
@@ -105,22 +109,28 @@ class _Watch:
         self.hit: str | None = None
         self.tampered: str | None = None
         self.active = True
+        self.spy: types.CodeType | None = None
+        self.recorder: Callable[[dict], Any] | None = None
+        self.records: list = []
 
     def __call__(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        if not self.active:
-            return
         if event == "call":
+            if not self.active:
+                return
             code = frame.f_code
-            try:
-                name = self.seen[code]
-            except KeyError:
+            name = self.seen.get(code, _UNSEEN)
+            if name is _UNSEEN:
                 name = self.refused.get(code) or self.contents.get(_content(code))
                 self.seen[code] = name
+            if code in self._TAMPER_CODES and self.tampered is None:
+                self.tampered = self._TAMPER_CODES[code]
+            if code is self.spy:
+                self.records.append(self.recorder(frame.f_locals))
             if name is not None and self.hit is None:
                 self.hit = name
-        elif event == "c_call" and self.tampered is None:
-            if any(arg is f for f in self._TAMPER):
-                self.tampered = f"{getattr(arg, '__module__', 'sys')}.{arg.__name__}"
+        elif event == "c_call" and id(arg) in self._TAMPER_IDS and self.active:
+            if self.tampered is None:
+                self.tampered = f"{getattr(arg, '__module__', None) or 'sys'}.{arg.__name__}"
 
 
 @dataclass(frozen=True)
@@ -145,11 +155,17 @@ class ProjectGoal(Goal):
         The project's other reference solutions (its steps); refused like :attr:`solution`.
     error_hints : tuple
         ``(text, hint)``: an exception whose message contains ``text`` gets ``hint``.
+    spy : tuple
+        ``(name, recorder)``: every call of the student's own function ``name`` (from the
+        namespace of their pipeline, e.g. the sweep of step 1) made during the run is
+        recorded as ``recorder(arguments)``, and the records go to the judge as its third
+        argument, ``judge(result, context, records)``: the check counts the work done.
     """
 
     refused: tuple = ()
     references: tuple = ()
     error_hints: tuple = ()
+    spy: tuple = ()
 
     def _refused(self, strict: bool) -> tuple[dict[types.CodeType, str], dict[str, str]]:
         codes, why = {}, {}
@@ -199,9 +215,20 @@ class ProjectGoal(Goal):
             generator = torch.Generator().manual_seed(seed)
         arguments, context = self.arguments(generator)
         watch = _Watch(codes)
+        if self.spy:
+            spy_name, watch.recorder = self.spy
+            namespace = getattr(_unwrap(student), "__globals__", {})
+            watch.spy = _code(namespace.get(spy_name)) if isinstance(namespace, dict) else None
+            if watch.spy is None:
+                return Feedback(
+                    self.name,
+                    "incorrect",
+                    f"The check counts the calls of your own `{spy_name}` from the step above: "
+                    f"define `{spy_name}` in the notebook and call it from `{self.name}`.",
+                )
         previous, previous_threads = sys.getprofile(), threading.getprofile()
-        sys.setprofile(watch)
         threading.setprofile(watch)
+        sys.setprofile(watch)
         try:
             result = student(*copy.deepcopy(arguments))
         except NotImplementedError:
@@ -234,7 +261,10 @@ class ProjectGoal(Goal):
                 self.name, "incorrect", "Your function returned None: did you forget `return`?"
             )
         try:
-            passed, message = self.judge(result, context)
+            if self.spy:
+                passed, message = self.judge(result, context, watch.records)
+            else:
+                passed, message = self.judge(result, context)
         except Exception as exc:  # a result of the wrong kind
             return Feedback(
                 self.name,
