@@ -102,6 +102,11 @@ def refused_codes(items: Iterable[Any]) -> dict[types.CodeType, str]:
     return found
 
 
+class _Refused(BaseException):
+    """Raised into the student's code at the call of a refused function (not an Exception,
+    so that ``except Exception`` does not swallow it)."""
+
+
 class _Watch:
     """A profile function: notes the first call of a refused code, and any change of the hook."""
 
@@ -141,6 +146,7 @@ class _Watch:
                 self.records.append(self.recorder(frame.f_locals))
             if name is not None and self.hit is None:
                 self.hit = name
+                raise _Refused(name)  # stop at once; the profile hook is then removed
         elif event == "c_call" and id(arg) in self._TAMPER_IDS and self.active:
             if self.tampered is None:
                 self.tampered = f"{getattr(arg, '__module__', None) or 'sys'}.{arg.__name__}"
@@ -244,6 +250,8 @@ class ProjectGoal(Goal):
         sys.setprofile(watch)
         try:
             result = student(*copy.deepcopy(arguments))
+        except _Refused:
+            result = None
         except NotImplementedError:
             return Feedback(
                 self.name,
@@ -266,12 +274,12 @@ class ProjectGoal(Goal):
             still = sys.getprofile() is watch
             sys.setprofile(previous)
             threading.setprofile(previous_threads)
-        if watch.tampered is not None or not still:
-            name = watch.tampered or "sys.setprofile"
-            return Feedback(self.name, "incorrect", "Hint: " + TAMPER_HINT.format(name=name))
         if watch.hit is not None:
             hint = SHORTCUT_HINT.format(name=watch.hit, why=why.get(watch.hit, "refused here."))
             return Feedback(self.name, "incorrect", f"Hint: {hint}")
+        if watch.tampered is not None or not still:
+            name = watch.tampered or "sys.setprofile"
+            return Feedback(self.name, "incorrect", "Hint: " + TAMPER_HINT.format(name=name))
         if result is None:
             return Feedback(
                 self.name, "incorrect", "Your function returned None: did you forget `return`?"
