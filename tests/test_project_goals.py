@@ -315,7 +315,7 @@ def test_ising_goal_rejects_exact_values_and_a_short_hot_start():
 
     # without a sweep of its own in the namespace, the check cannot count the work
     def no_sweep(temperatures, seed):
-        return {}
+        return {T: None for T in temperatures}
 
     bare = type(no_sweep)(no_sweep.__code__, {"__builtins__": __builtins__})
     _rejected(goal.check(bare), "define `metropolis_sweep`")

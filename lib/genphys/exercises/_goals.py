@@ -238,13 +238,6 @@ class ProjectGoal(Goal):
             spy_name, watch.recorder = self.spy
             namespace = getattr(_unwrap(student), "__globals__", {})
             watch.spy = _code(namespace.get(spy_name)) if isinstance(namespace, dict) else None
-            if watch.spy is None:
-                return Feedback(
-                    self.name,
-                    "incorrect",
-                    f"The check counts the calls of your own `{spy_name}` from the step above: "
-                    f"define `{spy_name}` in the notebook and call it from `{self.name}`.",
-                )
         previous, previous_threads = sys.getprofile(), threading.getprofile()
         threading.setprofile(watch)
         sys.setprofile(watch)
@@ -283,6 +276,14 @@ class ProjectGoal(Goal):
         if result is None:
             return Feedback(
                 self.name, "incorrect", "Your function returned None: did you forget `return`?"
+            )
+        if self.spy and watch.spy is None:
+            spy_name = self.spy[0]
+            return Feedback(
+                self.name,
+                "incorrect",
+                f"The check counts the calls of your own `{spy_name}` from the step above: "
+                f"define `{spy_name}` in the notebook and call it from `{self.name}`.",
             )
         try:
             if self.spy:
