@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dis
+import functools
 import secrets
 import sys
 import threading
@@ -120,6 +121,8 @@ class _Watch:
         self.refused = refused
         self.contents = {_content(code): name for code, name in refused.items()}
         self.contents.pop(None, None)
+        # the names a copy keeps too: only a code that uses the same names is disassembled
+        self.names = {code.co_names for code in refused}
         self.seen: dict[types.CodeType, str | None] = {}
         self.hit: str | None = None
         self.tampered: str | None = None
@@ -136,7 +139,7 @@ class _Watch:
             name = self.seen.get(code, _UNSEEN)
             if name is _UNSEEN:
                 name = self.refused.get(code)
-                if name is None:
+                if name is None and code.co_names in self.names:
                     key = _content(code)
                     name = None if key is None else self.contents.get(key)
                 self.seen[code] = name
@@ -150,6 +153,17 @@ class _Watch:
         elif event == "c_call" and id(arg) in self._TAMPER_IDS and self.active:
             if self.tampered is None:
                 self.tampered = f"{getattr(arg, '__module__', None) or 'sys'}.{arg.__name__}"
+
+
+@functools.cache
+def _warm_up() -> None:
+    """Import what torch imports lazily on a first optimizer step (torch._dynamo, sympy: about
+    800 modules), outside the watch, where importing them would take tens of seconds."""
+    p = torch.zeros(1, requires_grad=True)
+    for optimizer in (torch.optim.Adam([p], lr=0.1), torch.optim.SGD([p], lr=0.1)):
+        optimizer.zero_grad()
+        (p**2).sum().backward()
+        optimizer.step()
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,7 @@ class ProjectGoal(Goal):
             seed = secrets.randbits(31) if seed is None else int(seed)
             generator = torch.Generator().manual_seed(seed)
         arguments, context = self.arguments(generator)
+        _warm_up()
         watch = _Watch(codes)
         if self.spy:
             spy_name, watch.recorder = self.spy
