@@ -119,6 +119,25 @@ def test_watch_sees_copies_threads_and_its_own_removal():
 
 
 # ------------------------------------------------------------------------- DDPM
+def training_step(model, optimizer, x0, t, eps, betas):  # the "student's" step, never called
+    raise NotImplementedError
+
+
+def test_ddpm_goal_rejects_a_model_not_trained_with_the_students_step():
+    # a kernel density estimate of the training data (resampled points plus noise of width
+    # 0.15) is close to the mixture and no copy of the data, but nothing was trained
+    def kde(x0, n, seed):
+        g = torch.Generator().manual_seed(seed)
+        rows = torch.randint(0, len(x0), (n,), generator=g)
+        return x0[rows].double() + 0.15 * torch.randn(n, 2, generator=g, dtype=F64)
+
+    _rejected(_DDPM.TRAIN_AND_SAMPLE.check(kde), "training_step ran 0 times")
+    (_, n, _), context = _DDPM._train_arguments(torch.Generator().manual_seed(5))
+    steps = [None] * 640
+    passed, message = _DDPM.judge_trained_samples(context[0].sample(n, seed=1), context, steps)
+    assert passed, message
+
+
 def test_ddpm_goal_rejects_the_training_data_and_exact_samples():
     goal = _DDPM.TRAIN_AND_SAMPLE
     _rejected(goal.check(lambda x0, n, seed: x0[:n].double(), strict=True), "copies")

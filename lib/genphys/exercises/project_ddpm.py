@@ -385,11 +385,17 @@ DIVERGED = (
 )
 
 
-def judge_trained_samples(samples, context) -> tuple[bool, str]:
+#: The fewest calls of the student's training step the goal accepts (the page's training
+#: makes 20 epochs x 32 batches = 640).
+MIN_TRAINING_STEPS = 100
+
+
+def judge_trained_samples(samples, context, steps=None) -> tuple[bool, str]:
     """Whether ``samples`` of shape (N_SAMPLES, 2) are within :data:`TARGET_JSD` of the hidden mixture, and not copies of the training set.
 
     ``context = (mixture, x0, fresh)``: the hidden mixture, the training data the student's
     function was given and fresh exact samples of the mixture (for the memorisation test).
+    ``steps`` (when given) lists the calls of the student's ``training_step`` during the run.
     """
     mixture, x0, fresh = context
     if not isinstance(samples, torch.Tensor) or tuple(samples.shape) != (N_SAMPLES, 2):
@@ -405,6 +411,13 @@ def judge_trained_samples(samples, context) -> tuple[bool, str]:
         return False, "Not a trained model: " + copied
     jsd = mixture_divergence(samples, mixture)
     mean, _ = _exact_floor(N_SAMPLES)
+    if jsd <= TARGET_JSD and steps is not None and len(steps) < MIN_TRAINING_STEPS:
+        return False, (
+            f"Your samples are {jsd:.4f} nats from the mixture, but your training_step ran "
+            f"{len(steps)} times; the goal is a network trained with it (20 epochs of 32 "
+            f"batches make 640 steps, at least {MIN_TRAINING_STEPS} are needed). Train with "
+            "your own training_step from step 1, then sample the network with your ddpm_sample."
+        )
     verdict = "below" if jsd <= TARGET_JSD else "above"
     return jsd <= TARGET_JSD, (
         f"JSD to the mixture {jsd:.4f} nats, {verdict} the target {TARGET_JSD}. Exact samples "
@@ -477,6 +490,7 @@ TRAIN_AND_SAMPLE = ProjectGoal(
         ),
     ),
     error_hints=(("dtype", DTYPE_HINT), ("scalar type", DTYPE_HINT)),
+    spy=("training_step", lambda arguments: None),
 )
 check_train_and_sample = TRAIN_AND_SAMPLE.check
 
