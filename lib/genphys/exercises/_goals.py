@@ -8,11 +8,14 @@ bars from the raw series), and which refuses, while the student's function runs,
 library's own trainers and samplers for that very task and every reference solution of
 the project. The refusal is a profile hook installed in the calling thread and in every
 thread started during the call (``threading.setprofile``); it recognises a refused function
-by its code object and by the content of its code (bytecode and names), so that a copy
-made with ``exec(inspect.getsource(f))`` or ``types.FunctionType(f.__code__, ...)`` is
-recognised too, and it notes any call of ``sys.setprofile`` or ``threading.setprofile``
-made while it watches: removing the watcher is itself a failure. Threads that were already
-running before the check are not watched (Python 3.11 has no way to reach them).
+by its code object and by the content of its code (the names, attributes, constants and
+operators it uses, in order), so that a copy made with ``exec(inspect.getsource(f))`` or
+``types.FunctionType(f.__code__, ...)`` is recognised too; a refused call stops the student's
+function at once. It notes any call of ``sys.setprofile``, ``sys.getprofile`` or
+``threading.setprofile`` made while it watches: touching the watcher is itself a failure.
+Threads that were already running before the check are not watched (Python 3.11 has no way
+to reach them). A goal may also count the calls of one of the student's own functions
+(:attr:`ProjectGoal.spy`: the sweeps of the Ising study, the DDPM training steps).
 """
 
 from __future__ import annotations
