@@ -1,7 +1,7 @@
 """Grade a folder of submitted exercise notebooks: scores per student and exercise, feedback per student.
 
     python scripts/grade.py SUBMISSIONS --out GRADES [--cell-timeout 300] [--timeout 900]
-                            [--check-timeout 120]
+                            [--check-timeout 120] [--jobs 1]
 
 ``SUBMISSIONS`` holds the notebooks students downloaded from the book without solutions
 (or ``_build/handouts/*.ipynb``) and handed in, either as ``SUBMISSIONS/<student>/<page>.ipynb``
@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -440,18 +441,19 @@ def grade(
     cell_timeout: float = 300,
     timeout: float = 900,
     check_timeout: float = 120,
+    jobs: int = 1,
 ) -> dict:
-    """Grade every notebook under ``submissions`` into ``out``; returns the summary."""
+    """Grade every notebook under ``submissions`` into ``out`` (``jobs`` at a time); returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
     isolation = _isolation()
     rows, verdicts = [], []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genphys-lib-") as tmp:
         student_lib = _student_library(Path(tmp))
-        for student, notebook in _submissions(submissions):
-            row, found = grade_one(
-                student,
-                notebook,
+
+        def one(pair):
+            return grade_one(
+                *pair,
                 out,
                 student_lib=student_lib,
                 isolation=isolation,
@@ -459,9 +461,15 @@ def grade(
                 timeout=timeout,
                 check_timeout=check_timeout,
             )
-            rows.append(row)
-            verdicts += found
-            print(f"{student}/{notebook.name}: {row['score']} / {row['max_score']} ({row['run']})")
+
+        with ThreadPoolExecutor(max(1, jobs)) as pool:  # each notebook runs in processes
+            for row, found in pool.map(one, _submissions(submissions)):
+                rows.append(row)
+                verdicts += found
+                print(
+                    f"{row['student']}/{row['notebook']}: {row['score']} / {row['max_score']} "
+                    f"({row['run']})"
+                )
     elapsed = time.perf_counter() - started
     fixed = ["student", "notebook", "chapter", "score", "max_score", "seconds", "run"]
     items = sorted({k for r in rows for k in r} - set(fixed))
@@ -478,6 +486,7 @@ def grade(
         "notebooks": len(rows),
         "seconds": round(elapsed, 2),
         "notebooks_per_minute": round(60 * len(rows) / elapsed, 2) if elapsed > 0 else None,
+        "jobs": jobs,
         "isolation": "strong" if isolation else "weak",
         "isolation_detail": (
             "unshare --user --net --mount: no network; reference directories hidden"
@@ -508,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=float, default=300, help="seconds per code cell")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per notebook")
     parser.add_argument("--check-timeout", type=float, default=120, help="seconds per check")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="notebooks graded at once (one core each)"
+    )
     args = parser.parse_args(argv)
     summary = grade(
         args.submissions,
@@ -515,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         cell_timeout=args.cell_timeout,
         timeout=args.timeout,
         check_timeout=args.check_timeout,
+        jobs=args.jobs,
     )
     print(json.dumps(summary, indent=2))
     return 0

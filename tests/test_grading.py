@@ -127,7 +127,7 @@ def test_grading_a_synthetic_class(tmp_path):
     submissions, out = tmp_path / "submitted", tmp_path / "grades"
     _class(submissions)
     started = time.perf_counter()
-    summary = grade.grade(submissions, out, cell_timeout=3, timeout=120, check_timeout=4)
+    summary = grade.grade(submissions, out, cell_timeout=3, timeout=120, check_timeout=4, jobs=2)
     elapsed = time.perf_counter() - started
     print(f"throughput: {6 / elapsed * 60:.1f} notebooks per minute ({summary})")
 
