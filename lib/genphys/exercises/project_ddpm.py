@@ -17,16 +17,20 @@ import functools
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from .. import diffusion_samplers
 from ..diffusion import (
     MLPNoisePredictor,
     cosine_schedule,
     eps_from_score,
     mixture_score,
+    simple_loss,
+    train_diffusion,
 )
 from ..fitting import fit, minibatches
 from ..grid import Grid, js_divergence
 from ..mixtures import GaussianMixture
-from ._feedback import Exercise, Goal, Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._feedback import Exercise, Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._goals import ProjectGoal, memorisation, moved_mixture
 
 __all__ = [
     "BETAS",
@@ -356,10 +360,10 @@ check_ddpm_sample = DDPM_SAMPLE.check
 
 
 # ------------------------------------------------------------ the trained model
-def mixture_divergence(samples) -> float:
-    """JSD between the histogram of ``samples`` on :data:`GRID` (plus one cell outside) and the exact cell probabilities."""
+def mixture_divergence(samples, mixture=MIXTURE) -> float:
+    """JSD between the histogram of ``samples`` on :data:`GRID` (plus one cell outside) and the exact cell probabilities of ``mixture``."""
     counts, outside = GRID.histogram(samples)
-    p = GRID.cell_probabilities(MIXTURE.log_prob(GRID.points))
+    p = GRID.cell_probabilities(mixture.log_prob(GRID.points))
     q = torch.cat([counts, torch.tensor([outside], dtype=counts.dtype)])  # (cells + 1,)
     return js_divergence(torch.cat([p, torch.zeros(1, dtype=p.dtype)]), q)
 
@@ -373,22 +377,53 @@ def _exact_floor(n: int) -> tuple[float, float]:
     return float(values.mean()), float(values.std())
 
 
-def judge_trained_samples(samples) -> tuple[bool, str]:
-    """Whether ``samples`` of shape (N_SAMPLES, 2) are within :data:`TARGET_JSD` of the mixture."""
+DIVERGED = (
+    "Your samples contain NaN or infinity: training diverged (the loss grew without bound) or "
+    "the sampler divides by zero. Print the loss per epoch: if it grows, check that the step "
+    "descends the loss and that the learning rate is 3e-3; if it stays small, check the "
+    "sampler's sqrt(1 - alpha_bar_t) and that t runs from T down to 1."
+)
+
+
+#: The fewest calls of the student's training step the goal accepts (the page's training
+#: makes 20 epochs x 32 batches = 640).
+MIN_TRAINING_STEPS = 100
+
+
+def judge_trained_samples(samples, context, steps=None) -> tuple[bool, str]:
+    """Whether ``samples`` of shape (N_SAMPLES, 2) are within :data:`TARGET_JSD` of the hidden mixture, and not copies of the training set.
+
+    ``context = (mixture, x0, fresh)``: the hidden mixture, the training data the student's
+    function was given and fresh exact samples of the mixture (for the memorisation test).
+    ``steps`` (when given) lists the calls of the student's ``training_step`` during the run.
+    """
+    mixture, x0, fresh = context
     if not isinstance(samples, torch.Tensor) or tuple(samples.shape) != (N_SAMPLES, 2):
         raise TypeError(
             f"samples must be a tensor of shape ({N_SAMPLES}, 2). Got "
             f"{type(samples).__name__} {tuple(getattr(samples, 'shape', ()))} instead."
         )
+    samples = samples.detach().to(F64)
     if not bool(torch.isfinite(samples).all()):
-        raise ValueError("samples must be finite. Got NaN or infinity instead.")
-    jsd = mixture_divergence(samples.detach().to(F64))
+        return False, DIVERGED
+    copied = memorisation(samples, x0, fresh)
+    if copied is not None:
+        return False, "Not a trained model: " + copied
+    jsd = mixture_divergence(samples, mixture)
     mean, _ = _exact_floor(N_SAMPLES)
+    if jsd <= TARGET_JSD and steps is not None and len(steps) < MIN_TRAINING_STEPS:
+        return False, (
+            f"Your samples are {jsd:.4f} nats from the mixture, but your training_step ran "
+            f"{len(steps)} times; the goal is a network trained with it (20 epochs of 32 "
+            f"batches make 640 steps, at least {MIN_TRAINING_STEPS} are needed). Train with "
+            "your own training_step from step 1, then sample the network with your ddpm_sample."
+        )
     verdict = "below" if jsd <= TARGET_JSD else "above"
     return jsd <= TARGET_JSD, (
         f"JSD to the mixture {jsd:.4f} nats, {verdict} the target {TARGET_JSD}. Exact samples "
         f"are {mean:.4f} away; the reference training reaches 0.033 to 0.037 over seeds 0, 1, 2, "
-        "so the target leaves a margin of 0.02."
+        "so the target leaves a margin of 0.02. Your samples are no copies of the training "
+        "points (nearest-neighbour distances as for fresh samples)."
     )
 
 
@@ -422,15 +457,40 @@ def train_and_sample(x0, n_samples, seed):
     return ddpm_sample(network, BETAS, x_T, g)
 
 
-def _train_arguments():
-    return (MIXTURE.sample(8000, seed=10).float(), N_SAMPLES, 0)  # (8000, 2) training data
+def _train_arguments(g: torch.Generator):
+    """8000 float32 training points of the project's mixture, moved at random, and a hidden seed."""
+    mixture = moved_mixture(MIXTURE, g)
+    x0 = mixture.sample(8000, generator=g).float()  # (8000, 2) training data
+    fresh = mixture.sample(N_SAMPLES, generator=g)  # (N_SAMPLES, 2) for the memorisation test
+    return (x0, N_SAMPLES, draw_int(g, 0, 2**20)), (mixture, x0, fresh)
 
 
-TRAIN_AND_SAMPLE = Goal(
+DTYPE_HINT = (
+    "the network is float32 (like the training data x0), while betas and the sampler are "
+    "float64. In the training step cast alpha_bar_t to the data's dtype (`.to(x0.dtype)`), "
+    "train on `x0.float()`, and run the network inside the sampler as "
+    "`lambda x, t: model(x.float(), t).double()`."
+)
+
+TRAIN_AND_SAMPLE = ProjectGoal(
     name="train_and_sample",
     solution=train_and_sample,
     arguments=_train_arguments,
     judge=judge_trained_samples,
+    references=(training_step, ddpm_sample),
+    refused=(
+        (diffusion_samplers.ddpm_sample, "the library's DDPM sampler: write your own (step 2)."),
+        (diffusion_samplers.ddim_sample, "one of the library's diffusion samplers."),
+        (diffusion_samplers.probability_flow_sample, "one of the library's diffusion samplers."),
+        (train_diffusion, "the library's diffusion trainer: train with your own step 1."),
+        (simple_loss, "the library's noise-prediction loss: use your own step 1."),
+        (
+            GaussianMixture.sample,
+            "exact samples of a mixture: the goal is samples of your trained network.",
+        ),
+    ),
+    error_hints=(("dtype", DTYPE_HINT), ("scalar type", DTYPE_HINT)),
+    spy=("training_step", lambda arguments: None),
 )
 check_train_and_sample = TRAIN_AND_SAMPLE.check
 

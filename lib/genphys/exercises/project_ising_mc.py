@@ -15,17 +15,18 @@ import math
 import numpy as np
 import torch
 
+from .. import ising
 from ..ising import energy, exact_observables, jackknife
 from ..mcmc import effective_sample_size
 from ._feedback import (
     Exercise,
-    Goal,
     Mistake,
     StatisticalExercise,
     Stress,
     draw_float,
     draw_int,
 )
+from ._goals import ProjectGoal
 
 __all__ = [
     "EXERCISES",
@@ -414,7 +415,7 @@ check_specific_heat_jackknife = SPECIFIC_HEAT_JACKKNIFE.check
 
 # ------------------------------------------------------------- step 4: the study
 def ising_study(temperatures, seed):
-    """Per T: 500 chains from all spins up, 100 sweeps of burn-in, 400 measured; e ± SE (step 2), c ± jackknife SE (step 3)."""
+    """Per T: 500 chains from all spins up, 100 sweeps of burn-in, 400 measured; (e series, e ± SE (step 2), c ± jackknife SE (step 3))."""
     g = torch.Generator().manual_seed(seed)
     L, n_chains, n_burn, n_measure = 4, 500, 100, 400
     results = {}
@@ -429,36 +430,146 @@ def ising_study(temperatures, seed):
             e[:, t] = energy(s) / L**2
         e_mean, e_err = mean_and_error(e)
         c, c_err = specific_heat_jackknife(e, T, L**2, 20)
-        results[T] = (float(e_mean), float(e_err), float(c), float(c_err))
+        results[T] = (e, float(e_mean), float(e_err), float(c), float(c_err))
     return results
 
 
-def _study_arguments():
-    return (TEMPERATURES, 0)
+def _study_arguments(g: torch.Generator):
+    """Three hidden temperatures, one near each of :data:`TEMPERATURES` (± 0.1), and a hidden seed."""
+    temperatures = tuple(round(T + draw_float(g, -0.1, 0.1), 3) for T in TEMPERATURES)
+    return (temperatures, draw_int(g, 0, 2**20)), temperatures
 
 
-def judge_ising_study(result) -> tuple[bool, str]:
-    """Whether ``result[T] = (e, e_err, c, c_err)`` reproduces the exact 4 x 4 values at every T."""
+#: The fewest chains with which the check can test equilibration across chains.
+MIN_CHAINS = 20
+#: How far the student's error bars may stray from the check's own (relative).
+ERROR_BAR_TOLERANCE = 0.2
+
+
+def _series(T, entry) -> torch.Tensor:
+    """The energy series of one temperature, checked to be a sample of the 4 x 4 lattice."""
+    if not isinstance(entry, (tuple, list)) or len(entry) != 5:
+        raise TypeError(
+            f"result[{T}] must be a tuple (e_series, e, e_err, c, c_err). Got "
+            f"{type(entry).__name__} of length {len(entry) if hasattr(entry, '__len__') else '?'} "
+            "instead."
+        )
+    e = torch.as_tensor(entry[0]).detach().to(F64)
+    if e.dim() != 2 or e.shape[0] < MIN_CHAINS or e.shape[1] < 20:
+        raise ValueError(
+            f"e_series at T = {T} must have shape (n_chains, n_sweeps) with at least "
+            f"{MIN_CHAINS} chains and 20 sweeps. Got {tuple(e.shape)} instead."
+        )
+    levels = 4 * e  # energies per spin of the 4 x 4 torus are multiples of 1/4 in [-2, 2]
+    if not (bool(torch.isfinite(e).all()) and bool((levels - levels.round()).abs().max() < 1e-9)):
+        raise ValueError(
+            f"e_series at T = {T} must hold energies per spin of 4 x 4 configurations, "
+            "multiples of 1/4. Got other values instead: measure energy(spins) / 16."
+        )
+    if float(e.abs().max()) > 2.0:
+        raise ValueError(f"e_series at T = {T} must lie in [-2, 2]. Got {float(e.abs().max())}.")
+    return e
+
+
+def _across_chains(
+    e: torch.Tensor, T: float, n_groups: int = 20
+) -> tuple[float, float, float, float]:
+    """e ± SE and c ± SE from the spread across independent chains (valid for any autocorrelation).
+
+    The SE of e is the standard deviation of the chain means over sqrt(C); that of c is the
+    jackknife over ``n_groups`` groups of chains, leaving one group out at a time.
+    """
+    C = e.shape[0]
+    se_e = float(e.mean(1).std()) / math.sqrt(C)
+    k = min(n_groups, C)
+    groups = torch.arange(C) % k  # (C,): the group of each chain
+    c_all = 16 * float(e.var()) / T**2
+    leave_one_out = torch.tensor(
+        [16 * float(e[groups != j].var()) / T**2 for j in range(k)], dtype=F64
+    )  # (k,)
+    se_c = math.sqrt((k - 1) / k * float(((leave_one_out - leave_one_out.mean()) ** 2).sum()))
+    return float(e.mean()), se_e, c_all, se_c
+
+
+def _drift(e: torch.Tensor) -> float:
+    """z of the difference between the first and the last quarter of each chain, across chains."""
+    q = e.shape[1] // 4
+    d = e[:, :q].mean(1) - e[:, -q:].mean(1)  # (C,): independent chains, independent values
+    sd = float(d.std())
+    return float(d.mean()) / (sd / math.sqrt(d.shape[0])) if sd > 0 else 0.0
+
+
+#: Burn-in sweeps the page asks for before measuring (from all spins up).
+N_BURN = 100
+
+
+def _sweep_record(arguments) -> int:
+    """What the check notes of one call of the student's sweep: the number of chains."""
+    spins = next(iter(arguments.values()), None)
+    return int(spins.shape[0]) if isinstance(spins, torch.Tensor) and spins.dim() == 3 else 0
+
+
+def judge_ising_study(result, temperatures=TEMPERATURES, sweeps=None) -> tuple[bool, str]:
+    """Whether ``result[T] = (e_series, e, e_err, c, c_err)`` reproduces the exact 4 x 4 values at every T.
+
+    The check recomputes every estimate and error bar from the raw series ``e_series`` of
+    shape (n_chains, n_sweeps) with the reference steps 2 and 3: the student's own numbers
+    must agree with them (within 20 % for the error bars). The comparison with the exact
+    values uses error bars from the spread across the independent chains
+    (:func:`_across_chains`), which hold for any autocorrelation (the block jackknife of
+    step 3 underestimates the error of c near T_c by about a third). The chains must be in equilibrium
+    (the first and last quarter of each chain agree across chains within 5 standard
+    errors), and the check's estimates must be within :data:`MAX_Z` of their error bars of
+    the exact values, with error bars below :data:`MAX_E_ERROR` and :data:`MAX_C_ERROR`.
+    ``sweeps`` (when given) lists the number of chains of every call of the student's sweep:
+    there must be :data:`N_BURN` burn-in sweeps per temperature besides the measured ones.
+    """
     if not isinstance(result, dict):
         raise TypeError(
-            f"the result must be a dict {{T: (e, e_err, c, c_err)}}. Got {type(result).__name__} instead."
+            "the result must be a dict {T: (e_series, e, e_err, c, c_err)}. Got "
+            f"{type(result).__name__} instead."
         )
     lines, problems = [], []
-    for T in TEMPERATURES:
+    for T in temperatures:
         if T not in result:
-            return False, f"The result has no entry for T = {T}; it needs {TEMPERATURES}."
-        e, e_err, c, c_err = (float(v) for v in result[T])
+            return False, f"The result has no entry for T = {T}; it needs {tuple(temperatures)}."
+        e = _series(T, result[T])
+        mine = [float(v) for v in result[T][1:]]
+        drift = _drift(e)
+        if abs(drift) > 5:
+            problems.append(
+                f"T = {T}: the first quarter of your chains differs from the last by "
+                f"{abs(drift):.1f} standard errors (across chains): the chains are not in "
+                "equilibrium yet. Burn in longer, or start from the ordered state"
+            )
+        step_e = [float(v) for v in mean_and_error(e)]
+        step_c = [float(v) for v in specific_heat_jackknife(e, T, 16, 20)]
+        e_mean, e_err, c, c_err = _across_chains(e, T)
         exact = exact_observables(4, T)
-        for name, value, err, want, limit in (
-            ("e", e, e_err, exact["energy_per_spin"], MAX_E_ERROR),
-            ("c", c, c_err, exact["specific_heat_per_spin"], MAX_C_ERROR),
+        for name, value, err, own, own_err, step_value, step_err, want, limit, step in (
+            ("e", e_mean, e_err, *mine[:2], *step_e, exact["energy_per_spin"], MAX_E_ERROR, 2),
+            ("c", c, c_err, *mine[2:], *step_c, exact["specific_heat_per_spin"], MAX_C_ERROR, 3),
         ):
-            if not (math.isfinite(value) and math.isfinite(err) and err > 0):
+            if not (
+                math.isfinite(own) and abs(own - step_value) <= 1e-6 * max(1.0, abs(step_value))
+            ):
                 problems.append(
-                    f"T = {T}: {name} = {value} ± {err} is not a number with a positive error bar"
+                    f"T = {T}: your {name} = {own} is not the {step_value:.6f} that step {step} "
+                    "gives for your series"
                 )
-                continue
-            z = (value - want) / err
+            ratio = own_err / step_err if step_err > 0 else math.inf
+            if not (math.isfinite(own_err) and abs(ratio - 1) <= ERROR_BAR_TOLERANCE):
+                problems.append(
+                    f"T = {T}: your error bar of {name}, {own_err:.5f}, is not the "
+                    f"{step_err:.5f} that step {step} gives for your series"
+                    + (
+                        ": it must account for the autocorrelation of the chains "
+                        "(sqrt(var / n_eff), n_eff from the effective sample size)"
+                        if name == "e"
+                        else ": use the block jackknife over 20 blocks of sweeps"
+                    )
+                )
+            z = (value - want) / err if err > 0 else math.inf
             lines.append(
                 f"T = {T}: {name} = {value:.4f} ± {err:.4f}, exact {want:.4f} (z = {z:+.1f})"
             )
@@ -468,17 +579,42 @@ def judge_ising_study(result) -> tuple[bool, str]:
                 problems.append(
                     f"T = {T}: the error bar of {name}, {err:.4f}, is above {limit}: run longer"
                 )
+    if sweeps is not None:
+        n_chains, n_measured = _series(temperatures[0], result[temperatures[0]]).shape
+        done = sum(1 for n in sweeps if n == n_chains)
+        needed = len(temperatures) * (N_BURN + n_measured)
+        if done < needed:
+            problems.insert(
+                0,
+                f"your metropolis_sweep ran {done} sweeps of your {n_chains} chains; "
+                f"{len(temperatures)} temperatures of {N_BURN} burn-in and {n_measured} "
+                f"measured sweeps need {needed}. Burn in for {N_BURN} sweeps at each "
+                "temperature before you measure",
+            )
     table = "; ".join(lines)
     if problems:
-        return False, "Not there yet: " + "; ".join(problems) + ". Your numbers: " + table + "."
-    return True, f"Every estimate is within {MAX_Z:g} error bars of the exact value: {table}."
+        return False, "Not there yet: " + "; ".join(problems) + ". The numbers: " + table + "."
+    return True, (
+        f"Every estimate, with error bars the check computed from your series, is within "
+        f"{MAX_Z:g} error bars of the exact value: {table}."
+    )
 
 
-ISING_STUDY = Goal(
+ISING_STUDY = ProjectGoal(
     name="ising_study",
     solution=ising_study,
     arguments=_study_arguments,
     judge=judge_ising_study,
+    references=(metropolis_sweep, mean_and_error, specific_heat_jackknife),
+    spy=("metropolis_sweep", _sweep_record),
+    refused=(
+        (ising.exact_observables, "the exact answer the study is judged against."),
+        (ising.log_partition_kaufman, "the exact answer the study is judged against."),
+        (ising.sample, "the library's Ising sampler: use your own sweep (step 1)."),
+        (ising.metropolis_sweep, "the library's Metropolis sweep: use your own (step 1)."),
+        (ising.wolff_step, "the library's cluster update: use your own sweep (step 1)."),
+        (ising.observables, "the library's estimates: use your own steps 2 and 3."),
+    ),
 )
 check_ising_study = ISING_STUDY.check
 

@@ -18,11 +18,13 @@ import math
 
 import torch
 
+from .. import langevin, mcmc
 from ..grid import Grid, js_divergence
 from ..langevin import ula_stationary_variance
 from ..mcmc import effective_sample_size
 from ..mixtures import GaussianMixture, ring
-from ._feedback import Goal, Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._feedback import Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._goals import ProjectGoal, moved_mixture
 
 __all__ = [
     "EXERCISES",
@@ -340,27 +342,41 @@ GRID = Grid(-4.0, 4.0, 32)
 N_SAMPLES = 4000
 
 
+N_STEPS = 300
+
+
 @functools.cache
 def _exact_floor(n: int) -> tuple[float, float]:
     """Mean and standard deviation of the JSD of n exact samples' histogram (20 seeds)."""
-    p = GRID.cell_probabilities(MIXTURE.log_prob(GRID.points))
+    return _floor(MIXTURE, n)
+
+
+def _floor(mixture, n: int) -> tuple[float, float]:
+    p = GRID.cell_probabilities(mixture.log_prob(GRID.points))
     values = torch.tensor(
-        [js_divergence(GRID.histogram(MIXTURE.sample(n, seed=s))[0], p) for s in range(20)],
+        [js_divergence(GRID.histogram(mixture.sample(n, seed=s))[0], p) for s in range(20)],
         dtype=F64,
     )
     return float(values.mean()), float(values.std())
 
 
-def mixture_divergence(samples) -> float:
-    """JSD between the histogram of ``samples`` on :data:`GRID` and the exact cell probabilities."""
+def mixture_divergence(samples, mixture=MIXTURE) -> float:
+    """JSD between the histogram of ``samples`` on :data:`GRID` and the exact cell probabilities of ``mixture``."""
     counts, outside = GRID.histogram(samples)
-    p = GRID.cell_probabilities(MIXTURE.log_prob(GRID.points))
+    p = GRID.cell_probabilities(mixture.log_prob(GRID.points))
     q = torch.cat([counts, torch.tensor([outside], dtype=counts.dtype)])  # (cells + 1,)
     return js_divergence(torch.cat([p, torch.zeros(1, dtype=p.dtype)]), q)
 
 
-def judge_mixture_samples(samples) -> tuple[bool, str]:
-    """Whether ``samples`` of shape (N_SAMPLES, 2) are within 5 SD of the exact samples' JSD floor."""
+def judge_mixture_samples(samples, context) -> tuple[bool, str]:
+    """Whether ``samples`` of shape (N_SAMPLES, 2) are within 5 SD of the exact samples' JSD floor, after 300 MALA steps.
+
+    ``context = (mixture, evaluations)``: the hidden target and a one-element list with the
+    number of points at which the student's chains evaluated its log-density. Each MALA
+    step evaluates it at least at its proposals, so 300 steps of N_SAMPLES chains need at
+    least 300 * N_SAMPLES evaluations; fewer means fewer steps.
+    """
+    mixture, evaluations = context
     if not isinstance(samples, torch.Tensor) or samples.dim() != 2 or samples.shape[1] != 2:
         raise TypeError(
             f"samples must be a tensor of shape ({N_SAMPLES}, 2). Got {type(samples).__name__} "
@@ -368,10 +384,21 @@ def judge_mixture_samples(samples) -> tuple[bool, str]:
         )
     if samples.shape[0] != N_SAMPLES:
         raise ValueError(f"samples must have {N_SAMPLES} rows. Got {samples.shape[0]} instead.")
+    samples = samples.detach().to(F64)
     if not bool(torch.isfinite(samples).all()):
-        raise ValueError("samples must be finite. Got NaN or infinity instead.")
-    jsd = mixture_divergence(samples)
-    mean, sd = _exact_floor(N_SAMPLES)
+        return False, (
+            "Your samples contain NaN or infinity: the chains diverged. Check the sign of the "
+            "drift (+ eta * grad log p) and the acceptance test."
+        )
+    needed = N_STEPS * N_SAMPLES
+    if evaluations[0] < needed:
+        return False, (
+            f"Your chains evaluated log_prob at {evaluations[0]} points; {N_STEPS} MALA steps of "
+            f"{N_SAMPLES} chains evaluate it at least at their {needed} proposals. Run all "
+            f"{N_STEPS} steps: chains stopped early still remember their uniform start."
+        )
+    jsd = mixture_divergence(samples, mixture)
+    mean, sd = _floor(mixture, N_SAMPLES)
     limit = mean + 5 * sd
     verdict = "within" if jsd <= limit else "above"
     return jsd <= limit, (
@@ -390,15 +417,38 @@ def sample_mixture(log_prob, n_samples, seed):
     return x
 
 
-def _mixture_arguments():
-    return (MIXTURE.log_prob, N_SAMPLES, 0)
+def _mixture_arguments(g: torch.Generator):
+    """The project's mixture moved at random, as a log-density that counts its evaluations."""
+    mixture = moved_mixture(MIXTURE, g)
+    evaluations = [0]
+    means, stds, log_w = mixture.means, mixture.stds, torch.log(mixture.weights)
+
+    def log_prob(x):
+        evaluations[0] += int(x.shape[0]) if x.dim() > 1 else 1
+        d2 = ((x[:, None, :] - means.to(x.dtype)) ** 2).sum(-1)  # (B, K)
+        s2 = stds.to(x.dtype) ** 2  # (K,)
+        terms = log_w.to(x.dtype) - d2 / (2 * s2) - torch.log(2 * math.pi * s2)  # 2D Gaussians
+        return torch.logsumexp(terms, dim=1)  # (B,)
+
+    return (log_prob, N_SAMPLES, draw_int(g, 0, 2**20)), (mixture, evaluations)
 
 
-SAMPLE_MIXTURE = Goal(
+SAMPLE_MIXTURE = ProjectGoal(
     name="sample_mixture",
     solution=sample_mixture,
     arguments=_mixture_arguments,
     judge=judge_mixture_samples,
+    references=(ula_step, mala_step),
+    refused=(
+        (langevin.ula_step, "the library's ULA step: use your own (step 1)."),
+        (langevin.mala_step, "the library's MALA step: use your own (step 2)."),
+        (langevin.sample, "the library's Langevin sampler: run your own chains."),
+        (mcmc.metropolis_hastings, "the library's Metropolis-Hastings sampler."),
+        (
+            GaussianMixture.sample,
+            "exact samples of a mixture: the goal is the output of your MALA chains.",
+        ),
+    ),
 )
 check_sample_mixture = SAMPLE_MIXTURE.check
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import mcmc, training
+from .. import rbm as rbm_module
 from ..data import load_digits_binary
 from ..enumeration import binary_states
 from ..fitting import fit, minibatches
@@ -19,13 +21,13 @@ from ..rbm import BernoulliRBM, log_likelihood_exact
 from ..training import initialize_rbm
 from ._feedback import (
     Exercise,
-    Goal,
     Mistake,
     StatisticalExercise,
     Stress,
     draw_float,
     draw_int,
 )
+from ._goals import ProjectGoal
 
 __all__ = [
     "EXERCISES",
@@ -424,12 +426,24 @@ def _digits():
     return load_digits_binary()
 
 
-def _train_arguments():
-    return (_digits().x_train, N_HIDDEN, 0)
+def _train_arguments(g: torch.Generator):
+    """The training images with their pixels in a hidden order, and a hidden seed.
+
+    An RBM does not depend on the order of its visible units (a permutation of the rows of
+    ``W`` and of ``a``), so training is as hard as on the images themselves; but parameters
+    trained before the check, on the images in their usual order, do not fit these.
+    """
+    order = torch.randperm(64, generator=g)  # (64,): a hidden order of the pixels
+    digits = _digits()
+    return (digits.x_train[:, order], N_HIDDEN, draw_int(g, 0, 2**20)), order
 
 
-def judge_trained_rbm(result) -> tuple[bool, str]:
-    """Whether ``result = (W, a, b)``, a 64 x 12 RBM, reaches the target exact test log-likelihood."""
+def judge_trained_rbm(result, order=None) -> tuple[bool, str]:
+    """Whether ``result = (W, a, b)``, a 64 x 12 RBM, reaches the target exact test log-likelihood.
+
+    ``order`` is the order of the pixels the RBM was trained on (the identity when None); the
+    test images are judged in the same order.
+    """
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise TypeError(
             f"the result must be a tuple (W, a, b). Got {type(result).__name__} instead."
@@ -442,12 +456,16 @@ def judge_trained_rbm(result) -> tuple[bool, str]:
             f"{tuple(a.shape)}, {tuple(b.shape)}."
         )
     if not all(bool(torch.isfinite(t).all()) for t in (W, a, b)):
-        return False, "Your parameters contain NaN or inf: lower the learning rate."
+        return (
+            False,
+            "Your parameters contain NaN or inf: training diverged; lower the learning rate.",
+        )
+    order = torch.arange(64) if order is None else order
     rbm = BernoulliRBM.from_parameters(W, a, b)
     digits = _digits()
     with torch.no_grad():
-        test = float(log_likelihood_exact(rbm, digits.x_test))
-        train = float(log_likelihood_exact(rbm, digits.x_train))
+        test = float(log_likelihood_exact(rbm, digits.x_test[:, order]))
+        train = float(log_likelihood_exact(rbm, digits.x_train[:, order]))
     numbers = (
         f"exact mean log-likelihood {test:.2f} nats per test image ({train:.2f} on the "
         f"training images); the target is {TARGET_TEST_LOG_LIKELIHOOD:.1f}"
@@ -457,15 +475,34 @@ def judge_trained_rbm(result) -> tuple[bool, str]:
     return False, (
         f"Not there yet: {numbers}, and independent pixels reach about -24.7. Check that the "
         "update ascends the log-likelihood (Adam minimises, so set .grad to minus the CD "
-        "gradient), and try more epochs or a larger learning rate."
+        "gradient), that you train on the x_train the check passes (its pixels are in a "
+        "hidden order), and try more epochs or a larger learning rate."
     )
 
 
-TRAIN_RBM = Goal(
+_TRAINER = "the library's RBM training: the goal is your own loop with your cd_gradient (step 3)."
+
+TRAIN_RBM = ProjectGoal(
     name="train_rbm",
     solution=train_rbm,
     arguments=_train_arguments,
     judge=judge_trained_rbm,
+    references=(conditionals, gibbs_chain, cd_gradient),
+    refused=(
+        (training.train_rbm, _TRAINER),
+        (training.rbm_step, _TRAINER),
+        (training.rbm_optimizer, _TRAINER),
+        (training.CD, _TRAINER),
+        (training.PCD, _TRAINER),
+        (training.ExactNegative, _TRAINER),
+        (training.cd_gradient_sample, "the library's CD gradient: use your own (step 3)."),
+        (training.cd_gradient_exact, "the library's CD gradient: use your own (step 3)."),
+        (training.gibbs_from_hidden, "the library's Gibbs sampler: use your own (step 2)."),
+        (mcmc.gibbs_chain, "the library's Gibbs chain: use your own (step 2)."),
+        (mcmc.gibbs_step, "the library's Gibbs step: use your own (step 2)."),
+        (mcmc.gibbs_sample, "the library's Gibbs sampler: use your own (step 2)."),
+        (rbm_module.log_likelihood_gradient_exact, "the exact gradient: train with CD (step 3)."),
+    ),
 )
 check_train_rbm = TRAIN_RBM.check
 

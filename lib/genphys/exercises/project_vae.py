@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
+from .. import vae as vae_module
 from ..data import load_digits_binary
 from ..fitting import fit, minibatches
 from ..vae import VAE
-from ._feedback import Exercise, Goal, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
+from ._goals import ProjectGoal
 
 __all__ = [
     "EXERCISES",
@@ -279,9 +281,11 @@ check_training_step = TRAINING_STEP.check
 
 
 # --------------------------------------------------------- the trained model
-def held_out_iwae(model, k: int = 100, seed: int = 5) -> tuple[float, float]:
-    """Mean IWAE bound (k samples) on the held-out digits, and its standard error over the images."""
+def held_out_iwae(model, k: int = 100, seed: int = 5, order=None) -> tuple[float, float]:
+    """Mean IWAE bound (k samples) on the held-out digits (pixels in ``order``), and its standard error over the images."""
     x_test = load_digits_binary(dtype=next(model.parameters()).dtype).x_test  # (359, 64)
+    if order is not None:
+        x_test = x_test[:, order]
     bound = model.iwae_bound(x_test, k=k, generator=torch.Generator().manual_seed(seed))  # (n,)
     return float(bound.mean()), float(bound.std() / bound.shape[0] ** 0.5)
 
@@ -306,17 +310,24 @@ def train_vae(x_train, seed):
     return model
 
 
-def _train_arguments():
-    return (load_digits_binary(dtype=torch.float32).x_train, 0)  # (1438, 64)
+def _train_arguments(g: torch.Generator):
+    """The training images with their pixels in a hidden order, and a hidden seed.
+
+    A VAE with dense layers is as easy to train on permuted pixels (its first and last layers
+    permute with them), but a model trained before the check does not fit them.
+    """
+    order = torch.randperm(64, generator=g)  # (64,)
+    x_train = load_digits_binary(dtype=torch.float32).x_train[:, order]  # (1438, 64)
+    return (x_train, draw_int(g, 0, 2**20)), order
 
 
-def judge_trained_vae(model) -> tuple[bool, str]:
-    """Whether ``model``, a VAE on the 64 pixels, reaches :data:`TARGET_IWAE` on the held-out digits."""
+def judge_trained_vae(model, order=None) -> tuple[bool, str]:
+    """Whether ``model``, a VAE on the 64 pixels (in ``order``), reaches :data:`TARGET_IWAE` on the held-out digits."""
     if not isinstance(model, VAE) or model.n_features != 64:
         raise TypeError(
             f"model must be a genphys.vae.VAE with 64 features. Got {type(model).__name__} instead."
         )
-    bound, se = held_out_iwae(model)
+    bound, se = held_out_iwae(model, order=order)
     verdict = "reaches" if bound >= TARGET_IWAE else "falls short of"
     return bound >= TARGET_IWAE, (
         f"IWAE bound (k = 100) on the 359 held-out digits {bound:.2f} ± {se:.2f} nats per "
@@ -326,11 +337,18 @@ def judge_trained_vae(model) -> tuple[bool, str]:
     )
 
 
-TRAIN_VAE = Goal(
+TRAIN_VAE = ProjectGoal(
     name="train_vae",
     solution=train_vae,
     arguments=_train_arguments,
     judge=judge_trained_vae,
+    references=(negative_elbo, training_step),
+    refused=(
+        (
+            vae_module.train_vae,
+            "the library's VAE trainer: the goal is your own loop with your training_step.",
+        ),
+    ),
 )
 check_train_vae = TRAIN_VAE.check
 
