@@ -26,7 +26,16 @@ from ..diffusion import (
 from ..fitting import fit, minibatches
 from ..grid import Grid, js_divergence
 from ..mixtures import GaussianMixture
-from ._feedback import Exercise, Goal, Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._feedback import (
+    Exercise,
+    Goal,
+    Mistake,
+    StatisticalExercise,
+    Stress,
+    draw_float,
+    draw_int,
+    garbage_gradients,
+)
 
 __all__ = [
     "BETAS",
@@ -155,6 +164,7 @@ def _train_wrong(kind):
 
 
 TRAINING_STEP = Exercise(
+    prepare=garbage_gradients,
     name="training_step",
     solution=training_step,
     cases=_train_cases,

@@ -17,7 +17,7 @@ from torch.nn.utils import parameters_to_vector
 from ..data import load_digits_binary
 from ..fitting import fit, minibatches
 from ..vae import VAE
-from ._feedback import Exercise, Goal, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Goal, Mistake, Stress, draw_float, draw_int, garbage_gradients
 
 __all__ = [
     "EXERCISES",
@@ -252,6 +252,7 @@ def _step_wrong(kind):
 
 
 TRAINING_STEP = Exercise(
+    prepare=garbage_gradients,
     name="training_step",
     solution=training_step,
     cases=_step_cases,
