@@ -452,7 +452,7 @@ def test_stress_hint_is_added_only_when_no_mistake_matches():
         mistakes=(Mistake(lambda v: 2 * v, "square, do not double."),),
         stress_cases=lambda: [Stress("a huge value", (torch.tensor([1e3]),), "Mind the size.")],
     )
-    unknown = exercise.check(lambda v: v**2 + (v > 100).double())
+    unknown = exercise.check(lambda v: v**2 + (v > 100).to(v.dtype))
     assert "stress case 1 (a huge value)" in unknown.message
     assert unknown.message.endswith("Mind the size.")
     assert exercise.check(lambda v: 2 * v).message == "Hint: square, do not double."

@@ -45,6 +45,7 @@ import html
 import importlib
 import inspect
 import math
+import re
 import secrets
 import sys
 import threading
@@ -106,6 +107,11 @@ NAMESPACE_HINT = (
 )
 
 
+def _code_spans(text: str) -> str:
+    """Markdown code spans (`x`) of an escaped message as HTML ``<code>`` elements."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
 @dataclass(frozen=True)
 class Feedback:
     """The verdict of one check: ``status`` and a message for the student."""
@@ -135,7 +141,7 @@ class Feedback:
             f'<div style="background:{_COLOURS[self.status]};padding:0.6em 0.9em;'
             f'border-radius:6px;color:#1f2328">{_ICONS[self.status]} '
             f"<strong>{html.escape(self.exercise)}: {self.status}.</strong> "
-            f"{html.escape(self.message)}</div>"
+            f"{_code_spans(html.escape(self.message))}</div>"
         )
 
 
@@ -862,7 +868,7 @@ class Exercise:
             for g, w, (r, a) in zip(got, want, tolerances, strict=False)
         ):
             problem = _type_problem(out, reference) if self.check_types else None
-            return None if problem is None else verdict("incorrect", f"Hint: {problem}")
+            return None if problem is None else verdict("incorrect", f"Hint: on {label} {problem}")
         rtol = max(r for r, _ in tolerances) if tolerances else self.rtol
         atol = max(a for _, a in tolerances) if tolerances else self.atol
         for mistake in self.mistakes:
@@ -874,7 +880,7 @@ class Exercise:
                 return Feedback(self.name, "incorrect", f"Hint: {mistake.hint}")
         problem = _type_problem(out, reference) if self.check_types else None
         if problem is not None:
-            return verdict("incorrect", f"Hint: {problem}")
+            return verdict("incorrect", f"Hint: on {label} {problem}")
         shapes_got = [g.shape for g in got]
         shapes_want = [w.shape for w in want]
         if shapes_got != shapes_want:

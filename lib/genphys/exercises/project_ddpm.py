@@ -328,6 +328,10 @@ def _sample_floor_test(student, seed):
 
 DDPM_SAMPLE = StatisticalExercise(
     name="ddpm_sample",
+    forbidden_calls=(
+        "genphys.diffusion_samplers.ddpm_sample",
+        "genphys.diffusion.reverse_mean",
+    ),
     solution=ddpm_sample,
     cases=_sample_cases,
     random_cases=_sample_random,

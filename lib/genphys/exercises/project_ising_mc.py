@@ -183,6 +183,7 @@ def _sweep_stationary_test(student, seed):
 
 METROPOLIS_SWEEP = StatisticalExercise(
     name="metropolis_sweep",
+    forbidden_calls=("genphys.ising.metropolis_sweep",),
     solution=metropolis_sweep,
     cases=_sweep_cases,
     random_cases=_sweep_random,

@@ -188,8 +188,20 @@ def _ula_wrong(drift=1.0, noise=2.0, reduce="sum"):
     return answer
 
 
+def _no_gradient_history(result, args) -> str | None:
+    if isinstance(result, torch.Tensor) and (result.requires_grad or result.grad_fn is not None):
+        return (
+            "your step returns a tensor with gradient history (requires_grad): return "
+            "`x_new.detach()`, else every step of a chain keeps the graph of all the steps "
+            "before it and memory and time grow without bound."
+        )
+    return None
+
+
 ULA_STEP = StatisticalExercise(
     name="ula_step",
+    result_check=_no_gradient_history,
+    forbidden_calls=("genphys.langevin.ula_step",),
     solution=ula_step,
     cases=_step_cases,
     random_cases=_step_random,
@@ -294,6 +306,10 @@ def _mala_wrong(kind):
 
 MALA_STEP = StatisticalExercise(
     name="mala_step",
+    forbidden_calls=(
+        "genphys.langevin.mala_step",
+        "genphys.langevin.mala_log_acceptance",
+    ),
     solution=mala_step,
     cases=_mala_cases,
     random_cases=_step_random,
