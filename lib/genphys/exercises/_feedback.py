@@ -40,6 +40,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import dis
 import functools
 import html
 import importlib
@@ -208,6 +209,10 @@ def _code(function: Any) -> types.CodeType | None:
     return getattr(_unwrap(function), "__code__", None)
 
 
+_SAME_OPCODE = {"LOAD_METHOD": "LOAD_ATTR"}
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
+
+
 def _code_key(code: types.CodeType) -> tuple:
     """What a code object computes, whatever its name, file or line: bytecode, constants, names.
 
@@ -218,7 +223,17 @@ def _code_key(code: types.CodeType) -> tuple:
         _code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
         for c in code.co_consts
     )
-    return (code.co_code, consts, code.co_names, code.co_varnames, code.co_argcount)
+    # instructions by name and argument, not raw bytes: the compiler writes a method call
+    # as LOAD_ATTR or LOAD_METHOD (with caches of other lengths) depending on the module
+    instructions = tuple(
+        (
+            _SAME_OPCODE.get(i.opname, i.opname),
+            None if i.opcode in _JUMPS or i.opname == "LOAD_CONST" else repr(i.argval),
+        )
+        for i in dis.get_instructions(code)
+        if i.opname not in ("CACHE", "NOP", "EXTENDED_ARG")
+    )
+    return (instructions, consts, code.co_names, code.co_varnames, code.co_argcount)
 
 
 def _keys(codes: set) -> set:
