@@ -914,3 +914,25 @@ def test_generic_hints_name_the_typical_mistake():
     ]:
         feedback = exercise.check(wrong)
         assert feedback.status == "incorrect" and words in feedback.message, str(feedback)
+
+
+def test_mala_without_acceptance_test_is_told_so():
+    ula = _student_copy(_exercise("project_langevin", "ula_step").solution)
+
+    def mala_step(x, log_prob, step_size, generator):
+        x_new = ula(x, log_prob, step_size, generator)
+        return x_new, torch.ones(x.shape[0], dtype=torch.bool)
+
+    feedback = _exercise("project_langevin", "mala_step").check(mala_step, seed=0)
+    assert feedback.status == "incorrect" and "accept/reject test is missing" in feedback.message
+
+
+def test_mean_and_error_with_the_wrong_layout_is_told_about_the_layout():
+    from genphys.mcmc import effective_sample_size
+
+    def mean_and_error(series):
+        n_eff = effective_sample_size(series, layout="steps_first")
+        return series.mean(), torch.sqrt(series.var() / n_eff)
+
+    feedback = _exercise("project_ising_mc", "mean_and_error").check(mean_and_error)
+    assert feedback.status == "incorrect" and 'layout="chains_first"' in feedback.message

@@ -297,6 +297,9 @@ def _mala_wrong(kind):
             log_ratio = log_p_prop - log_p + forward - backward
         else:
             log_ratio = log_p_prop - log_p + backward - forward
+        if kind == "greedy":
+            accepted = log_ratio > 0
+            return torch.where(accepted[:, None], x_prop, x.detach()), accepted
         u = torch.rand(x.shape[0], generator=g, dtype=x.dtype)
         accepted = torch.log(u) > log_ratio if kind == "flipped" else torch.log(u) < log_ratio
         return torch.where(accepted[:, None], x_prop, x.detach()), accepted
@@ -335,9 +338,17 @@ MALA_STEP = StatisticalExercise(
             "the reverse proposal q(x | x') starts from x', so its mean uses the gradient at x'.",
         ),
         Mistake(
+            _mala_wrong("greedy"),
+            "the acceptance test must be random: accepting exactly when the ratio exceeds 1 "
+            "(log ratio > 0) never moves downhill. Draw u = torch.rand(B, generator=generator) "
+            "and accept where log u < log ratio.",
+        ),
+        Mistake(
             _mala_wrong("flipped"),
-            "accept when log u is BELOW the log ratio (u < ratio), so that a move up in "
-            "probability is always accepted.",
+            "your step keeps (nearly) every proposal: either the accept/reject test is "
+            "missing, or it is the wrong way round. Draw u = torch.rand(B, generator=generator) "
+            "after the proposal and keep x' only where log u < the log acceptance ratio (a move "
+            "up in probability is always accepted, one down only sometimes); elsewhere keep x.",
         ),
     ),
     rtol=1e-10,
