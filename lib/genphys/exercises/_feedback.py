@@ -49,8 +49,10 @@ import math
 import re
 import secrets
 import sys
+import textwrap
 import threading
 import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -586,7 +588,12 @@ def _diagnose(got: list[np.ndarray], want: list[np.ndarray], args: tuple, rtol, 
         if len(wrong) < len(got):
             names = ", ".join(_ORDINALS[min(i, 5)] for i in wrong)
             inner = _diagnose([got[wrong[0]]], [want[wrong[0]]], args, rtol, atol)
-            return f"the {names} of the returned values {'is' if len(wrong) == 1 else 'are'} wrong, the others are right. {inner}".strip()
+            verb = "is" if len(wrong) == 1 else "are"
+            inner = inner.removeprefix("Hint: ")
+            return (
+                f"Hint: the {names} of the returned values {verb} wrong, the others are right. "
+                f"{inner}"
+            ).strip()
         return ""
     g, w = got[0], want[0]
     if g.shape != w.shape or not np.isfinite(g).all() or not np.isfinite(w).all():
@@ -628,6 +635,106 @@ def _diagnose(got: list[np.ndarray], want: list[np.ndarray], args: tuple, rtol, 
             "(rows vs columns, a transposed matrix, the order of the outputs)."
         )
     return ""
+
+
+# ----------------------------------------------- mistakes made from the reference itself
+class _OneEdit(ast.NodeTransformer):
+    """Make one typical edit to a function's source: at the ``target``-th place it can."""
+
+    def __init__(self, kind: str, target: int) -> None:
+        self.kind, self.target, self.count = kind, target, 0
+        self.what: str | None = None
+
+    def _hit(self) -> bool:
+        self.count += 1
+        return self.count - 1 == self.target
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "sign" and isinstance(node.op, (ast.Add, ast.Sub)) and self._hit():
+            self.what = (
+                f"the term `{ast.unparse(node.right)}` enters with the wrong sign "
+                f"({'+' if isinstance(node.op, ast.Sub) else '-'} instead of "
+                f"{'-' if isinstance(node.op, ast.Sub) else '+'})"
+            )
+            node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+        elif (
+            self.kind == "off by one"
+            and isinstance(node.op, (ast.Sub, ast.Add))
+            and isinstance(node.left, ast.Name)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value in (1, 2)
+            and self._hit()
+        ):
+            self.what = (
+                f"an index is off by one: `{ast.unparse(node)}` is meant (check where the "
+                "count starts, 0 or 1, and which entry of a schedule belongs to this step)"
+            )
+            shift = 1 if isinstance(node.op, ast.Sub) else -1
+            value = node.right.value - shift
+            return node.left if value == 0 else ast.BinOp(node.left, node.op, ast.Constant(value))
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "sign" and isinstance(node.op, ast.USub) and self._hit():
+            self.what = f"the minus sign of `{ast.unparse(node)}` is missing"
+            return node.operand
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if (
+            self.kind == "factor"
+            and not isinstance(node.value, bool)
+            and node.value in (0.5, 2, 2.0, 4, 4.0)
+            and self._hit()
+        ):
+            self.what = (
+                f"a factor {node.value} of the formula is missing (a ½ of a Gaussian exponent "
+                "or of a log-variance, a 2 of a variance 2η, ...)"
+            )
+            return ast.Constant(1.0)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "mean or sum" and node.attr in ("mean", "sum") and self._hit():
+            other = "sum" if node.attr == "mean" else "mean"
+            self.what = f"a {other} where a {node.attr} is asked (over the axis of `{ast.unparse(node)}(...)`)"
+            node.attr = other
+        elif self.kind == "transpose" and node.attr in ("T", "mT") and self._hit():
+            self.what = f"a matrix is used untransposed where `{ast.unparse(node)}` is meant"
+            return node.value
+        return node
+
+
+_EDIT_KINDS = ("sign", "factor", "mean or sum", "off by one", "transpose")
+
+
+@functools.lru_cache(maxsize=256)
+def _reference_edits(solution: Callable[..., Any]) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """The reference with one typical edit each, and what the edit means, for the hints."""
+    try:
+        source = textwrap.dedent(inspect.getsource(solution))
+        ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return ()
+    edits = []
+    for kind in _EDIT_KINDS:
+        for target in range(8):
+            edit = _OneEdit(kind, target)
+            tree = edit.visit(ast.parse(source))
+            if edit.count <= target or edit.what is None:
+                break
+            namespace = dict(getattr(solution, "__globals__", {}))
+            try:
+                exec(compile(ast.fix_missing_locations(tree), "<edit>", "exec"), namespace)
+            except Exception:  # an edit that does not compile is no mistake anyone makes
+                continue
+            function = namespace.get(getattr(solution, "__name__", ""))
+            if callable(function):
+                edits.append((edit.what, function))
+    return tuple(edits[:24])
 
 
 @dataclass(frozen=True)
@@ -932,6 +1039,8 @@ class Exercise:
             )
         specific = self._off_by_one(got, untouched, names, rtol, atol)
         if not specific:
+            specific = self._edited_reference(got, untouched, rtol, atol)
+        if not specific:
             specific = _diagnose(got, want, untouched, rtol, atol)
         if not specific and _has_generator(untouched):
             again = copy.deepcopy(untouched)
@@ -951,6 +1060,23 @@ class Exercise:
         if specific:
             return verdict("incorrect", f"{message} {specific}")
         return verdict("incorrect", f"{message} Check the formula term by term.")
+
+    def _edited_reference(self, got, args: tuple, rtol, atol) -> str:
+        """A hint when the reference with one typical edit (a sign, a factor ½, ...) gives ``got``."""
+        rng = _global_rng_state()
+        try:
+            for what, edited in _reference_edits(self.solution):
+                try:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        wrong = _to_arrays(edited(*copy.deepcopy(args)))
+                except Exception:  # the edit may break the function: not this mistake
+                    continue
+                if _close_to(got, wrong, rtol, atol):
+                    return f"Hint: {what}."
+        finally:
+            _set_global_rng_state(rng)
+        return ""
 
     def _off_by_one(self, got, args: tuple, names: list[str], rtol, atol) -> str:
         """A hint when the reference with one integer argument off by one gives ``got``."""
