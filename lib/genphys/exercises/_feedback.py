@@ -476,7 +476,7 @@ def _type_problem(got: Any, want: Any) -> str | None:
 def _tolerances(leaf: Any, want: np.ndarray, scale: float, rtol: float, atol: float):
     """The tolerances for one result: the exercise's, widened to the rounding of its dtype.
 
-    A float32 result differs by a few rounding steps (eps = 1.2e-7 relative to the size
+    A float32 result differs by a rounding step or two (eps = 1.2e-7 relative to the size
     ``scale`` of the terms summed) from the same formula evaluated in another order.
     """
     dtype = getattr(leaf, "dtype", None)
@@ -487,7 +487,7 @@ def _tolerances(leaf: Any, want: np.ndarray, scale: float, rtol: float, atol: fl
     else:
         return rtol, atol
     size = max(scale, float(np.max(np.abs(want), initial=0.0)) if np.isfinite(want).all() else 0)
-    return max(rtol, 8 * eps), max(atol, 8 * eps * size)
+    return max(rtol, 2 * eps), max(atol, 2 * eps * size)
 
 
 def _changed(before: Any, after: Any, depth: int = 0) -> bool:
