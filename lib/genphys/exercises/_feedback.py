@@ -19,9 +19,24 @@ inputs, each a :class:`Stress` that names what makes it hard (values spread over
 hundreds of nats, extreme weights, large batches), so that a numerically unstable
 formula fails with a message that says why. With ``strict=True`` (what the exercise
 pages use, through :func:`genphys.exercises.checks`) a check also rejects the
-reference solution itself, a function that calls it, and a notebook that has the
-reference solutions in its namespace; an exercise can also name torch functions
-(``forbidden``) that the student is asked to write rather than call.
+reference solution itself (compared by the content of its code, so a copy made with
+``exec`` or ``code.replace`` is found too), a function that calls it on any thread, a
+function that switches the watch off, and a notebook that has the reference solutions
+in its namespace; an exercise also names the ready-made implementations of what it asks
+(``forbidden_calls``: the library's own, NumPy's, SciPy's, torch's), which the student
+must not call.
+
+Every check also demands what a careful reader of the exercise would: the inputs are
+left as they were (each is compared with an untouched copy after the call), the result
+has the reference's kind (a tensor, not an array; its floating dtype; integers where
+integers are asked), and no random number is drawn from the global generator. Float
+tolerances follow the result's dtype (two rounding steps of float32 for a float32
+result), so the same formula in another order passes. A wrong answer that no listed
+mistake explains is compared with the reference after one typical edit (a sign, a
+factor ½, a mean for a sum, an index off by one, a missing transpose) and with simple
+transformations of the right result (its negative, a multiple, a constant offset, a
+permutation), so that the hint names the mistake rather than the size of the
+discrepancy.
 
 The last step of a project is a :class:`Goal`: the student's whole pipeline (a training
 run, a Monte Carlo study) is called once and its result is judged by a number the library
