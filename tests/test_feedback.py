@@ -936,3 +936,32 @@ def test_mean_and_error_with_the_wrong_layout_is_told_about_the_layout():
 
     feedback = _exercise("project_ising_mc", "mean_and_error").check(mean_and_error)
     assert feedback.status == "incorrect" and 'layout="chains_first"' in feedback.message
+
+
+def test_reinforce_with_the_leave_one_out_sum_passes():
+    source = (
+        "def reinforce_gradient(f, score):\n"
+        "    n = f.shape[0]\n"
+        "    b = (f.sum() - f) / (n - 1)\n"
+        "    return ((f - b)[:, None] * score).mean(0)\n"
+    )
+    feedback = checks("ch17").reinforce_gradient(_notebook(source)["reinforce_gradient"])
+    assert feedback.passed, str(feedback)
+
+
+def test_a_transposed_result_is_told_about_the_layout():
+    exercise = Exercise(
+        name="outer",
+        solution=lambda x, y: x[:, None] * y[None, :],
+        cases=lambda: [(torch.arange(3.0), torch.arange(4.0))],
+    )
+    feedback = exercise.check(lambda x, y: y[:, None] * x[None, :])
+    assert feedback.status == "incorrect" and "transposed layout" in feedback.message
+
+
+def test_the_edited_reference_names_the_wrong_term():
+    def energy(x, h, W, a, b):
+        return -(x @ a) + (h @ b) - ((x @ W) * h).sum(dim=1)
+
+    feedback = _exercise("ch02", "energy").check(energy)
+    assert feedback.status == "incorrect" and "`h @ b`" in feedback.message, str(feedback)
