@@ -33,7 +33,7 @@ integers are asked), and no random number is drawn from the global generator. Fl
 tolerances follow the result's dtype (two rounding steps of float32 for a float32
 result), so the same formula in another order passes. A wrong answer that no listed
 mistake explains is compared with the reference after one typical edit (a sign, a
-factor ½, a mean for a sum, an index off by one, a missing transpose) and with simple
+missing term, a factor ½, a mean for a sum, an index off by one, a missing transpose) and with simple
 transformations of the right result (its negative, a multiple, a constant offset, a
 permutation), so that the hint names the mistake rather than the size of the
 discrepancy.
@@ -673,6 +673,17 @@ class _OneEdit(ast.NodeTransformer):
                 f"{'-' if isinstance(node.op, ast.Sub) else '+'})"
             )
             node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+        elif self.kind == "missing term" and isinstance(node.op, (ast.Add, ast.Sub)):
+            if self._hit():
+                self.what = f"the term `{ast.unparse(node.right)}` is missing"
+                return node.left
+            if self._hit():
+                self.what = f"the term `{ast.unparse(node.left)}` is missing"
+                return (
+                    ast.UnaryOp(ast.USub(), node.right)
+                    if isinstance(node.op, ast.Sub)
+                    else node.right
+                )
         elif (
             self.kind == "off by one"
             and isinstance(node.op, (ast.Sub, ast.Add))
@@ -723,7 +734,7 @@ class _OneEdit(ast.NodeTransformer):
         return node
 
 
-_EDIT_KINDS = ("sign", "factor", "mean or sum", "off by one", "transpose")
+_EDIT_KINDS = ("sign", "missing term", "factor", "mean or sum", "off by one", "transpose")
 
 
 @functools.lru_cache(maxsize=256)
@@ -749,7 +760,7 @@ def _reference_edits(solution: Callable[..., Any]) -> tuple[tuple[str, Callable[
             function = namespace.get(getattr(solution, "__name__", ""))
             if callable(function):
                 edits.append((edit.what, function))
-    return tuple(edits[:24])
+    return tuple(edits[:40])
 
 
 @dataclass(frozen=True)
