@@ -24,6 +24,7 @@ from genphys.exercises import (
     Choice,
     Exercise,
     Expression,
+    Feedback,
     Mistake,
     MultipleChoice,
     Stress,
@@ -965,3 +966,15 @@ def test_the_edited_reference_names_the_wrong_term():
 
     feedback = _exercise("ch02", "energy").check(energy)
     assert feedback.status == "incorrect" and "`h @ b`" in feedback.message, str(feedback)
+
+
+def test_feedback_html_renders_code_spans():
+    html_text = Feedback("x", "incorrect", "call `x.clone()` first")._repr_html_()
+    assert "<code>x.clone()</code>" in html_text and "`" not in html_text
+
+
+def test_the_ising_bond_question_is_written_in_math():
+    question = next(q for c, q in QUESTIONS if q.name == "delta_e_bonds")
+    text = question.markdown()
+    assert "Σ_<" not in text and r"\langle kl \rangle" in text and "s_ij" not in text
+    assert "`" not in question.solution_markdown()
