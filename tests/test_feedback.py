@@ -978,3 +978,17 @@ def test_the_ising_bond_question_is_written_in_math():
     text = question.markdown()
     assert "Σ_<" not in text and r"\langle kl \rangle" in text and "s_ij" not in text
     assert "`" not in question.solution_markdown()
+
+
+def test_a_dtype_clash_is_explained():
+    def training_step(model, optimizer, x0, t, eps, betas):
+        ab = torch.cumprod(1 - betas, 0)[t - 1].float()[:, None]
+        x_t = torch.sqrt(ab) * x0.float() + torch.sqrt(1 - ab) * eps.float()
+        loss = ((eps - model(x_t, t)) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+    feedback = _exercise("project_ddpm", "training_step").check(training_step)
+    assert feedback.status == "error" and "`.to(x.dtype)`" in feedback.message, str(feedback)

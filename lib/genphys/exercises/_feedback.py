@@ -960,7 +960,16 @@ class Exercise:
         except Exception as exc:  # the student's code may raise anything
             if watch is not None and watch.hit is not None:
                 return Feedback(self.name, "incorrect", f"Hint: {watch.hint(self.name)}")
-            return verdict("error", f"On {label} your function raised {type(exc).__name__}: {exc}")
+            message = f"On {label} your function raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, RuntimeError) and re.search(
+                r"dtype|Double|Float|Half|expected scalar type", str(exc)
+            ):
+                message += (
+                    " Hint: tensors of different dtypes meet here (e.g. a float32 schedule or "
+                    "constant with float64 data). Convert with `.to(x.dtype)` to the dtype of "
+                    "the data, and create new tensors with `dtype=x.dtype`."
+                )
+            return verdict("error", message)
         finally:
             student_drew = _global_rng_changed(rng)
             _set_global_rng_state(rng)
