@@ -992,3 +992,41 @@ def test_a_dtype_clash_is_explained():
 
     feedback = _exercise("project_ddpm", "training_step").check(training_step)
     assert feedback.status == "error" and "`.to(x.dtype)`" in feedback.message, str(feedback)
+
+
+def test_reference_called_on_a_thread_started_before_the_check_is_caught():
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = _hidden_reference()
+    pool = ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()  # the worker thread exists before the check starts
+
+    def logsumexp(v):
+        return pool.submit(reference, v).result()
+
+    try:
+        feedback = checks("ch02").logsumexp(logsumexp)
+    finally:
+        pool.shutdown()
+    assert feedback.status == "incorrect"
+    assert CALLS_REFERENCE_HINT.format(name="logsumexp") in feedback.message
+    assert reference.__code__.co_name == "logsumexp"  # the original code is back
+    assert _exercise("ch02", "logsumexp").check(reference).passed
+
+
+def test_a_forbidden_library_function_on_an_old_thread_is_caught():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genphys import gan
+
+    pool = ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()
+
+    def discriminator_loss(real_logits, fake_logits):
+        return pool.submit(gan.discriminator_loss, real_logits, fake_logits).result()
+
+    try:
+        feedback = checks("ch16").discriminator_loss(discriminator_loss)
+    finally:
+        pool.shutdown()
+    assert feedback.status == "incorrect" and "`genphys.gan.discriminator_loss`" in feedback.message

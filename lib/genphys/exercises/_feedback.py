@@ -320,6 +320,8 @@ class _CallWatch:
 
     def __init__(self, codes: set, forbidden_calls: Sequence[str] = ()) -> None:
         self.reference_keys = _keys(codes)
+        #: the Python functions to wire on every thread (see _Tripwire)
+        self.functions: dict[Any, tuple[str, str]] = {}
         self.python: dict[tuple, str] = {}
         self.c_calls: list[tuple[str, Any, str]] = []
         for dotted in forbidden_calls:
@@ -330,6 +332,7 @@ class _CallWatch:
             code = _code(obj)
             if code is not None:
                 self.python[_code_key(code)] = dotted
+                self.functions[_unwrap(obj)] = ("forbidden", dotted)
             else:
                 owner = getattr(obj, "__self__", None)
                 if isinstance(owner, types.ModuleType) or dotted.startswith("torch."):
@@ -379,6 +382,63 @@ class _CallWatch:
         return FORBIDDEN_CALL_HINT.format(name=self.hit, exercise=exercise)
 
 
+class _Tripwire:
+    """While active, the watched Python functions note every call, on whatever thread.
+
+    A profile hook sees only the threads it is installed on (before Python 3.12, the
+    current one and those started later); a thread that existed before the check would
+    go unseen. So the watched functions themselves (the reference, the forbidden library
+    functions) are given, for the duration of the call, a code object that notes the call
+    in ``watch`` and runs the original; the original code is restored afterwards.
+    """
+
+    _GLOBAL = "__genphys_check_tripwire__"
+
+    def __init__(self, watch: _CallWatch, functions: Mapping[Any, tuple[str, str]]) -> None:
+        self.watch = watch
+        self.functions = {
+            f: label
+            for f, label in functions.items()
+            if isinstance(f, types.FunctionType) and f.__closure__ is None
+        }
+        self.originals: dict[Any, types.CodeType] = {}
+
+    def __enter__(self) -> _Tripwire:
+        for function, (kind, name) in self.functions.items():
+            original = function.__code__
+            clone = types.FunctionType(
+                original, function.__globals__, function.__name__, function.__defaults__
+            )
+            clone.__kwdefaults__ = function.__kwdefaults__
+            namespace = {}
+            exec(
+                f"def _wired(*args, **kwargs):\n"
+                f"    return {self._GLOBAL}[{id(function)}](*args, **kwargs)\n",
+                {},
+                namespace,
+            )
+            calls = function.__globals__.setdefault(self._GLOBAL, {})
+
+            def wired(*args, _clone=clone, _kind=kind, _name=name, **kwargs):
+                if self.watch.active:
+                    self.watch._note(_kind, _name)
+                return _clone(*args, **kwargs)
+
+            calls[id(function)] = wired
+            self.originals[function] = original
+            function.__code__ = namespace["_wired"].__code__
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for function, original in self.originals.items():
+            function.__code__ = original
+            calls = function.__globals__.get(self._GLOBAL, {})
+            calls.pop(id(function), None)
+            if not calls:
+                function.__globals__.pop(self._GLOBAL, None)
+        self.originals.clear()
+
+
 class _TorchWatch(TorchFunctionMode):
     """Notes the first call of a torch function whose name contains a forbidden name."""
 
@@ -423,7 +483,8 @@ def _run(
         watch.active = True
         sys.setprofile(watch)
         try:
-            return student(*args)
+            with _Tripwire(watch, watch.functions):
+                return student(*args)
         finally:
             installed = sys.getprofile() is watch and threading.getprofile() is watch
             watch.active = False
@@ -887,6 +948,7 @@ class Exercise:
                     listed = ", ".join(f"`{n}`" for n in names)
                     return verdict("incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed))
             watch = _CallWatch(codes, self.forbidden_calls)
+            watch.functions[_unwrap(self.solution)] = ("reference", self.name)
 
         stages = [_Stage("seeded", list(self.cases()))]
         if self.random_cases is not None:
