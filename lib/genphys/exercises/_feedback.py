@@ -529,6 +529,11 @@ def _type_problem(got: Any, want: Any) -> str | None:
                 f"{which}your function returns a NumPy array, but a torch tensor is asked. "
                 "Compute with torch operations on the tensors you are given."
             )
+        if getattr(w, "dtype", None) in (torch.bool, np.dtype(bool)) and not _is_integer(g):
+            return (
+                f"{which}your result has type {getattr(g, 'dtype', type(g).__name__)}, but "
+                "booleans are asked (a comparison such as `log_u < log_ratio` gives them)."
+            )
         if _is_integer(w) and not _is_integer(g):
             return (
                 f"{which}your result is not an integer (it has type "
