@@ -7,8 +7,13 @@ random points, multiple choice) are tested here too.
 
 from __future__ import annotations
 
+import copy
+import importlib
+import inspect
 import itertools
 import math
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -19,6 +24,7 @@ from genphys.exercises import (
     Choice,
     Exercise,
     Expression,
+    Feedback,
     Mistake,
     MultipleChoice,
     Stress,
@@ -31,6 +37,8 @@ from genphys.exercises._feedback import (
     CALLS_REFERENCE_HINT,
     LOOKUP_HINT,
     REFERENCE_HINT,
+    TAMPER_HINT,
+    _resolve,
     _to_arrays,
 )
 
@@ -452,7 +460,7 @@ def test_stress_hint_is_added_only_when_no_mistake_matches():
         mistakes=(Mistake(lambda v: 2 * v, "square, do not double."),),
         stress_cases=lambda: [Stress("a huge value", (torch.tensor([1e3]),), "Mind the size.")],
     )
-    unknown = exercise.check(lambda v: v**2 + (v > 100).double())
+    unknown = exercise.check(lambda v: v**2 + (v > 100).to(v.dtype))
     assert "stress case 1 (a huge value)" in unknown.message
     assert unknown.message.endswith("Mind the size.")
     assert exercise.check(lambda v: 2 * v).message == "Hint: square, do not double."
@@ -587,3 +595,438 @@ def test_project_pages_check_their_goals_through_the_checks_object():
         for goal in items:
             assert goal.name in dir(checks(chapter))
             assert getattr(checks(chapter), goal.name)(goal.stub()).status == "not implemented"
+
+
+# ------------------------------------------------ shortcuts a graded course must stop
+def _student_copy(function):
+    """A correct answer that is not the reference object: its code with another docstring."""
+    code = function.__code__
+    consts = ("my own solution", *code.co_consts[1:])
+    return types.FunctionType(code.replace(co_consts=consts), function.__globals__, "mine")
+
+
+def _calls(dotted: str, student):
+    """``student`` that also calls ``dotted`` (arguments bound, body free to raise)."""
+    target = _resolve(dotted)
+    target = target.fget if isinstance(target, property) else target
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # a C function: the call is seen before its arguments
+        parameters = []
+    required = [p for p in parameters if p.default is inspect.Parameter.empty]
+    n_args = len([p for p in required if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+    keywords = {p.name: None for p in required if p.kind == p.KEYWORD_ONLY}
+
+    def answer(*args):
+        try:
+            target(*([None] * n_args), **keywords)
+        except Exception:
+            pass
+        return student(*args)
+
+    return answer
+
+
+FORBIDDEN_CASES = [
+    (chapter, exercise.name, dotted)
+    for chapter, exercises in all_exercises().items()
+    for exercise in exercises
+    for dotted in exercise.forbidden_calls
+]
+
+# The ready-made implementations a determined student reached for (each must be refused).
+SHORTCUTS = {
+    ("ch02", "logsumexp", "scipy.special.logsumexp"),
+    ("ch02", "logsumexp", "numpy.logaddexp.reduce"),
+    ("ch02", "logsumexp", "torch.logcumsumexp"),
+    ("ch02", "logsumexp", "torch.log_softmax"),
+    ("ch02", "energy", "genphys.rbm.BernoulliRBM.energy"),
+    ("ch03", "free_energy", "genphys.rbm.BernoulliRBM.free_energy"),
+    ("ch04", "log_likelihood_gradient", "genphys.rbm.log_likelihood_gradient_exact"),
+    ("ch09", "log_pseudo_likelihood", "genphys.pseudolikelihood.log_pseudo_likelihood"),
+    ("ch09", "nce_loss", "genphys.nce.nce_loss"),
+    ("ch09", "gaussian_score_matching", "genphys.score_matching.score_matching_loss"),
+    ("ch14", "posterior_mean_variance", "genphys.diffusion.forward_posterior"),
+    ("ch14", "reverse_mean_from_eps", "genphys.diffusion.reverse_mean"),
+    ("ch16", "discriminator_loss", "genphys.gan.discriminator_loss"),
+    ("ch16", "optimal_discriminator", "genphys.gan.optimal_discriminator"),
+    ("ch16", "generator_loss_non_saturating", "genphys.gan.generator_loss_non_saturating"),
+    ("ch18", "js_divergence_tables", "genphys.grid.js_divergence"),
+    ("project_rbm", "gibbs_chain", "genphys.mcmc.gibbs_chain"),
+    ("project_ddpm", "ddpm_sample", "genphys.diffusion_samplers.ddpm_sample"),
+    ("project_langevin", "ula_step", "genphys.langevin.ula_step"),
+    ("project_langevin", "mala_step", "genphys.langevin.mala_step"),
+}
+
+
+def test_every_shortcut_a_student_tried_is_on_its_exercise_list():
+    assert SHORTCUTS <= set(FORBIDDEN_CASES)
+
+
+@pytest.mark.parametrize(
+    ("chapter", "name", "dotted"),
+    FORBIDDEN_CASES,
+    ids=[f"{c}-{n}-{d}" for c, n, d in FORBIDDEN_CASES],
+)
+def test_calling_a_ready_made_implementation_is_refused_and_named(chapter, name, dotted):
+    exercise = _exercise(chapter, name)
+    feedback = getattr(checks(chapter), name)(_calls(dotted, _student_copy(exercise.solution)))
+    assert feedback.status == "incorrect", str(feedback)
+    assert f"`{dotted}`" in feedback.message
+
+
+LOGSUMEXP_SHORTCUTS = {
+    "scipy.special.logsumexp": (
+        "def logsumexp(v):\n"
+        "    import scipy.special\n"
+        "    return torch.as_tensor(scipy.special.logsumexp(v.numpy()))\n"
+    ),
+    "numpy.logaddexp.reduce": (
+        "def logsumexp(v):\n    return torch.as_tensor(np.logaddexp.reduce(v.numpy()))\n"
+    ),
+    "torch.logcumsumexp": "def logsumexp(v):\n    return torch.logcumsumexp(v, 0)[-1]\n",
+    "torch.log_softmax": "def logsumexp(v):\n    return v[0] - torch.log_softmax(v, 0)[0]\n",
+}
+
+
+@pytest.mark.parametrize("dotted", list(LOGSUMEXP_SHORTCUTS))
+def test_logsumexp_through_numpy_scipy_or_torch_is_refused(dotted):
+    namespace = _notebook("import numpy as np\n" + LOGSUMEXP_SHORTCUTS[dotted])
+    feedback = checks("ch02").logsumexp(namespace["logsumexp"])
+    assert feedback.status == "incorrect" and f"`{dotted}`" in feedback.message, str(feedback)
+
+
+def test_lower_level_helpers_stay_allowed():
+    from genphys.ising import jackknife
+    from genphys.mcmc import effective_sample_size
+
+    for chapter, name, helper in [
+        ("project_ising_mc", "mean_and_error", effective_sample_size),
+        ("project_ising_mc", "specific_heat_jackknife", jackknife),
+        ("ch18", "jackknife_specific_heat", jackknife),
+        ("ch16", "discriminator_loss", torch.nn.functional.binary_cross_entropy_with_logits),
+    ]:
+        solution = _student_copy(_exercise(chapter, name).solution)
+
+        def student(*args, solution=solution, helper=helper):
+            try:
+                helper(torch.zeros(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64))
+            except Exception:
+                pass
+            return solution(*args)
+
+        feedback = getattr(checks(chapter), name)(student)
+        assert feedback.passed, str(feedback)
+
+
+def _hidden_reference():
+    return _exercise("ch02", "logsumexp").solution
+
+
+def test_reference_rebuilt_from_its_source_or_code_is_rejected():
+    reference = _hidden_reference()
+    namespace: dict = {"torch": torch}
+    exec(inspect.getsource(reference), namespace)
+    renamed = types.FunctionType(reference.__code__.replace(co_name="mine"), {"torch": torch})
+    for student in (namespace["logsumexp"], renamed):
+        feedback = checks("ch02").logsumexp(student)
+        assert feedback.status == "incorrect" and REFERENCE_HINT in feedback.message
+
+
+def test_reference_called_on_another_thread_is_caught():
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = _hidden_reference()
+
+    def logsumexp(v):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(reference, v).result()
+
+    feedback = checks("ch02").logsumexp(logsumexp)
+    assert feedback.status == "incorrect"
+    assert CALLS_REFERENCE_HINT.format(name="logsumexp") in feedback.message
+
+
+def test_switching_off_the_watch_is_caught():
+    reference = _hidden_reference()
+
+    def logsumexp(v):
+        sys.setprofile(None)
+        return reference(v)
+
+    def logsumexp_restored(v):
+        hook = sys.getprofile()
+        sys.setprofile(None)
+        result = reference(v)
+        sys.setprofile(hook)
+        return result
+
+    for student in (logsumexp, logsumexp_restored):
+        feedback = checks("ch02").logsumexp(student)
+        assert feedback.status == "incorrect" and TAMPER_HINT in feedback.message, str(feedback)
+    assert sys.getprofile() is None
+
+
+def test_ex18_imports_only_the_checks():
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "exercises" / "ex18_capstone.md").read_text()
+    assert "import ch18" not in page and "ch18.state_index" not in page
+    assert 'checks = genphys.exercises.checks("ch18")' in page
+    namespace = {"ch18": importlib.import_module("genphys.exercises.ch18")}
+    exec("state_index = ch18.state_index", namespace)
+    assert not checks("ch18").state_index(namespace["state_index"]).passed
+
+
+def _mutating(function, index):
+    """A correct answer that then changes its argument number ``index`` in place."""
+
+    def answer(*args):
+        result = function(*copy.deepcopy(args))
+        target = args[index]
+        if isinstance(target, torch.nn.Module):
+            target = next(target.parameters())
+        with torch.no_grad():
+            if target.dtype == torch.bool:
+                target.logical_not_()
+            else:
+                target.add_(1)
+        return result
+
+    return answer
+
+
+MUTATIONS = [
+    ("ch04", "gradient_ascent_step", 0, "rbm"),
+    ("project_ising_mc", "metropolis_sweep", 0, None),
+    ("ch05", "ising_delta_e", 0, None),
+    ("ch08", "mean_field_sweep", 1, None),
+    ("ch10", "replay_starts", 0, None),
+    ("ch13", "reparameterize", 0, None),
+    ("project_rbm", "gibbs_chain", 0, None),
+]
+
+
+@pytest.mark.parametrize(("chapter", "name", "index", "argument"), MUTATIONS)
+def test_changing_an_input_in_place_is_rejected_with_its_name(chapter, name, index, argument):
+    exercise = _exercise(chapter, name)
+    argument = argument or list(inspect.signature(exercise.solution).parameters)[index]
+    feedback = exercise.check(_mutating(exercise.solution, index))
+    assert feedback.status == "incorrect", str(feedback)
+    assert f"your function changed its input `{argument}`" in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("chapter", "name", "wrap", "expected"),
+    [
+        ("ch02", "energy", lambda r: r.float(), "dtype torch.float32"),
+        ("ch02", "logsumexp", lambda r: r.float(), "dtype torch.float32"),
+        ("ch05", "metropolis_acceptance", lambda r: r.float(), "dtype torch.float32"),
+        ("ch02", "energy", lambda r: r.numpy(), "NumPy array"),
+        ("ch18", "state_index", lambda r: r.double(), "integers are asked"),
+    ],
+)
+def test_results_of_the_wrong_kind_are_rejected(chapter, name, wrap, expected):
+    solution = _student_copy(_exercise(chapter, name).solution)
+    feedback = getattr(checks(chapter), name)(lambda *args: wrap(solution(*args)))
+    assert feedback.status == "incorrect" and expected in feedback.message, str(feedback)
+
+
+def _without_line(chapter: str, name: str, line: str):
+    """The reference's source without ``line``, compiled in its module (a student's edit)."""
+    module = importlib.import_module(f"genphys.exercises.{chapter}")
+    source = inspect.getsource(getattr(module, name))
+    assert line in source
+    namespace = dict(vars(module))
+    exec(source.replace(line, ""), namespace)
+    return namespace[name]
+
+
+@pytest.mark.parametrize("chapter", ["project_ddpm", "project_vae"])
+def test_a_training_step_without_zero_grad_fails(chapter):
+    student = _without_line(chapter, "training_step", "    optimizer.zero_grad()\n")
+    feedback = _exercise(chapter, "training_step").check(student)
+    assert feedback.status == "incorrect", str(feedback)
+
+
+def test_ula_step_with_gradient_history_fails():
+    solution = _student_copy(_exercise("project_langevin", "ula_step").solution)
+
+    def ula_step(x, log_prob, step_size, generator):
+        return solution(x, log_prob, step_size, generator) + 0 * x.requires_grad_(True).sum()
+
+    feedback = _exercise("project_langevin", "ula_step").check(ula_step, seed=0)
+    assert feedback.status == "incorrect" and "gradient history" in feedback.message
+
+
+def test_correct_answers_of_the_questions_are_not_all_a():
+    answers = {q.answer for _, q in QUESTIONS if isinstance(q, MultipleChoice)}
+    assert len(answers) > 1
+
+
+ULA_REORDERED = [
+    "def ula_step(x, grad_log_prob, step_size, generator):\n"
+    "    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)\n"
+    "    return x + (step_size * grad_log_prob(x) + math.sqrt(2 * step_size) * xi)\n",
+    "def ula_step(x, grad_log_prob, step_size, generator):\n"
+    "    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)\n"
+    "    return math.sqrt(2 * step_size) * xi + x + step_size * grad_log_prob(x)\n",
+    "def ula_step(x, grad_log_prob, step_size, generator):\n"
+    "    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype)\n"
+    "    x = x.clone()\n"
+    "    x += step_size * grad_log_prob(x) + math.sqrt(2 * step_size) * xi\n"
+    "    return x\n",
+]
+
+
+@pytest.mark.parametrize("source", ULA_REORDERED)
+def test_ula_step_in_another_order_passes_in_float32(source):
+    feedback = checks("ch10").ula_step(_notebook(source)["ula_step"])
+    assert feedback.passed, str(feedback)
+
+
+def test_global_rng_is_named_in_the_feedback():
+    def gibbs_chain(x0, W, a, b, k, generator):
+        x = x0
+        for _ in range(k):
+            h = torch.bernoulli(torch.sigmoid(x @ W + b))
+            x = torch.bernoulli(torch.sigmoid(h @ W.T + a))
+        return x
+
+    state = torch.random.get_rng_state()
+    feedback = _exercise("project_rbm", "gibbs_chain").check(gibbs_chain)
+    assert feedback.status == "incorrect" and "generator" in feedback.message
+    assert "global random number generator" in feedback.message
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_generic_hints_name_the_typical_mistake():
+    exercise = Exercise(
+        name="mean_square",
+        solution=lambda x: (x**2).mean(0),
+        cases=lambda: [(torch.arange(1.0, 13.0, dtype=torch.float64).reshape(4, 3),)],
+    )
+    for wrong, words in [
+        (lambda x: -(x**2).mean(0), "sign"),
+        (lambda x: 0.5 * (x**2).mean(0), "half"),
+        (lambda x: (x**2).sum(0), "sum where a mean"),
+        (lambda x: (x**2).mean(0) + 1, "constant"),
+        (lambda x: (x**2).mean(0).flip(0), "wrong places"),
+    ]:
+        feedback = exercise.check(wrong)
+        assert feedback.status == "incorrect" and words in feedback.message, str(feedback)
+
+
+def test_mala_without_acceptance_test_is_told_so():
+    ula = _student_copy(_exercise("project_langevin", "ula_step").solution)
+
+    def mala_step(x, log_prob, step_size, generator):
+        x_new = ula(x, log_prob, step_size, generator)
+        return x_new, torch.ones(x.shape[0], dtype=torch.bool)
+
+    feedback = _exercise("project_langevin", "mala_step").check(mala_step, seed=0)
+    assert feedback.status == "incorrect" and "accept/reject test is missing" in feedback.message
+
+
+def test_mean_and_error_with_the_wrong_layout_is_told_about_the_layout():
+    from genphys.mcmc import effective_sample_size
+
+    def mean_and_error(series):
+        n_eff = effective_sample_size(series, layout="steps_first")
+        return series.mean(), torch.sqrt(series.var() / n_eff)
+
+    feedback = _exercise("project_ising_mc", "mean_and_error").check(mean_and_error)
+    assert feedback.status == "incorrect" and 'layout="chains_first"' in feedback.message
+
+
+def test_reinforce_with_the_leave_one_out_sum_passes():
+    source = (
+        "def reinforce_gradient(f, score):\n"
+        "    n = f.shape[0]\n"
+        "    b = (f.sum() - f) / (n - 1)\n"
+        "    return ((f - b)[:, None] * score).mean(0)\n"
+    )
+    feedback = checks("ch17").reinforce_gradient(_notebook(source)["reinforce_gradient"])
+    assert feedback.passed, str(feedback)
+
+
+def test_a_transposed_result_is_told_about_the_layout():
+    exercise = Exercise(
+        name="outer",
+        solution=lambda x, y: x[:, None] * y[None, :],
+        cases=lambda: [(torch.arange(3.0), torch.arange(4.0))],
+    )
+    feedback = exercise.check(lambda x, y: y[:, None] * x[None, :])
+    assert feedback.status == "incorrect" and "transposed layout" in feedback.message
+
+
+def test_the_edited_reference_names_the_wrong_term():
+    def energy(x, h, W, a, b):
+        return -(x @ a) + (h @ b) - ((x @ W) * h).sum(dim=1)
+
+    feedback = _exercise("ch02", "energy").check(energy)
+    assert feedback.status == "incorrect" and "`h @ b`" in feedback.message, str(feedback)
+
+
+def test_feedback_html_renders_code_spans():
+    html_text = Feedback("x", "incorrect", "call `x.clone()` first")._repr_html_()
+    assert "<code>x.clone()</code>" in html_text and "`" not in html_text
+
+
+def test_the_ising_bond_question_is_written_in_math():
+    question = next(q for c, q in QUESTIONS if q.name == "delta_e_bonds")
+    text = question.markdown()
+    assert "Σ_<" not in text and r"\langle kl \rangle" in text and "s_ij" not in text
+    assert "`" not in question.solution_markdown()
+
+
+def test_a_dtype_clash_is_explained():
+    def training_step(model, optimizer, x0, t, eps, betas):
+        ab = torch.cumprod(1 - betas, 0)[t - 1].float()[:, None]
+        x_t = torch.sqrt(ab) * x0.float() + torch.sqrt(1 - ab) * eps.float()
+        loss = ((eps - model(x_t, t)) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+    feedback = _exercise("project_ddpm", "training_step").check(training_step)
+    assert feedback.status == "error" and "`.to(x.dtype)`" in feedback.message, str(feedback)
+
+
+def test_reference_called_on_a_thread_started_before_the_check_is_caught():
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = _hidden_reference()
+    pool = ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()  # the worker thread exists before the check starts
+
+    def logsumexp(v):
+        return pool.submit(reference, v).result()
+
+    try:
+        feedback = checks("ch02").logsumexp(logsumexp)
+    finally:
+        pool.shutdown()
+    assert feedback.status == "incorrect"
+    assert CALLS_REFERENCE_HINT.format(name="logsumexp") in feedback.message
+    assert reference.__code__.co_name == "logsumexp"  # the original code is back
+    assert _exercise("ch02", "logsumexp").check(reference).passed
+
+
+def test_a_forbidden_library_function_on_an_old_thread_is_caught():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genphys import gan
+
+    pool = ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()
+
+    def discriminator_loss(real_logits, fake_logits):
+        return pool.submit(gan.discriminator_loss, real_logits, fake_logits).result()
+
+    try:
+        feedback = checks("ch16").discriminator_loss(discriminator_loss)
+    finally:
+        pool.shutdown()
+    assert feedback.status == "incorrect" and "`genphys.gan.discriminator_loss`" in feedback.message

@@ -19,9 +19,24 @@ inputs, each a :class:`Stress` that names what makes it hard (values spread over
 hundreds of nats, extreme weights, large batches), so that a numerically unstable
 formula fails with a message that says why. With ``strict=True`` (what the exercise
 pages use, through :func:`genphys.exercises.checks`) a check also rejects the
-reference solution itself, a function that calls it, and a notebook that has the
-reference solutions in its namespace; an exercise can also name torch functions
-(``forbidden``) that the student is asked to write rather than call.
+reference solution itself (compared by the content of its code, so a copy made with
+``exec`` or ``code.replace`` is found too), a function that calls it on any thread, a
+function that switches the watch off, and a notebook that has the reference solutions
+in its namespace; an exercise also names the ready-made implementations of what it asks
+(``forbidden_calls``: the library's own, NumPy's, SciPy's, torch's), which the student
+must not call.
+
+Every check also demands what a careful reader of the exercise would: the inputs are
+left as they were (each is compared with an untouched copy after the call), the result
+has the reference's kind (a tensor, not an array; its floating dtype; integers where
+integers are asked), and no random number is drawn from the global generator. Float
+tolerances follow the result's dtype (two rounding steps of float32 for a float32
+result), so the same formula in another order passes. A wrong answer that no listed
+mistake explains is compared with the reference after one typical edit (a sign, a
+missing term, a factor ½, a mean for a sum, an index off by one, a missing transpose) and with simple
+transformations of the right result (its negative, a multiple, a constant offset, a
+permutation), so that the hint names the mistake rather than the size of the
+discrepancy.
 
 The last step of a project is a :class:`Goal`: the student's whole pipeline (a training
 run, a Monte Carlo study) is called once and its result is judged by a number the library
@@ -40,12 +55,19 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import dis
 import functools
 import html
+import importlib
+import inspect
 import math
+import re
 import secrets
 import sys
+import textwrap
+import threading
 import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,11 +114,20 @@ FORBIDDEN_HINT = (
     "your function calls torch's `{name}`, which is what this exercise asks you to write. "
     "Build {exercise} from elementary torch operations."
 )
+FORBIDDEN_CALL_HINT = (
+    "your function calls `{name}`, a ready-made implementation of what this exercise asks "
+    "you to write. Build {exercise} yourself from elementary operations."
+)
 NAMESPACE_HINT = (
     "your notebook has the reference solutions in its namespace ({names}). Import only the "
     'checks, `checks = genphys.exercises.checks("chNN")`, restart the kernel and solve the '
     "exercise yourself."
 )
+
+
+def _code_spans(text: str) -> str:
+    """Markdown code spans (`x`) of an escaped message as HTML ``<code>`` elements."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
 @dataclass(frozen=True)
@@ -128,7 +159,7 @@ class Feedback:
             f'<div style="background:{_COLOURS[self.status]};padding:0.6em 0.9em;'
             f'border-radius:6px;color:#1f2328">{_ICONS[self.status]} '
             f"<strong>{html.escape(self.exercise)}: {self.status}.</strong> "
-            f"{html.escape(self.message)}</div>"
+            f"{_code_spans(html.escape(self.message))}</div>"
         )
 
 
@@ -195,15 +226,49 @@ def _code(function: Any) -> types.CodeType | None:
     return getattr(_unwrap(function), "__code__", None)
 
 
+_SAME_OPCODE = {"LOAD_METHOD": "LOAD_ATTR"}
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
+
+
+def _code_key(code: types.CodeType) -> tuple:
+    """What a code object computes, whatever its name, file or line: bytecode, constants, names.
+
+    Two functions with the same key are the same function, however they were made
+    (``exec`` of its source, ``code.replace(co_name=...)``, ``types.FunctionType``).
+    """
+    consts = tuple(
+        _code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c))
+        for c in code.co_consts
+    )
+    # instructions by name and argument, not raw bytes: the compiler writes a method call
+    # as LOAD_ATTR or LOAD_METHOD (with caches of other lengths) depending on the module
+    instructions = tuple(
+        (
+            _SAME_OPCODE.get(i.opname, i.opname),
+            None if i.opcode in _JUMPS or i.opname == "LOAD_CONST" else repr(i.argval),
+        )
+        for i in dis.get_instructions(code)
+        if i.opname not in ("CACHE", "NOP", "EXTENDED_ARG")
+    )
+    return (instructions, consts, code.co_names, code.co_varnames, code.co_argcount)
+
+
+def _keys(codes: set) -> set:
+    return {_code_key(c) for c in codes if c is not None}
+
+
 def _is_reference(student: Any, solution: Callable[..., Any]) -> bool:
-    """Whether ``student`` is the reference (the object, a wrapper of it, or its code)."""
+    """Whether ``student`` is the reference (the object, a wrapper of it, or a copy of its code)."""
     inner = _unwrap(student)
-    code = _code(solution)
-    return inner is solution or (code is not None and _code(inner) is code)
+    code, mine = _code(solution), _code(inner)
+    return inner is solution or (
+        code is not None and mine is not None and _code_key(mine) == _code_key(code)
+    )
 
 
 def _exercise_module_names(namespace: Mapping[str, Any], codes: set) -> list[str]:
     """Names in a notebook namespace bound to an exercise module or a reference solution."""
+    keys = _keys(codes)
     found = []
     for name, value in list(namespace.items()):
         if name.startswith("_"):
@@ -211,21 +276,167 @@ def _exercise_module_names(namespace: Mapping[str, Any], codes: set) -> list[str
         if isinstance(value, types.ModuleType):
             if value.__name__.startswith((f"{__package__}.ch", f"{__package__}.project_")):
                 found.append(name)
-        elif callable(value) and _code(value) in codes:
-            found.append(name)
+        elif callable(value):
+            code = _code(value)
+            if code is not None and _code_key(code) in keys:
+                found.append(name)
     return found
 
 
-class _CallWatch:
-    """A profile function that notes a call of any of the given code objects."""
+def _resolve(dotted: str) -> Any:
+    """The object named by a dotted path such as ``"scipy.special.logsumexp"``, or None."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for part in parts[i:]:
+                obj = getattr(obj, part)
+        except AttributeError:
+            return None
+        return obj
+    return None
 
-    def __init__(self, codes: set) -> None:
-        self.codes = codes
+
+_TAMPER = {"setprofile", "settrace", "setprofile_all_threads", "settrace_all_threads"}
+TAMPER_HINT = (
+    "your function changes the checker's profile hook (`sys.setprofile`, `sys.settrace` or "
+    "`threading.setprofile`). The check watches what your function calls; leave that alone "
+    "and compute the result yourself."
+)
+
+
+class _CallWatch:
+    """A profile function, on every thread, that notes calls the check does not allow.
+
+    It notes a call of the reference solution (compared by the content of its code, so
+    a copy made with ``exec`` or ``code.replace`` is found too), of a function in
+    ``forbidden_calls`` (dotted names: Python functions by their code, C functions such as
+    ``numpy.logaddexp.reduce`` or ``torch.logcumsumexp`` by name and owner), and any
+    change of the profile hook itself.
+    """
+
+    def __init__(self, codes: set, forbidden_calls: Sequence[str] = ()) -> None:
+        self.reference_keys = _keys(codes)
+        #: the Python functions to wire on every thread (see _Tripwire)
+        self.functions: dict[Any, tuple[str, str]] = {}
+        self.python: dict[tuple, str] = {}
+        self.c_calls: list[tuple[str, Any, str]] = []
+        for dotted in forbidden_calls:
+            obj = _resolve(dotted)
+            if obj is None:
+                continue
+            obj = obj.fget if isinstance(obj, property) else obj
+            code = _code(obj)
+            if code is not None:
+                self.python[_code_key(code)] = dotted
+                self.functions[_unwrap(obj)] = ("forbidden", dotted)
+            else:
+                owner = getattr(obj, "__self__", None)
+                if isinstance(owner, types.ModuleType) or dotted.startswith("torch."):
+                    owner = None  # torch.f and Tensor.f are the same function
+                self.c_calls.append(
+                    (getattr(obj, "__name__", dotted.split(".")[-1]), owner, dotted)
+                )
+        self.seen: dict[types.CodeType, tuple[str, str] | None] = {}
         self.hit: str | None = None
+        self.kind: str | None = None  # "reference", "forbidden" or "tamper"
+        self.active = True
+
+    def _note(self, kind: str, name: str) -> None:
+        if self.hit is None:
+            self.kind, self.hit = kind, name
 
     def __call__(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        if event == "call" and self.hit is None and frame.f_code in self.codes:
-            self.hit = frame.f_code.co_name
+        if self.hit is not None or not self.active:
+            return
+        if event == "call":
+            code = frame.f_code
+            if code not in self.seen:
+                key = _code_key(code)
+                if key in self.reference_keys:
+                    self.seen[code] = ("reference", code.co_name)
+                elif key in self.python:
+                    self.seen[code] = ("forbidden", self.python[key])
+                else:
+                    self.seen[code] = None
+            found = self.seen[code]
+            if found is not None:
+                self._note(*found)
+        elif event == "c_call":
+            name = getattr(arg, "__name__", "")
+            if name in _TAMPER and getattr(arg, "__module__", None) in ("sys", "threading"):
+                self._note("tamper", name)
+                return
+            for forbidden, owner, dotted in self.c_calls:
+                if name == forbidden and (owner is None or getattr(arg, "__self__", None) is owner):
+                    self._note("forbidden", dotted)
+
+    def hint(self, exercise: str) -> str:
+        if self.kind == "reference":
+            return CALLS_REFERENCE_HINT.format(name=self.hit)
+        if self.kind == "tamper":
+            return TAMPER_HINT
+        return FORBIDDEN_CALL_HINT.format(name=self.hit, exercise=exercise)
+
+
+class _Tripwire:
+    """While active, the watched Python functions note every call, on whatever thread.
+
+    A profile hook sees only the threads it is installed on (before Python 3.12, the
+    current one and those started later); a thread that existed before the check would
+    go unseen. So the watched functions themselves (the reference, the forbidden library
+    functions) are given, for the duration of the call, a code object that notes the call
+    in ``watch`` and runs the original; the original code is restored afterwards.
+    """
+
+    _GLOBAL = "__genphys_check_tripwire__"
+
+    def __init__(self, watch: _CallWatch, functions: Mapping[Any, tuple[str, str]]) -> None:
+        self.watch = watch
+        self.functions = {
+            f: label
+            for f, label in functions.items()
+            if isinstance(f, types.FunctionType) and f.__closure__ is None
+        }
+        self.originals: dict[Any, types.CodeType] = {}
+
+    def __enter__(self) -> _Tripwire:
+        for function, (kind, name) in self.functions.items():
+            original = function.__code__
+            clone = types.FunctionType(
+                original, function.__globals__, function.__name__, function.__defaults__
+            )
+            clone.__kwdefaults__ = function.__kwdefaults__
+            namespace = {}
+            exec(
+                f"def _wired(*args, **kwargs):\n"
+                f"    return {self._GLOBAL}[{id(function)}](*args, **kwargs)\n",
+                {},
+                namespace,
+            )
+            calls = function.__globals__.setdefault(self._GLOBAL, {})
+
+            def wired(*args, _clone=clone, _kind=kind, _name=name, **kwargs):
+                if self.watch.active:
+                    self.watch._note(_kind, _name)
+                return _clone(*args, **kwargs)
+
+            calls[id(function)] = wired
+            self.originals[function] = original
+            function.__code__ = namespace["_wired"].__code__
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for function, original in self.originals.items():
+            function.__code__ = original
+            calls = function.__globals__.get(self._GLOBAL, {})
+            calls.pop(id(function), None)
+            if not calls:
+                function.__globals__.pop(self._GLOBAL, None)
+        self.originals.clear()
 
 
 class _TorchWatch(TorchFunctionMode):
@@ -248,18 +459,374 @@ def _run(
     args: tuple,
     watch: _CallWatch | None,
     torch_watch: _TorchWatch | None = None,
+    *,
+    copy_args: bool = True,
 ) -> Any:
-    """Call the student's function on a copy of ``args``, watching for reference calls."""
-    args = copy.deepcopy(args)
+    """Call the student's function on (a copy of) ``args``, watching every thread.
+
+    The watch is installed on this thread and, through ``threading.setprofile`` (on
+    Python >= 3.12 ``threading.setprofile_all_threads``), on the threads the function
+    starts; after the call it must still be installed, else the watch notes tampering.
+    """
+    if copy_args:
+        args = copy.deepcopy(args)
     with torch_watch if torch_watch is not None else contextlib.nullcontext():
         if watch is None:
             return student(*args)
         previous = sys.getprofile()
+        previous_threads = threading.getprofile()
+        set_all = getattr(threading, "setprofile_all_threads", None)
+        if set_all is not None:
+            set_all(watch)
+        else:
+            threading.setprofile(watch)
+        watch.active = True
         sys.setprofile(watch)
         try:
-            return student(*args)
+            with _Tripwire(watch, watch.functions):
+                return student(*args)
         finally:
+            installed = sys.getprofile() is watch and threading.getprofile() is watch
+            watch.active = False
+            if set_all is not None:
+                set_all(previous)
+            threading.setprofile(previous_threads)
             sys.setprofile(previous)
+            if not installed:
+                watch._note("tamper", "setprofile")
+
+
+# ------------------------------------------------------------ result checks
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+
+def _leaves(value: Any) -> list[Any]:
+    """The leaves of a result (tensors, arrays, numbers), in the order of ``_to_arrays``."""
+    if isinstance(value, (tuple, list)) and not (
+        len(value) > 0 and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _is_integer(leaf: Any) -> bool:
+    if isinstance(leaf, torch.Tensor):
+        return not leaf.dtype.is_floating_point and not leaf.dtype.is_complex
+    if isinstance(leaf, np.ndarray):
+        return np.issubdtype(leaf.dtype, np.integer) or leaf.dtype == bool
+    return isinstance(leaf, (int, np.integer))
+
+
+def _type_problem(got: Any, want: Any) -> str | None:
+    """What is wrong with the kind of result (not its values): tensor vs array, dtype."""
+    got_leaves, want_leaves = _leaves(got), _leaves(want)
+    if len(got_leaves) != len(want_leaves):
+        return None  # the value comparison reports it
+    for i, (g, w) in enumerate(zip(got_leaves, want_leaves, strict=True)):
+        which = "" if len(want_leaves) == 1 else f"the {_ORDINALS[min(i, 5)]} result: "
+        if isinstance(w, torch.Tensor) and isinstance(g, np.ndarray):
+            return (
+                f"{which}your function returns a NumPy array, but a torch tensor is asked. "
+                "Compute with torch operations on the tensors you are given."
+            )
+        if getattr(w, "dtype", None) in (torch.bool, np.dtype(bool)) and not _is_integer(g):
+            return (
+                f"{which}your result has type {getattr(g, 'dtype', type(g).__name__)}, but "
+                "booleans are asked (a comparison such as `log_u < log_ratio` gives them)."
+            )
+        if _is_integer(w) and not _is_integer(g):
+            return (
+                f"{which}your result is not an integer (it has type "
+                f"{getattr(g, 'dtype', type(g).__name__)}), but integers are asked: an index "
+                "or a count must have an integer dtype (e.g. torch.long)."
+            )
+        if (
+            isinstance(w, torch.Tensor)
+            and isinstance(g, torch.Tensor)
+            and w.dtype.is_floating_point
+            and g.dtype != w.dtype
+        ):
+            return (
+                f"{which}your result has dtype {g.dtype}, but {w.dtype} is expected (the dtype "
+                "of the inputs). Do not convert with `.float()` or create tensors with the "
+                "default dtype: pass `dtype=` or use `torch.zeros_like`-style constructors."
+            )
+    return None
+
+
+def _tolerances(leaf: Any, want: np.ndarray, scale: float, rtol: float, atol: float):
+    """The tolerances for one result: the exercise's, widened to the rounding of its dtype.
+
+    A float32 result differs by a rounding step or two (eps = 1.2e-7 relative to the size
+    ``scale`` of the terms summed) from the same formula evaluated in another order.
+    """
+    dtype = getattr(leaf, "dtype", None)
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        eps = torch.finfo(dtype).eps
+    elif isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.floating):
+        eps = float(np.finfo(dtype).eps)
+    else:
+        return rtol, atol
+    size = max(scale, float(np.max(np.abs(want), initial=0.0)) if np.isfinite(want).all() else 0)
+    return max(rtol, 2 * eps), max(atol, 2 * eps * size)
+
+
+def _changed(before: Any, after: Any, depth: int = 0) -> bool:
+    """Whether ``after`` (an input after the call) differs from the untouched ``before``."""
+    if depth > 4:
+        return False
+    if isinstance(before, torch.Tensor):
+        if not isinstance(after, torch.Tensor) or before.shape != after.shape:
+            return True
+        if before.dtype != after.dtype:
+            return True
+        b, a = before.detach(), after.detach()
+        if b.dtype.is_floating_point or b.dtype.is_complex:
+            return not torch.equal(torch.nan_to_num(b), torch.nan_to_num(a)) or not torch.equal(
+                torch.isnan(b), torch.isnan(a)
+            )
+        return not torch.equal(b, a)
+    if isinstance(before, np.ndarray):
+        if not isinstance(after, np.ndarray) or before.shape != after.shape:
+            return True
+        try:
+            return not np.array_equal(before, after, equal_nan=True)
+        except TypeError:
+            return not np.array_equal(before, after)
+    if isinstance(before, torch.Generator):
+        return False
+    if isinstance(before, torch.nn.Module):
+        b, a = before.state_dict(), after.state_dict()
+        return b.keys() != a.keys() or any(_changed(b[k], a[k], depth + 1) for k in b)
+    if isinstance(before, (list, tuple)):
+        return len(before) != len(after) or any(
+            _changed(b, a, depth + 1) for b, a in zip(before, after, strict=True)
+        )
+    if isinstance(before, dict):
+        return before.keys() != after.keys() or any(
+            _changed(before[k], after[k], depth + 1) for k in before
+        )
+    if hasattr(before, "__dict__") and not isinstance(before, (type, types.ModuleType)):
+        return _changed(vars(before), vars(after), depth + 1)
+    return False
+
+
+def _global_rng_state() -> tuple:
+    return torch.random.get_rng_state(), np.random.get_state()  # noqa: NPY002 (watched)
+
+
+def _global_rng_changed(state: tuple) -> bool:
+    torch_state, numpy_state = state
+    now_torch, now_numpy = _global_rng_state()
+    return not torch.equal(torch_state, now_torch) or any(
+        not np.array_equal(a, b) for a, b in zip(numpy_state[1:3], now_numpy[1:3], strict=True)
+    )
+
+
+def _set_global_rng_state(state: tuple) -> None:
+    torch.random.set_rng_state(state[0])
+    np.random.set_state(state[1])  # noqa: NPY002 (restored)
+
+
+GLOBAL_RNG_HINT = (
+    "your function draws from the global random number generator (`torch.randn(...)`, "
+    "`torch.rand(...)` or `np.random` without `generator=`). Draw every random number "
+    "from the `generator` argument, e.g. `torch.randn(shape, generator=generator)`, so "
+    "that the same generator gives the same result."
+)
+DRAW_ORDER_HINT = (
+    "the result has the right shape but other random values. Draw the random numbers "
+    "from `generator` in the order the exercise states (each draw advances the generator: "
+    "one extra or reordered draw, or a different shape per draw, changes everything after it)."
+)
+
+
+def _has_generator(args: Any) -> bool:
+    if isinstance(args, torch.Generator):
+        return True
+    if isinstance(args, (list, tuple)):
+        return any(_has_generator(a) for a in args)
+    return False
+
+
+def _close_to(got: list[np.ndarray], want: list[np.ndarray], rtol: float, atol: float) -> bool:
+    with np.errstate(all="ignore"):
+        return len(got) == len(want) and all(
+            g.shape == w.shape and np.allclose(g, w, rtol=rtol, atol=atol)
+            for g, w in zip(got, want, strict=True)
+        )
+
+
+def _diagnose(got: list[np.ndarray], want: list[np.ndarray], args: tuple, rtol, atol) -> str:
+    """A specific hint from how the values differ: sign, factor 2, sum vs mean, offset."""
+    tol = dict(rtol=max(rtol, 1e-6), atol=max(atol, 1e-9))
+    if len(got) > 1:
+        wrong = [
+            i
+            for i, (g, w) in enumerate(zip(got, want, strict=True))
+            if not (g.shape == w.shape and np.allclose(g, w, **tol))
+        ]
+        if len(wrong) < len(got):
+            names = ", ".join(_ORDINALS[min(i, 5)] for i in wrong)
+            inner = _diagnose([got[wrong[0]]], [want[wrong[0]]], args, rtol, atol)
+            verb = "is" if len(wrong) == 1 else "are"
+            inner = inner.removeprefix("Hint: ")
+            return (
+                f"Hint: the {names} of the returned values {verb} wrong, the others are right. "
+                f"{inner}"
+            ).strip()
+        return ""
+    g, w = got[0], want[0]
+    if g.shape != w.shape or not np.isfinite(g).all() or not np.isfinite(w).all():
+        return ""
+    if np.allclose(w, 0, atol=tol["atol"]):
+        return ""
+    if np.allclose(g, -w, **tol):
+        return "Hint: the sign is flipped: your result is minus the expected one."
+    for factor, text in ((2.0, "twice"), (0.5, "half")):
+        if np.allclose(g, factor * w, **tol):
+            return (
+                f"Hint: your result is {text} the expected one: a factor 1/2 (or 2) is "
+                "missing or extra, e.g. in ½|x|², ½ log σ², or a variance 2·step."
+            )
+    sizes = set()
+    for arg in args:
+        if isinstance(arg, (torch.Tensor, np.ndarray)):
+            sizes.update(int(s) for s in arg.shape if s > 1)
+    for n in sorted(sizes):
+        if np.allclose(g, n * w, **tol):
+            return (
+                f"Hint: your result is {n} times the expected one: a sum where a mean is asked "
+                f"(divide by the {n} terms)."
+            )
+        if np.allclose(g * n, w, **tol):
+            return (
+                f"Hint: your result is the expected one divided by {n}: a mean where a sum is "
+                "asked."
+            )
+    if w.size > 1 and np.allclose(g - w, (g - w).flat[0], **tol):
+        return (
+            f"Hint: your result differs from the expected one by the same constant "
+            f"{float((g - w).flat[0]):.4g} everywhere: a term that does not depend on the "
+            "input (a normalising constant, a bias, log 2π) is missing or extra."
+        )
+    if w.size > 1 and np.allclose(np.sort(g.ravel()), np.sort(w.ravel()), **tol):
+        return (
+            "Hint: your result holds the right numbers in the wrong places: check the layout "
+            "(rows vs columns, a transposed matrix, the order of the outputs)."
+        )
+    return ""
+
+
+# ----------------------------------------------- mistakes made from the reference itself
+class _OneEdit(ast.NodeTransformer):
+    """Make one typical edit to a function's source: at the ``target``-th place it can."""
+
+    def __init__(self, kind: str, target: int) -> None:
+        self.kind, self.target, self.count = kind, target, 0
+        self.what: str | None = None
+
+    def _hit(self) -> bool:
+        self.count += 1
+        return self.count - 1 == self.target
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "sign" and isinstance(node.op, (ast.Add, ast.Sub)) and self._hit():
+            self.what = (
+                f"the term `{ast.unparse(node.right)}` enters with the wrong sign "
+                f"({'+' if isinstance(node.op, ast.Sub) else '-'} instead of "
+                f"{'-' if isinstance(node.op, ast.Sub) else '+'})"
+            )
+            node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+        elif self.kind == "missing term" and isinstance(node.op, (ast.Add, ast.Sub)):
+            if self._hit():
+                self.what = f"the term `{ast.unparse(node.right)}` is missing"
+                return node.left
+            if self._hit():
+                self.what = f"the term `{ast.unparse(node.left)}` is missing"
+                return (
+                    ast.UnaryOp(ast.USub(), node.right)
+                    if isinstance(node.op, ast.Sub)
+                    else node.right
+                )
+        elif (
+            self.kind == "off by one"
+            and isinstance(node.op, (ast.Sub, ast.Add))
+            and isinstance(node.left, ast.Name)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value in (1, 2)
+            and self._hit()
+        ):
+            self.what = (
+                f"an index is off by one: `{ast.unparse(node)}` is meant (check where the "
+                "count starts, 0 or 1, and which entry of a schedule belongs to this step)"
+            )
+            shift = 1 if isinstance(node.op, ast.Sub) else -1
+            value = node.right.value - shift
+            return node.left if value == 0 else ast.BinOp(node.left, node.op, ast.Constant(value))
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "sign" and isinstance(node.op, ast.USub) and self._hit():
+            self.what = f"the minus sign of `{ast.unparse(node)}` is missing"
+            return node.operand
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if (
+            self.kind == "factor"
+            and not isinstance(node.value, bool)
+            and node.value in (0.5, 2, 2.0, 4, 4.0)
+            and self._hit()
+        ):
+            self.what = (
+                f"a factor {node.value} of the formula is missing (a ½ of a Gaussian exponent "
+                "or of a log-variance, a 2 of a variance 2η, ...)"
+            )
+            return ast.Constant(1.0)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if self.kind == "mean or sum" and node.attr in ("mean", "sum") and self._hit():
+            other = "sum" if node.attr == "mean" else "mean"
+            self.what = f"a {other} where a {node.attr} is asked (over the axis of `{ast.unparse(node)}(...)`)"
+            node.attr = other
+        elif self.kind == "transpose" and node.attr in ("T", "mT") and self._hit():
+            self.what = f"a matrix is used untransposed where `{ast.unparse(node)}` is meant"
+            return node.value
+        return node
+
+
+_EDIT_KINDS = ("sign", "missing term", "factor", "mean or sum", "off by one", "transpose")
+
+
+@functools.lru_cache(maxsize=256)
+def _reference_edits(solution: Callable[..., Any]) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """The reference with one typical edit each, and what the edit means, for the hints."""
+    try:
+        source = textwrap.dedent(inspect.getsource(solution))
+        ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return ()
+    edits = []
+    for kind in _EDIT_KINDS:
+        for target in range(8):
+            edit = _OneEdit(kind, target)
+            tree = edit.visit(ast.parse(source))
+            if edit.count <= target or edit.what is None:
+                break
+            namespace = dict(getattr(solution, "__globals__", {}))
+            try:
+                exec(compile(ast.fix_missing_locations(tree), "<edit>", "exec"), namespace)
+            except Exception:  # an edit that does not compile is no mistake anyone makes
+                continue
+            function = namespace.get(getattr(solution, "__name__", ""))
+            if callable(function):
+                edits.append((edit.what, function))
+    return tuple(edits[:40])
 
 
 @dataclass(frozen=True)
@@ -307,6 +874,24 @@ class Exercise:
         Names of torch functions the student must not call, because the exercise is to
         write them (e.g. ``"logsumexp"``, which also forbids ``Tensor.logsumexp`` and
         ``torch.special.logsumexp``).
+    forbidden_calls : sequence of str
+        Dotted names of ready-made implementations of the thing asked (the library's own,
+        NumPy's, SciPy's, torch's: ``"scipy.special.logsumexp"``,
+        ``"numpy.logaddexp.reduce"``, ``"genphys.rbm.BernoulliRBM.free_energy"``), refused
+        when the student's function calls them on any thread (strict checks only).
+    prepare : callable, optional
+        ``prepare(args)`` changes the arguments in place before each call, the student's
+        and the reference's alike: e.g. fills ``.grad`` with garbage so that a training
+        step without ``zero_grad()`` fails.
+    result_check : callable, optional
+        ``result_check(result, args) -> str | None``: a further demand on the result (no
+        gradient history, ...), the hint when it is not met.
+    check_inputs : bool
+        Compare every input after the call with an untouched copy (default): a function
+        that changes an argument the reference leaves alone is rejected with its name.
+    check_types : bool
+        Require the reference's kind of result: a tensor (not an array), its floating
+        dtype, integers where integers are asked.
     """
 
     name: str
@@ -318,6 +903,11 @@ class Exercise:
     random_cases: Callable[[torch.Generator], Sequence[tuple]] | None = None
     stress_cases: Callable[[], Sequence[Stress]] | None = None
     forbidden: Sequence[str] = ()
+    forbidden_calls: Sequence[str] = ()
+    prepare: Callable[[tuple], None] | None = None
+    result_check: Callable[[Any, tuple], str | None] | None = None
+    check_inputs: bool = True
+    check_types: bool = True
 
     def check(
         self,
@@ -362,7 +952,8 @@ class Exercise:
                 if names:
                     listed = ", ".join(f"`{n}`" for n in names)
                     return verdict("incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed))
-            watch = _CallWatch(codes)
+            watch = _CallWatch(codes, self.forbidden_calls)
+            watch.functions[_unwrap(self.solution)] = ("reference", self.name)
 
         stages = [_Stage("seeded", list(self.cases()))]
         if self.random_cases is not None:
@@ -387,6 +978,12 @@ class Exercise:
         return (
             "Your function agrees with the reference on every test case (" + ", ".join(parts) + ")."
         )
+
+    def _parameter_names(self) -> list[str]:
+        try:
+            return list(inspect.signature(self.solution).parameters)
+        except (TypeError, ValueError):
+            return []
 
     def _check_case(
         self,
@@ -413,8 +1010,13 @@ class Exercise:
 
         label = stage.label(number)
         torch_watch = _TorchWatch(self.forbidden) if self.forbidden else None
+        given = copy.deepcopy(args)
+        untouched = copy.deepcopy(args)
+        if self.prepare is not None:
+            self.prepare(given)
+        rng = _global_rng_state()
         try:
-            out = _run(student, args, watch, torch_watch)
+            out = _run(student, given, watch, torch_watch, copy_args=False)
         except NotImplementedError:
             return Feedback(
                 self.name,
@@ -423,16 +1025,55 @@ class Exercise:
                 "and run the check again.",
             )
         except Exception as exc:  # the student's code may raise anything
-            return verdict("error", f"On {label} your function raised {type(exc).__name__}: {exc}")
+            if watch is not None and watch.hit is not None:
+                return Feedback(self.name, "incorrect", f"Hint: {watch.hint(self.name)}")
+            message = f"On {label} your function raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, RuntimeError) and re.search(
+                r"dtype|Double|Float|Half|expected scalar type", str(exc)
+            ):
+                message += (
+                    " Hint: tensors of different dtypes meet here (e.g. a float32 schedule or "
+                    "constant with float64 data). Convert with `.to(x.dtype)` to the dtype of "
+                    "the data, and create new tensors with `dtype=x.dtype`."
+                )
+            return verdict("error", message)
+        finally:
+            student_drew = _global_rng_changed(rng)
+            _set_global_rng_state(rng)
+        if watch is not None and watch.hit is not None:
+            return Feedback(self.name, "incorrect", f"Hint: {watch.hint(self.name)}")
         if torch_watch is not None and torch_watch.hit is not None:
             hint = FORBIDDEN_HINT.format(name=torch_watch.hit, exercise=self.name)
             return Feedback(self.name, "incorrect", f"Hint: {hint}")
-        if watch is not None and watch.hit is not None:
-            hint = CALLS_REFERENCE_HINT.format(name=watch.hit)
-            return Feedback(self.name, "incorrect", f"Hint: {hint}")
         if out is None:
             return verdict("incorrect", "Your function returned None: did you forget `return`?")
-        want = _to_arrays(self.solution(*copy.deepcopy(args)))
+        names = self._parameter_names()
+        reference_args = copy.deepcopy(untouched)
+        if self.prepare is not None:
+            self.prepare(reference_args)
+        reference = self.solution(*reference_args)
+        reference_drew = _global_rng_changed(rng)
+        _set_global_rng_state(rng)
+        if student_drew and not reference_drew:
+            return verdict("incorrect", f"Hint: {GLOBAL_RNG_HINT}")
+        for i, (before, after) in enumerate(zip(untouched, given, strict=True)):
+            if (
+                self.check_inputs
+                and _changed(before, after)
+                and not _changed(before, reference_args[i])
+            ):
+                what = f"`{names[i]}`" if i < len(names) else f"number {i + 1}"
+                return verdict(
+                    "incorrect",
+                    f"Hint: your function changed its input {what} (on {label}). It must "
+                    "leave its arguments as they were: work on a copy (`x.clone()`, "
+                    "`x = x + ...` instead of `x += ...`) or build new tensors.",
+                )
+        if self.result_check is not None:
+            problem = self.result_check(out, given)
+            if problem is not None:
+                return verdict("incorrect", f"Hint: {problem}")
+        want = _to_arrays(reference)
         try:
             got = _to_arrays(out)
         except (TypeError, ValueError):
@@ -441,23 +1082,51 @@ class Exercise:
                 f"Your function returned a {type(out).__name__}, which is not a number, "
                 "array or tensor.",
             )
-        if _close(got, want, self.rtol, self.atol):
-            return None
+        scale = 0.0
+        tolerances = [
+            _tolerances(leaf, w, scale, self.rtol, self.atol)
+            for leaf, w in zip(_leaves(reference), want, strict=False)
+        ]
+        if len(got) == len(want) and all(
+            g.shape == w.shape and np.allclose(g, w, rtol=r, atol=a)
+            for g, w, (r, a) in zip(got, want, tolerances, strict=False)
+        ):
+            problem = _type_problem(out, reference) if self.check_types else None
+            return None if problem is None else verdict("incorrect", f"Hint: on {label} {problem}")
+        rtol = max(r for r, _ in tolerances) if tolerances else self.rtol
+        atol = max(a for _, a in tolerances) if tolerances else self.atol
         for mistake in self.mistakes:
             with np.errstate(all="ignore"):
-                wrong = _to_arrays(mistake.answer(*copy.deepcopy(args)))
-            if _close(got, wrong, self.rtol, self.atol) and (
+                wrong = _to_arrays(mistake.answer(*copy.deepcopy(untouched)))
+            if _close_to(got, wrong, rtol, atol) and (
                 stage.kind != "stress" or self._agrees_on_stress(student, mistake, stage)
             ):
                 return Feedback(self.name, "incorrect", f"Hint: {mistake.hint}")
+        problem = _type_problem(out, reference) if self.check_types else None
+        if problem is not None:
+            return verdict("incorrect", f"Hint: on {label} {problem}")
         shapes_got = [g.shape for g in got]
         shapes_want = [w.shape for w in want]
         if shapes_got != shapes_want:
             shape = lambda s: s[0] if len(s) == 1 else s
+            layout = ""
+            if len(got) == len(want) and all(
+                g.shape == w.shape[::-1] for g, w in zip(got, want, strict=True)
+            ):
+                layout = (
+                    " The axes are reversed: a transposed layout. Check which axis holds the "
+                    "samples (rows) and which the features or time steps."
+                )
+            elif len(got) == len(want) and all(
+                g.size == w.size for g, w in zip(got, want, strict=True)
+            ):
+                layout = " The number of values is right: check the layout (reshape, axes)."
+            elif len(got) != len(want):
+                layout = f" Your function returns {len(got)} values, {len(want)} are expected."
             return verdict(
                 "incorrect",
                 f"On {label} the result has shape {shape(shapes_got)}, "
-                f"but shape {shape(shapes_want)} was expected.",
+                f"but shape {shape(shapes_want)} was expected.{layout}",
             )
         if not all(np.isfinite(g).all() for g in got) and all(np.isfinite(w).all() for w in want):
             return verdict(
@@ -470,11 +1139,68 @@ class Exercise:
             error = max(
                 float(np.max(np.abs(g - w), initial=0.0)) for g, w in zip(got, want, strict=True)
             )
-        return verdict(
-            "incorrect",
-            f"On {label} the values differ from the reference by up to {error:.3g}. "
-            "Check the formula term by term.",
-        )
+        specific = self._off_by_one(got, untouched, names, rtol, atol)
+        if not specific:
+            specific = self._edited_reference(got, untouched, rtol, atol)
+        if not specific:
+            specific = _diagnose(got, want, untouched, rtol, atol)
+        if not specific and _has_generator(untouched):
+            again = copy.deepcopy(untouched)
+            try:
+                second = _to_arrays(student(*again))
+            except Exception:  # the student's code may raise anything
+                second = got
+            _set_global_rng_state(rng)
+            if not _close_to(second, got, 0.0, 0.0):
+                specific = (
+                    "Hint: your function gives different results for the same generator: "
+                    + GLOBAL_RNG_HINT.split(": ", 1)[-1]
+                )
+            else:
+                specific = f"Hint: {DRAW_ORDER_HINT}"
+        message = f"On {label} the values differ from the reference by up to {error:.3g}."
+        if specific:
+            return verdict("incorrect", f"{message} {specific}")
+        return verdict("incorrect", f"{message} Check the formula term by term.")
+
+    def _edited_reference(self, got, args: tuple, rtol, atol) -> str:
+        """A hint when the reference with one typical edit (a sign, a factor ½, ...) gives ``got``."""
+        rng = _global_rng_state()
+        try:
+            for what, edited in _reference_edits(self.solution):
+                try:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        wrong = _to_arrays(edited(*copy.deepcopy(args)))
+                except Exception:  # the edit may break the function: not this mistake
+                    continue
+                if _close_to(got, wrong, rtol, atol):
+                    return f"Hint: {what}."
+        finally:
+            _set_global_rng_state(rng)
+        return ""
+
+    def _off_by_one(self, got, args: tuple, names: list[str], rtol, atol) -> str:
+        """A hint when the reference with one integer argument off by one gives ``got``."""
+        for i, arg in enumerate(args):
+            if isinstance(arg, bool) or not isinstance(arg, int):
+                continue
+            for shift in (-1, 1):
+                shifted = list(copy.deepcopy(args))
+                shifted[i] = arg + shift
+                try:
+                    with np.errstate(all="ignore"):
+                        wrong = _to_arrays(self.solution(*shifted))
+                except Exception:  # an index out of range: not this mistake
+                    continue
+                if _close_to(got, wrong, rtol, atol):
+                    what = names[i] if i < len(names) else f"argument {i + 1}"
+                    return (
+                        f"Hint: off by one: your result is the right one for {what} = "
+                        f"{arg + shift}, not {arg}. Check where the index starts (0 or 1) and "
+                        f"whether a schedule's entry {what} - 1 or {what} is meant."
+                    )
+        return ""
 
     def _agrees_on_stress(
         self, student: Callable[..., Any], mistake: Mistake, stage: _Stage
@@ -905,3 +1631,15 @@ def draw_int(generator: torch.Generator, low: int, high: int) -> int:
 def draw_float(generator: torch.Generator, low: float, high: float) -> float:
     """One float uniform on ``[low, high)``, for random test cases."""
     return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def garbage_gradients(args: tuple) -> None:
+    """Fill the ``.grad`` of every parameter of the modules in ``args`` with a large constant.
+
+    Used as an exercise's ``prepare``: a training step must start with
+    ``optimizer.zero_grad()``, else the garbage is added to its gradient and the step fails.
+    """
+    for arg in args:
+        if isinstance(arg, torch.nn.Module):
+            for parameter in arg.parameters():
+                parameter.grad = torch.full_like(parameter, 1e3)

@@ -121,6 +121,7 @@ def _positive_most_probable_h(rbm, x):
 
 POSITIVE_PHASE = Exercise(
     name="positive_phase",
+    forbidden_calls=("genphys.rbm.log_likelihood_gradient_exact",),
     solution=positive_phase,
     cases=lambda: _cases(41),
     random_cases=_random_cases,
@@ -177,6 +178,7 @@ def _negative_sign(rbm):
 
 NEGATIVE_PHASE = Exercise(
     name="negative_phase",
+    forbidden_calls=("genphys.rbm.log_likelihood_gradient_exact",),
     solution=negative_phase,
     cases=lambda: [(rbm,) for rbm, _ in _cases(42)],
     random_cases=lambda g: [(rbm,) for rbm, _ in _random_cases(g)],
@@ -234,6 +236,7 @@ def _gradient_flipped(rbm, x):
 
 LOG_LIKELIHOOD_GRADIENT = Exercise(
     name="log_likelihood_gradient",
+    forbidden_calls=("genphys.rbm.log_likelihood_gradient_exact",),
     solution=log_likelihood_gradient,
     cases=lambda: _cases(43),
     random_cases=_random_cases,
@@ -299,6 +302,7 @@ def _step_stress():
 
 GRADIENT_ASCENT_STEP = Exercise(
     name="gradient_ascent_step",
+    forbidden_calls=("genphys.rbm.log_likelihood_gradient_exact",),
     solution=gradient_ascent_step,
     cases=_step_cases,
     random_cases=_step_random,

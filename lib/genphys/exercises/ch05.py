@@ -145,6 +145,7 @@ def _delta_e_stress():
 
 ISING_DELTA_E = Exercise(
     name="ising_delta_e",
+    forbidden_calls=("genphys.ising.energy_change",),
     solution=ising_delta_e,
     cases=_delta_e_cases,
     random_cases=_delta_e_random,
@@ -332,25 +333,27 @@ EXERCISES = [METROPOLIS_ACCEPTANCE, ISING_DELTA_E, DETAILED_BALANCE, TAU_INT]
 DELTA_E_BONDS = MultipleChoice(
     name="delta_e_bonds",
     question=(
-        "Flip the spin s_ij of a periodic L x L Ising lattice (L >= 3) with energy "
-        "E = -Σ_<kl> s_k s_l. Which bonds change their energy, and by how much?"
+        r"Flip the spin $s_{ij}$ of a periodic $L \times L$ Ising lattice ($L \ge 3$) with "
+        r"energy $E = -\sum_{\langle kl \rangle} s_k s_l$. Which bonds change their energy, "
+        "and by how much?"
     ),
     choices=(
         Choice(
-            "The four bonds to its neighbours, each by 2 s_ij s_k (s_ij before the flip).",
-            "a bond -s_ij s_k becomes +s_ij s_k, a change of 2 s_ij s_k, and s_ij sits on "
-            "exactly four bonds; every other bond is untouched. Hence ΔE = 2 s_ij Σ_k s_k.",
-            correct=True,
-        ),
-        Choice(
-            "Only the bonds to its right and lower neighbours, each by 2 s_ij s_k.",
+            r"Only the bonds to its right and lower neighbours, each by $2 s_{ij} s_k$.",
             "the energy sum lists each bond once, from its left or upper end, but the bonds "
-            "to the left and upper neighbours contain s_ij too and change as well.",
+            "to the left and upper neighbours contain sᵢⱼ too and change as well.",
         ),
         Choice(
-            "The four bonds to its neighbours, each by s_ij s_k.",
-            "the bond energy goes from -s_ij s_k to +s_ij s_k: the change is twice the "
+            r"The four bonds to its neighbours, each by $s_{ij} s_k$.",
+            "the bond energy goes from -sᵢⱼ sₖ to +sᵢⱼ sₖ: the change is twice the "
             "bond value, not once.",
+        ),
+        Choice(
+            r"The four bonds to its neighbours, each by $2 s_{ij} s_k$ ($s_{ij}$ before the "
+            "flip).",
+            "a bond -sᵢⱼ sₖ becomes +sᵢⱼ sₖ, a change of 2 sᵢⱼ sₖ, and sᵢⱼ sits on "
+            "exactly four bonds; every other bond is untouched. Hence ΔE = 2 sᵢⱼ Σₖ sₖ.",
+            correct=True,
         ),
         Choice(
             "Every bond of the lattice, since the magnetisation changes.",

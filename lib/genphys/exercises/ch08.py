@@ -97,6 +97,7 @@ def _mf_old_mu2(x, mu2, W1, W2, b1, b2):
 
 MEAN_FIELD_SWEEP = Exercise(
     name="mean_field_sweep",
+    forbidden_calls=("genphys.dbm.mean_field",),
     solution=mean_field_sweep,
     cases=_mf_cases,
     random_cases=_mf_random,

@@ -108,6 +108,11 @@ def _pl_stress():
 
 LOG_PSEUDO_LIKELIHOOD = Exercise(
     name="log_pseudo_likelihood",
+    forbidden_calls=(
+        "genphys.pseudolikelihood.log_pseudo_likelihood",
+        "genphys.pseudolikelihood.conditional_log_probs",
+        "genphys.pseudolikelihood.stochastic_log_pseudo_likelihood",
+    ),
     solution=log_pseudo_likelihood,
     cases=_pl_cases,
     random_cases=_pl_random,
@@ -228,6 +233,7 @@ def _nce_stress():
 
 NCE_LOSS = Exercise(
     name="nce_loss",
+    forbidden_calls=("genphys.nce.nce_loss",),
     solution=nce_loss,
     cases=_nce_cases,
     random_cases=_nce_random,
@@ -322,6 +328,15 @@ def _sm_stress():
 
 GAUSSIAN_SCORE_MATCHING = Exercise(
     name="gaussian_score_matching",
+    forbidden_calls=(
+        "genphys.score_matching.score_matching_loss",
+        "genphys.score_matching.hyvarinen_terms",
+        "torch.autograd.grad",
+        "torch.autograd.backward",
+        "torch.func.jacrev",
+        "torch.func.grad",
+        "torch.autograd.functional.jacobian",
+    ),
     solution=gaussian_score_matching,
     cases=_sm_cases,
     random_cases=_sm_random,

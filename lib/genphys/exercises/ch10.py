@@ -116,6 +116,7 @@ def _ula_variance_test(student, seed):
 
 ULA_STEP = StatisticalExercise(
     name="ula_step",
+    forbidden_calls=("genphys.langevin.ula_step",),
     solution=ula_step,
     cases=_ula_cases,
     random_cases=_ula_random,
@@ -252,6 +253,10 @@ def _log_q(x_to, x_from, grad_from, eta, variance):
 
 MALA_LOG_ACCEPTANCE = Exercise(
     name="mala_log_acceptance",
+    forbidden_calls=(
+        "genphys.langevin.mala_log_acceptance",
+        "genphys.langevin.proposal_log_density",
+    ),
     solution=mala_log_acceptance,
     cases=_mala_cases,
     random_cases=_mala_random,
@@ -375,6 +380,7 @@ def _loss_stress():
 
 CONTRASTIVE_LOSS = Exercise(
     name="contrastive_loss",
+    forbidden_calls=("genphys.ebm.contrastive_loss",),
     solution=contrastive_loss,
     cases=_loss_cases,
     random_cases=_loss_random,

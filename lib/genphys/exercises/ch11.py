@@ -121,6 +121,10 @@ def _mse_stress():
 
 MSE_RECONSTRUCTION_ERROR = Exercise(
     name="mse_reconstruction_error",
+    forbidden_calls=(
+        "genphys.autoencoder.mse_reconstruction_error",
+        "torch.nn.functional.mse_loss",
+    ),
     solution=mse_reconstruction_error,
     cases=_mse_cases,
     random_cases=_mse_random,
@@ -179,6 +183,7 @@ def _pca_error_not_centred(x, k):
 
 PCA_RECONSTRUCTION_ERROR = Exercise(
     name="pca_reconstruction_error",
+    forbidden_calls=("genphys.pca.pca",),
     solution=pca_reconstruction_error,
     cases=lambda: _pca_cases(82),
     random_cases=_pca_random,
@@ -240,6 +245,7 @@ def _encode_decode_not_centred(x, k):
 
 PCA_ENCODE_DECODE = Exercise(
     name="pca_encode_decode",
+    forbidden_calls=("genphys.pca.pca",),
     solution=pca_encode_decode,
     cases=lambda: _pca_cases(83),
     random_cases=_pca_random,
@@ -341,6 +347,7 @@ def _kl_stress():
 
 KL_SPARSITY_PENALTY = Exercise(
     name="kl_sparsity_penalty",
+    forbidden_calls=("genphys.regularized_autoencoder.kl_sparsity_penalty",),
     solution=kl_sparsity_penalty,
     cases=_kl_cases,
     random_cases=_kl_random,

@@ -75,6 +75,7 @@ def _reparameterize_stress():
 
 REPARAMETERIZE = Exercise(
     name="reparameterize",
+    forbidden_calls=("genphys.vae.VAE.reparameterize",),
     solution=reparameterize,
     cases=_reparameterize_cases,
     random_cases=_reparameterize_random,
@@ -149,6 +150,11 @@ def _iwae_global_max(log_w):
 
 IWAE = Exercise(
     name="iwae_bound",
+    forbidden_calls=(
+        "genphys.vae.VAE.iwae_bound",
+        "genphys.gaussian.log_mean_exp",
+        "genphys.gaussian.log_mean_exp_chunked",
+    ),
     solution=iwae_bound,
     cases=_iwae_cases,
     random_cases=_iwae_random,
@@ -322,6 +328,7 @@ def _binder_central(z):
 
 BINDER = Exercise(
     name="binder_cumulant",
+    forbidden_calls=("genphys.criticality.binder_cumulant",),
     solution=binder_cumulant,
     cases=_binder_cases,
     random_cases=_binder_random,

@@ -112,6 +112,10 @@ def _forward_stress():
 
 FORWARD = Exercise(
     name="forward_sample",
+    forbidden_calls=(
+        "genphys.diffusion.forward_marginal",
+        "genphys.diffusion.diffuse",
+    ),
     solution=forward_sample,
     cases=_forward_cases,
     random_cases=_forward_random,
@@ -253,6 +257,7 @@ def _posterior_stress():
 
 POSTERIOR = Exercise(
     name="posterior_mean_variance",
+    forbidden_calls=("genphys.diffusion.forward_posterior",),
     solution=posterior_mean_variance,
     cases=_posterior_cases,
     random_cases=_posterior_random,
@@ -359,6 +364,7 @@ def _reverse_stress():
 
 REVERSE = Exercise(
     name="reverse_mean_from_eps",
+    forbidden_calls=("genphys.diffusion.reverse_mean",),
     solution=reverse_mean_from_eps,
     cases=_reverse_cases,
     random_cases=_reverse_random,

@@ -155,6 +155,7 @@ def _loss_stress():
 
 LOSS = Exercise(
     name="noise_prediction_loss",
+    forbidden_calls=("genphys.diffusion.simple_loss",),
     solution=noise_prediction_loss,
     cases=_loss_cases,
     random_cases=_loss_random,
@@ -272,6 +273,10 @@ def _ddpm_stress():
 
 DDPM = Exercise(
     name="ddpm_step",
+    forbidden_calls=(
+        "genphys.diffusion.reverse_mean",
+        "genphys.diffusion_samplers.ddpm_sample",
+    ),
     solution=ddpm_step,
     cases=_ddpm_cases,
     random_cases=_ddpm_random,
@@ -378,6 +383,7 @@ def _ddim_stress():
 
 DDIM = Exercise(
     name="ddim_step",
+    forbidden_calls=("genphys.diffusion_samplers.ddim_sample",),
     solution=ddim_step,
     cases=_ddim_cases,
     random_cases=_ddim_random,

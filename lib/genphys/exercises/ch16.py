@@ -78,6 +78,7 @@ def _discriminator_stress():
 
 DISCRIMINATOR_LOSS = Exercise(
     name="discriminator_loss",
+    forbidden_calls=("genphys.gan.discriminator_loss",),
     solution=discriminator_loss,
     cases=_discriminator_cases,
     random_cases=_discriminator_random,
@@ -179,6 +180,7 @@ def _optimal_stress():
 
 OPTIMAL_DISCRIMINATOR = Exercise(
     name="optimal_discriminator",
+    forbidden_calls=("genphys.gan.optimal_discriminator",),
     solution=optimal_discriminator,
     cases=_optimal_cases,
     random_cases=_optimal_random,
@@ -254,6 +256,7 @@ def _generator_stress():
 
 GENERATOR_LOSS = Exercise(
     name="generator_loss_non_saturating",
+    forbidden_calls=("genphys.gan.generator_loss_non_saturating",),
     solution=generator_loss_non_saturating,
     cases=_generator_cases,
     random_cases=_generator_random,

@@ -64,6 +64,7 @@ def _state_stress():
 
 STATE_INDEX = Exercise(
     name="state_index",
+    forbidden_calls=("genphys.comparison.state_index",),
     solution=state_index,
     cases=_state_cases,
     random_cases=_state_random,
@@ -158,6 +159,10 @@ def _kl(a, b):
 
 JS_DIVERGENCE = Exercise(
     name="js_divergence_tables",
+    forbidden_calls=(
+        "genphys.grid.js_divergence",
+        "scipy.spatial.distance.jensenshannon",
+    ),
     solution=js_divergence_tables,
     cases=_jsd_cases,
     random_cases=_jsd_random,

@@ -29,7 +29,15 @@ from ..diffusion import (
 from ..fitting import fit, minibatches
 from ..grid import Grid, js_divergence
 from ..mixtures import GaussianMixture
-from ._feedback import Exercise, Mistake, StatisticalExercise, Stress, draw_float, draw_int
+from ._feedback import (
+    Exercise,
+    Mistake,
+    StatisticalExercise,
+    Stress,
+    draw_float,
+    draw_int,
+    garbage_gradients,
+)
 from ._goals import ProjectGoal, memorisation, moved_mixture
 
 __all__ = [
@@ -159,6 +167,7 @@ def _train_wrong(kind):
 
 
 TRAINING_STEP = Exercise(
+    prepare=garbage_gradients,
     name="training_step",
     solution=training_step,
     cases=_train_cases,
@@ -322,6 +331,10 @@ def _sample_floor_test(student, seed):
 
 DDPM_SAMPLE = StatisticalExercise(
     name="ddpm_sample",
+    forbidden_calls=(
+        "genphys.diffusion_samplers.ddpm_sample",
+        "genphys.diffusion.reverse_mean",
+    ),
     solution=ddpm_sample,
     cases=_sample_cases,
     random_cases=_sample_random,

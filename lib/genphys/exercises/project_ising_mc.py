@@ -184,6 +184,7 @@ def _sweep_stationary_test(student, seed):
 
 METROPOLIS_SWEEP = StatisticalExercise(
     name="metropolis_sweep",
+    forbidden_calls=("genphys.ising.metropolis_sweep",),
     solution=metropolis_sweep,
     cases=_sweep_cases,
     random_cases=_sweep_random,
@@ -300,7 +301,10 @@ MEAN_AND_ERROR = Exercise(
             _mean_iid,
             "the draws of a chain are correlated: divide the variance by the effective sample "
             "size N / tau_int (genphys.mcmc.effective_sample_size), not by the number of draws "
-            "N. Error bars that ignore the autocorrelation are too small by sqrt(tau_int).",
+            "N. Error bars that ignore the autocorrelation are too small by sqrt(tau_int). If "
+            "you did call effective_sample_size, check the layout: the series has shape "
+            '(n_chains, n_steps), so pass layout="chains_first"; with the axes swapped it '
+            "looks for correlation across chains at one time and finds none.",
         ),
         Mistake(
             _mean_divided_tau,

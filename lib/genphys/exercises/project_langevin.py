@@ -191,8 +191,20 @@ def _ula_wrong(drift=1.0, noise=2.0, reduce="sum"):
     return answer
 
 
+def _no_gradient_history(result, args) -> str | None:
+    if isinstance(result, torch.Tensor) and (result.requires_grad or result.grad_fn is not None):
+        return (
+            "your step returns a tensor with gradient history (requires_grad): return "
+            "`x_new.detach()`, else every step of a chain keeps the graph of all the steps "
+            "before it and memory and time grow without bound."
+        )
+    return None
+
+
 ULA_STEP = StatisticalExercise(
     name="ula_step",
+    result_check=_no_gradient_history,
+    forbidden_calls=("genphys.langevin.ula_step",),
     solution=ula_step,
     cases=_step_cases,
     random_cases=_step_random,
@@ -288,6 +300,9 @@ def _mala_wrong(kind):
             log_ratio = log_p_prop - log_p + forward - backward
         else:
             log_ratio = log_p_prop - log_p + backward - forward
+        if kind == "greedy":
+            accepted = log_ratio > 0
+            return torch.where(accepted[:, None], x_prop, x.detach()), accepted
         u = torch.rand(x.shape[0], generator=g, dtype=x.dtype)
         accepted = torch.log(u) > log_ratio if kind == "flipped" else torch.log(u) < log_ratio
         return torch.where(accepted[:, None], x_prop, x.detach()), accepted
@@ -297,6 +312,10 @@ def _mala_wrong(kind):
 
 MALA_STEP = StatisticalExercise(
     name="mala_step",
+    forbidden_calls=(
+        "genphys.langevin.mala_step",
+        "genphys.langevin.mala_log_acceptance",
+    ),
     solution=mala_step,
     cases=_mala_cases,
     random_cases=_step_random,
@@ -322,9 +341,17 @@ MALA_STEP = StatisticalExercise(
             "the reverse proposal q(x | x') starts from x', so its mean uses the gradient at x'.",
         ),
         Mistake(
+            _mala_wrong("greedy"),
+            "the acceptance test must be random: accepting exactly when the ratio exceeds 1 "
+            "(log ratio > 0) never moves downhill. Draw u = torch.rand(B, generator=generator) "
+            "and accept where log u < log ratio.",
+        ),
+        Mistake(
             _mala_wrong("flipped"),
-            "accept when log u is BELOW the log ratio (u < ratio), so that a move up in "
-            "probability is always accepted.",
+            "your step keeps (nearly) every proposal: either the accept/reject test is "
+            "missing, or it is the wrong way round. Draw u = torch.rand(B, generator=generator) "
+            "after the proposal and keep x' only where log u < the log acceptance ratio (a move "
+            "up in probability is always accepted, one down only sometimes); elsewhere keep x.",
         ),
     ),
     rtol=1e-10,

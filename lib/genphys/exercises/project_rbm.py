@@ -128,6 +128,10 @@ def _conditional_swapped(x, h, W, a, b):
 
 CONDITIONALS = Exercise(
     name="conditionals",
+    forbidden_calls=(
+        "genphys.rbm.BernoulliRBM.prob_h_given_x",
+        "genphys.rbm.BernoulliRBM.prob_x_given_h",
+    ),
     solution=conditionals,
     cases=_conditional_cases,
     random_cases=_conditional_random,
@@ -263,6 +267,11 @@ def _gibbs_stationary_test(student, seed):
 
 GIBBS_CHAIN = StatisticalExercise(
     name="gibbs_chain",
+    forbidden_calls=(
+        "genphys.mcmc.gibbs_chain",
+        "genphys.mcmc.gibbs_sample",
+        "genphys.mcmc.gibbs_step",
+    ),
     solution=gibbs_chain,
     cases=_gibbs_cases,
     random_cases=_gibbs_random,

@@ -18,7 +18,7 @@ from .. import vae as vae_module
 from ..data import load_digits_binary
 from ..fitting import fit, minibatches
 from ..vae import VAE
-from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int
+from ._feedback import Exercise, Mistake, Stress, draw_float, draw_int, garbage_gradients
 from ._goals import ProjectGoal
 
 __all__ = [
@@ -254,6 +254,7 @@ def _step_wrong(kind):
 
 
 TRAINING_STEP = Exercise(
+    prepare=garbage_gradients,
     name="training_step",
     solution=training_step,
     cases=_step_cases,
