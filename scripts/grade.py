@@ -306,6 +306,14 @@ def _sandboxed(command: list[str], isolation: list[str] | None, hide: list[Path]
     return [*isolation, "sh", "-c", script, "grade", *command]
 
 
+def _read_json(path: Path, default):
+    """The JSON in ``path``, or ``default`` when it is missing or not valid JSON."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
 def grade_one(
     student: str,
     notebook: Path,
@@ -335,7 +343,9 @@ def grade_one(
         empty.mkdir()
         submitted = work / "submission.ipynb"
         shutil.copyfile(notebook, submitted)
-        extracted, verdicts_file = work / "extracted.json", work / "verdicts.json"
+        # the checks write their verdicts into a folder made after the student's run and
+        # outside the folder the student's code could write, so no file can be planted there
+        extracted = work / "extracted.json"
         base = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(work),
@@ -364,6 +374,8 @@ def grade_one(
             work / "student.log",
         )
         check_env = {**base, "PYTHONPATH": str(LIB)}
+        verdicts_dir = Path(tempfile.mkdtemp(prefix="genphys-verdicts-"))
+        verdicts_file = verdicts_dir / "verdicts.json"
         total_check = check_timeout * len(items) + 30
         run2 = _run(
             _sandboxed(
@@ -377,8 +389,19 @@ def grade_one(
             total_check,
             work / "checks.log",
         )
-        report = json.loads(extracted.read_text()) if extracted.exists() else {}
-        verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else []
+        report = _read_json(extracted, {})
+        if not isinstance(report, dict):
+            report = {}
+        # verdicts count only from a checks process that finished cleanly, and only for
+        # the page's own items with a known status
+        verdicts = _read_json(verdicts_file, []) if run2 == "ok" else []
+        shutil.rmtree(verdicts_dir, ignore_errors=True)
+        known = {"passed", "incorrect", "error", "timeout", "not implemented"}
+        verdicts = [
+            v
+            for v in (verdicts if isinstance(verdicts, list) else [])
+            if isinstance(v, dict) and v.get("item") in names and v.get("status") in known
+        ]
         done = {v["item"] for v in verdicts}
         for item in items:
             if item.name not in done:

@@ -375,6 +375,8 @@ class _CallWatch:
                     self._note("forbidden", dotted)
 
     def hint(self, exercise: str) -> str:
+        if self.kind == "process":
+            return PROCESS_HINT.format(name=self.hit)
         if self.kind == "reference":
             return CALLS_REFERENCE_HINT.format(name=self.hit)
         if self.kind == "tamper":
@@ -454,6 +456,57 @@ class _TorchWatch(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+PROCESS_HINT = (
+    "your function starts another process or changes signal handling (`{name}`): the check "
+    "watches this process only, under its own time limit. Compute the result in your function."
+)
+# the ways Python starts a process: fork (os, posix, multiprocessing), spawn and exec
+_SPAWNERS = (
+    *(("os", n) for n in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "popen")),
+    *(("os", n) for n in ("spawnv", "spawnve", "spawnvp", "spawnvpe", "execv", "execve")),
+    *(("posix", n) for n in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system")),
+    *(("posix", n) for n in ("execv", "execve")),
+    ("_posixsubprocess", "fork_exec"),
+    # and the timers a check's time limit relies on
+    *(("signal", n) for n in ("setitimer", "alarm", "signal", "pthread_sigmask")),
+)
+
+
+@contextlib.contextmanager
+def no_new_processes(on_spawn: Callable[[str], None]):
+    """While active, every way of starting a process or of changing the process's timers and
+    signal handlers calls ``on_spawn(name)`` and fails.
+
+    A profile hook and the tripwire see only this process: a student's function that forks
+    and computes its result in the child (with the reference or a refused library call)
+    would go unseen. ``on_spawn`` notes the attempt (and may raise); the replaced function
+    then raises ``RuntimeError``.
+    """
+    import importlib
+
+    saved = []
+    for module_name, name in _SPAWNERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        original = getattr(module, name, None)
+        if original is None:
+            continue
+
+        def refuse(*args, _name=f"{module_name}.{name}", **kwargs):
+            on_spawn(_name)
+            raise RuntimeError(f"starting another process ({_name}) is not allowed in a check")
+
+        saved.append((module, name, original))
+        setattr(module, name, refuse)
+    try:
+        yield
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+
 def _run(
     student: Callable[..., Any],
     args: tuple,
@@ -483,7 +536,10 @@ def _run(
         watch.active = True
         sys.setprofile(watch)
         try:
-            with _Tripwire(watch, watch.functions):
+            with (
+                _Tripwire(watch, watch.functions),
+                no_new_processes(lambda name: watch._note("process", name)),
+            ):
                 return student(*args)
         finally:
             installed = sys.getprofile() is watch and threading.getprofile() is watch
@@ -524,6 +580,23 @@ def _type_problem(got: Any, want: Any) -> str | None:
         return None  # the value comparison reports it
     for i, (g, w) in enumerate(zip(got_leaves, want_leaves, strict=True)):
         which = "" if len(want_leaves) == 1 else f"the {_ORDINALS[min(i, 5)]} result: "
+        if (
+            isinstance(w, torch.Tensor)
+            and isinstance(g, torch.Tensor)
+            and w.requires_grad
+            and not g.requires_grad
+        ):
+            return (
+                f"{which}your result carries no gradient, but the reference's does on these "
+                "inputs: training differentiates through it. Do not `.detach()` it, compute it "
+                "under `torch.no_grad()`, or go through NumPy or `.item()`."
+            )
+        if isinstance(w, torch.Tensor) and isinstance(g, (int, float, np.generic)):
+            return (
+                f"{which}your function returns a Python or NumPy number ({type(g).__name__}), "
+                "but a torch tensor is asked. Keep the result a tensor: do not call `.item()` "
+                "or `float()` on it."
+            )
         if isinstance(w, torch.Tensor) and isinstance(g, np.ndarray):
             return (
                 f"{which}your function returns a NumPy array, but a torch tensor is asked. "
@@ -908,6 +981,9 @@ class Exercise:
     result_check: Callable[[Any, tuple], str | None] | None = None
     check_inputs: bool = True
     check_types: bool = True
+    #: the result is differentiated in training: its gradients with respect to the float
+    #: inputs (and a module's parameters) must equal the reference's on the first case
+    differentiable: bool = False
 
     def check(
         self,
@@ -968,7 +1044,62 @@ class Exercise:
                 feedback = self._check_case(student, args, stage, number, watch)
                 if feedback is not None:
                     return feedback
+        if self.differentiable:
+            problem = self._gradient_problem(student, stages[0].cases[0], watch)
+            if problem is not None:
+                return verdict("incorrect", f"Hint: {problem}")
         return verdict("passed", self._passed_message(stages))
+
+    def _gradient_problem(self, student: Callable[..., Any], args: tuple, watch) -> str | None:
+        """Compare the gradients of a fixed random projection of the result with the reference's."""
+
+        def with_grad(values: tuple) -> tuple[tuple, list[torch.Tensor]]:
+            values = copy.deepcopy(values)
+            leaves: list[torch.Tensor] = []
+            out = []
+            for v in values:
+                if isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
+                    v = v.detach().clone().requires_grad_(True)
+                    leaves.append(v)
+                elif isinstance(v, torch.nn.Module):
+                    leaves.extend(p for p in v.parameters() if p.dtype.is_floating_point)
+                out.append(v)
+            return tuple(out), leaves
+
+        def projected(result: Any) -> torch.Tensor | None:
+            parts = [leaf for leaf in _leaves(result) if isinstance(leaf, torch.Tensor)]
+            if not parts or not all(p.requires_grad for p in parts):
+                return None
+            g = torch.Generator().manual_seed(0)
+            return sum((p * torch.randn(p.shape, generator=g, dtype=p.dtype)).sum() for p in parts)
+
+        ref_args, ref_leaves = with_grad(args)
+        ref_loss = projected(self.solution(*ref_args))
+        if ref_loss is None:
+            return None
+        ref_grads = torch.autograd.grad(ref_loss, ref_leaves, allow_unused=True)
+        given, leaves = with_grad(args)
+        try:
+            loss = projected(_run(student, given, watch, copy_args=False))
+        except Exception:  # the value checks already ran this case
+            return None
+        if loss is None:
+            return (
+                "your result carries no gradient: training differentiates through it. Do not "
+                "`.detach()` it, compute it under `torch.no_grad()`, or go through NumPy or "
+                "`.item()`."
+            )
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        for want, got in zip(ref_grads, grads, strict=True):
+            want = torch.zeros(()) if want is None else want
+            got = torch.zeros(()) if got is None else got
+            if not torch.allclose(got.double(), want.double(), rtol=1e-5, atol=1e-8):
+                return (
+                    "your values are right but their gradient is not: part of the result is "
+                    "cut from the graph (`.detach()`, `torch.no_grad()`, NumPy) or computed "
+                    "from a copy of an input."
+                )
+        return None
 
     def _passed_message(self, stages: Sequence[_Stage]) -> str:
         if len(stages) == 1:

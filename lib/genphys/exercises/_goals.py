@@ -42,6 +42,7 @@ from ._feedback import (
     _exercise_module_names,
     _is_reference,
     _unwrap,
+    no_new_processes,
 )
 
 __all__ = ["ProjectGoal", "memorisation", "moved_mixture", "nearest_distances", "refused_codes"]
@@ -120,9 +121,15 @@ class _Watch:
         for f in (threading.setprofile, threading.getprofile, threading.settrace)
     }
 
-    def __init__(self, refused: dict[types.CodeType, str]) -> None:
+    def __init__(
+        self, refused: dict[types.CodeType, str], exact_only: frozenset = frozenset()
+    ) -> None:
         self.refused = refused
-        self.contents = {_content(code): name for code, name in refused.items()}
+        # copies are recognised by content, except of the codes in ``exact_only`` (the
+        # project's step solutions: a student's own two-line step may equal them)
+        self.contents = {
+            _content(code): name for code, name in refused.items() if code not in exact_only
+        }
         self.contents.pop(None, None)
         # the names a copy keeps too: only a code that uses the same names is disassembled
         self.names = {code.co_names for code in refused}
@@ -217,6 +224,10 @@ class ProjectGoal(Goal):
                 why[name] = "a reference solution of this project."
         return codes, why
 
+    def _steps(self) -> frozenset:
+        """The code objects of the project's step solutions (refused by identity only)."""
+        return frozenset(refused_codes(self.references))
+
     def check(
         self,
         student: Callable[..., Any],
@@ -251,7 +262,7 @@ class ProjectGoal(Goal):
             generator = torch.Generator().manual_seed(seed)
         arguments, context = self.arguments(generator)
         _warm_up()
-        watch = _Watch(codes)
+        watch = _Watch(codes, self._steps())
         if self.spy:
             spy_name, watch.recorder = self.spy
             namespace = getattr(_unwrap(student), "__globals__", {})
@@ -259,8 +270,16 @@ class ProjectGoal(Goal):
         previous, previous_threads = sys.getprofile(), threading.getprofile()
         threading.setprofile(watch)
         sys.setprofile(watch)
+
+        def spawned(name: str) -> None:
+            why[name] = "another process, which the check cannot watch."
+            if watch.hit is None:
+                watch.hit = name
+            raise _Refused(name)
+
         try:
-            result = student(*copy.deepcopy(arguments))
+            with no_new_processes(spawned):
+                result = student(*copy.deepcopy(arguments))
         except _Refused:
             result = None
         except NotImplementedError:

@@ -170,6 +170,13 @@ LOGSUMEXP = Exercise(
         "torch.logcumsumexp",
         "torch.log_softmax",
         "torch.softmax",
+        "torch.special.log_softmax",
+        "torch.special.logsumexp",
+        "torch.nn.functional.log_softmax",
+        "torch.nn.functional.cross_entropy",
+        "torch.nn.functional.nll_loss",
+        "scipy.special.log_softmax",
+        "scipy.special.softmax",
         "genphys.gaussian.log_mean_exp",
         "genphys.gaussian.log_mean_exp_chunked",
     ),
@@ -177,7 +184,7 @@ LOGSUMEXP = Exercise(
     cases=_logsumexp_cases,
     random_cases=_logsumexp_random,
     stress_cases=_logsumexp_stress,
-    forbidden=("logsumexp",),
+    forbidden=("logsumexp", "log_softmax", "cross_entropy"),
     mistakes=(
         Mistake(
             lambda v: torch.log(torch.exp(v).sum()),

@@ -380,6 +380,7 @@ def _loss_stress():
 
 CONTRASTIVE_LOSS = Exercise(
     name="contrastive_loss",
+    differentiable=True,
     forbidden_calls=("genphys.ebm.contrastive_loss",),
     solution=contrastive_loss,
     cases=_loss_cases,

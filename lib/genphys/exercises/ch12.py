@@ -77,6 +77,7 @@ def _kl_stress():
 
 KL_GAUSSIAN = Exercise(
     name="kl_gaussian",
+    differentiable=True,
     forbidden_calls=(
         "genphys.gaussian.kl_diagonal_gaussian_standard_normal",
         "torch.distributions.kl.kl_divergence",
@@ -170,6 +171,7 @@ def _bernoulli_stress():
 
 BERNOULLI = Exercise(
     name="bernoulli_log_likelihood",
+    differentiable=True,
     forbidden_calls=("genphys.autoencoder.bernoulli_cross_entropy",),
     solution=bernoulli_log_likelihood,
     cases=_bernoulli_cases,

@@ -75,6 +75,7 @@ def _reparameterize_stress():
 
 REPARAMETERIZE = Exercise(
     name="reparameterize",
+    differentiable=True,
     forbidden_calls=("genphys.vae.VAE.reparameterize",),
     solution=reparameterize,
     cases=_reparameterize_cases,

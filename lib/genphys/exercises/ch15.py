@@ -155,6 +155,7 @@ def _loss_stress():
 
 LOSS = Exercise(
     name="noise_prediction_loss",
+    differentiable=True,
     forbidden_calls=("genphys.diffusion.simple_loss",),
     solution=noise_prediction_loss,
     cases=_loss_cases,

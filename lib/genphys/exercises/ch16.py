@@ -78,6 +78,7 @@ def _discriminator_stress():
 
 DISCRIMINATOR_LOSS = Exercise(
     name="discriminator_loss",
+    differentiable=True,
     forbidden_calls=("genphys.gan.discriminator_loss",),
     solution=discriminator_loss,
     cases=_discriminator_cases,
@@ -256,6 +257,7 @@ def _generator_stress():
 
 GENERATOR_LOSS = Exercise(
     name="generator_loss_non_saturating",
+    differentiable=True,
     forbidden_calls=("genphys.gan.generator_loss_non_saturating",),
     solution=generator_loss_non_saturating,
     cases=_generator_cases,

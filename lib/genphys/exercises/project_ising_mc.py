@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from .. import ising
+from .. import ising, thermodynamics
 from ..ising import energy, exact_observables, jackknife
 from ..mcmc import effective_sample_size
 from ._feedback import (
@@ -618,6 +618,12 @@ ISING_STUDY = ProjectGoal(
         (ising.metropolis_sweep, "the library's Metropolis sweep: use your own (step 1)."),
         (ising.wolff_step, "the library's cluster update: use your own sweep (step 1)."),
         (ising.observables, "the library's estimates: use your own steps 2 and 3."),
+        (
+            thermodynamics.sample_boltzmann_exact,
+            "exact samples of the Boltzmann distribution: the study is a Monte Carlo study.",
+        ),
+        (thermodynamics.boltzmann_log_prob_exact, "the exact answer the study is judged against."),
+        (thermodynamics.observables_exact, "the exact answer the study is judged against."),
     ),
 )
 check_ising_study = ISING_STUDY.check

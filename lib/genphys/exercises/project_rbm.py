@@ -444,7 +444,8 @@ def _train_arguments(g: torch.Generator):
     """
     order = torch.randperm(64, generator=g)  # (64,): a hidden order of the pixels
     digits = _digits()
-    return (digits.x_train[:, order], N_HIDDEN, draw_int(g, 0, 2**20)), order
+    rows = torch.randperm(digits.x_train.shape[0], generator=g)  # and of the images
+    return (digits.x_train[rows][:, order], N_HIDDEN, draw_int(g, 0, 2**20)), order
 
 
 def judge_trained_rbm(result, order=None) -> tuple[bool, str]:

@@ -137,6 +137,7 @@ def _loss_wrong(kind):
 
 NEGATIVE_ELBO = Exercise(
     name="negative_elbo",
+    differentiable=True,
     solution=negative_elbo,
     cases=_loss_cases,
     random_cases=_loss_random,
@@ -318,7 +319,9 @@ def _train_arguments(g: torch.Generator):
     permute with them), but a model trained before the check does not fit them.
     """
     order = torch.randperm(64, generator=g)  # (64,)
-    x_train = load_digits_binary(dtype=torch.float32).x_train[:, order]  # (1438, 64)
+    x_train = load_digits_binary(dtype=torch.float32).x_train
+    rows = torch.randperm(x_train.shape[0], generator=g)  # and a hidden order of the images
+    x_train = x_train[rows][:, order]  # (1438, 64)
     return (x_train, draw_int(g, 0, 2**20)), order
 
 
