@@ -932,11 +932,11 @@ def test_mean_and_error_with_the_wrong_layout_is_told_about_the_layout():
     from genphys.mcmc import effective_sample_size
 
     def mean_and_error(series):
-        n_eff = effective_sample_size(series, layout="steps_first")
+        n_eff = effective_sample_size(series.T)  # steps first: the wrong layout
         return series.mean(), torch.sqrt(series.var() / n_eff)
 
     feedback = _exercise("project_ising_mc", "mean_and_error").check(mean_and_error)
-    assert feedback.status == "incorrect" and 'layout="chains_first"' in feedback.message
+    assert feedback.status == "incorrect" and "(n_chains, n_steps)" in feedback.message
 
 
 def test_reinforce_with_the_leave_one_out_sum_passes():

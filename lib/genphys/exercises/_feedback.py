@@ -1159,7 +1159,7 @@ class Exercise:
             if watch is not None and watch.hit is not None:
                 return Feedback(self.name, "incorrect", f"Hint: {watch.hint(self.name)}")
             message = f"On {label} your function raised {type(exc).__name__}: {exc}"
-            if isinstance(exc, RuntimeError) and re.search(
+            if isinstance(exc, (RuntimeError, TypeError)) and re.search(
                 r"dtype|Double|Float|Half|expected scalar type", str(exc)
             ):
                 message += (

@@ -302,9 +302,9 @@ MEAN_AND_ERROR = Exercise(
             "the draws of a chain are correlated: divide the variance by the effective sample "
             "size N / tau_int (genphys.mcmc.effective_sample_size), not by the number of draws "
             "N. Error bars that ignore the autocorrelation are too small by sqrt(tau_int). If "
-            "you did call effective_sample_size, check the layout: the series has shape "
-            '(n_chains, n_steps), so pass layout="chains_first"; with the axes swapped it '
-            "looks for correlation across chains at one time and finds none.",
+            "you did call effective_sample_size, check the layout: it takes the series as "
+            "(n_chains, n_steps), as given; with the axes swapped (series.T) it looks for "
+            "correlation across chains at one time and finds none.",
         ),
         Mistake(
             _mean_divided_tau,
