@@ -1,7 +1,8 @@
 """Run a snippet in a fresh interpreter under an address-space cap, to test memory bounds.
 
-The cap is counted from what the interpreter already maps after importing torch and
-genphys (``VmSize``), so ``extra_mb`` is the memory the snippet itself may add. A snippet
+The cap is counted from what the interpreter already maps after importing torch and the
+genphys modules under test and running one backward pass (``VmSize``), so ``extra_mb`` is
+the memory the snippet itself may add. A snippet
 that needs more fails with ``MemoryError`` or a ``RuntimeError`` from the allocator.
 """
 
@@ -16,7 +17,12 @@ PRELUDE = """
 import resource
 import torch
 import genphys  # noqa: F401
+# what a snippet maps anyway, before the cap is measured: the modules it imports and
+# autograd's worker thread (its stack and allocator arena), started by a first backward
+import genphys.dbm, genphys.dbn, genphys.ebm, genphys.gaussian_rbm, genphys.grid  # noqa: E401
+import genphys.pseudolikelihood, genphys.rbm  # noqa: E401
 torch.set_num_threads(1)
+torch.ones(1, requires_grad=True).sum().backward()
 
 def _vm_bytes():
     with open("/proc/self/status") as f:

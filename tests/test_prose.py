@@ -268,3 +268,20 @@ def test_references_to_later_chapters_are_forward_pointers(chapter):
         f"{chapter.name}: a later chapter is cited as if already read. Say that it comes later "
         "('chapter 10 will ...', '... later, in ...'):\n  " + "\n  ".join(problems)
     )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_no_cell_prints_a_glued_value_by_accident(chapter):
+    """``glue`` returns its value: as a cell's last expression it would print a stray number
+    under the cell. Assign it (``_ = glue(...)``) or glue before the last line."""
+    import ast
+
+    _, code = split_page(chapter)
+    for source in code:
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:  # IPython magics
+            continue
+        if body and isinstance(body[-1], ast.Expr):
+            last = ast.unparse(body[-1])
+            assert not re.match(r"(genphys\.)?glue\(", last), f"{chapter.name}: {last[:80]}"
