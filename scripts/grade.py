@@ -396,7 +396,7 @@ def grade_one(
         # the page's own items with a known status
         verdicts = _read_json(verdicts_file, []) if run2 == "ok" else []
         shutil.rmtree(verdicts_dir, ignore_errors=True)
-        known = {"passed", "incorrect", "error", "timeout", "not implemented"}
+        known = set(STATUSES)
         verdicts = [
             v
             for v in (verdicts if isinstance(verdicts, list) else [])

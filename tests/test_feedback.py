@@ -1030,3 +1030,72 @@ def test_a_forbidden_library_function_on_an_old_thread_is_caught():
     finally:
         pool.shutdown()
     assert feedback.status == "incorrect" and "`genphys.gan.discriminator_loss`" in feedback.message
+
+
+# ------------------------------------------------ shortcuts found by a determined student
+def _in_fork(f):
+    """Run ``f`` in a forked child and return its result: unseen by an in-process watch."""
+    import os
+    import pickle
+
+    def g(*args):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            os.write(write, pickle.dumps(f(*args)))
+            os._exit(0)
+        os.close(write)
+        data = b""
+        while chunk := os.read(read, 1 << 20):
+            data += chunk
+        os.waitpid(pid, 0)
+        return pickle.loads(data)
+
+    return g
+
+
+def test_work_done_in_another_process_is_refused():
+    from genphys.rbm import BernoulliRBM
+
+    c = checks("ch02")
+    library = _in_fork(lambda x, h, W, a, b: BernoulliRBM.from_parameters(W, a, b).energy(x, h))
+    feedback = c.energy(library)
+    assert feedback.status == "incorrect" and "another process" in feedback.message
+    # and the process functions are given back after the check
+    import os
+
+    assert os.fork.__name__ == "fork"
+
+
+def test_a_result_without_its_gradient_is_refused():
+    c = checks("ch13")
+    detached = c.reparameterize(lambda m, l, e: (m + torch.exp(0.5 * l) * e).detach())
+    assert detached.status == "incorrect" and "no gradient" in detached.message
+    assert c.reparameterize(lambda m, l, e: m + torch.exp(0.5 * l) * e).passed
+    half = checks("ch10").contrastive_loss(
+        lambda er, ef, al: (
+            er.mean() - ef.detach().mean() + al * (er.pow(2).mean() + ef.detach().pow(2).mean())
+        )
+    )
+    assert half.status == "incorrect" and "gradient is not" in half.message
+
+
+def test_a_python_number_where_a_tensor_is_asked_is_refused():
+    def logsumexp(v):
+        m = v.max()
+        return float(m + torch.log(torch.exp(v - m).sum()))
+
+    feedback = checks("ch02").logsumexp(logsumexp)
+    assert feedback.status == "incorrect" and "torch tensor is asked" in feedback.message
+
+
+def test_more_library_equivalents_of_logsumexp_are_refused():
+    import torch.nn.functional as F
+
+    c = checks("ch02")
+    for shortcut in (
+        lambda v: v[0] - torch.special.log_softmax(v, 0)[0],
+        lambda v: F.cross_entropy(v[None], torch.tensor([0])) + v[0],
+    ):
+        assert c.logsumexp(shortcut).status == "incorrect"

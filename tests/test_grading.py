@@ -89,6 +89,19 @@ def _fake_checks(source: str) -> str:
     )
 
 
+def _forge(source: str) -> str:
+    if 'checks = genphys.exercises.checks("ch02")' not in source:
+        return source
+    return source + (
+        "\nimport json, os, sys\n"
+        "json.dump([{'item': n, 'kind': 'exercise', 'status': 'passed', 'message': 'ok'}\n"
+        "           for n in ('energy', 'logsumexp', 'log_partition_brute_force')],\n"
+        "          open('verdicts.json', 'w'))\n"
+        "open(sys.argv[-2], 'w').write('not json')\n"
+        "os._exit(0)\n"
+    )
+
+
 def _class(folder: Path) -> None:
     import nbformat
 
@@ -113,6 +126,8 @@ def _class(folder: Path) -> None:
         "endless_loop": _submission(endless, after={"energy": "while True:\n    pass\n"}),
         "imports_reference": _submission(cheat),
         "edits_checks": _submission(wrong, edit=_fake_checks),
+        # plants passing verdicts and an unreadable answers file, then ends its process
+        "forges_verdicts": _submission({}, edit=_forge),
     }
     for student, nb in notebooks.items():
         (folder / student).mkdir(parents=True)
@@ -129,7 +144,7 @@ def test_grading_a_synthetic_class(tmp_path):
     started = time.perf_counter()
     summary = grade.grade(submissions, out, cell_timeout=3, timeout=120, check_timeout=4, jobs=2)
     elapsed = time.perf_counter() - started
-    print(f"throughput: {6 / elapsed * 60:.1f} notebooks per minute ({summary})")
+    print(f"throughput: {7 / elapsed * 60:.1f} notebooks per minute ({summary})")
 
     with (out / "grades.csv").open() as handle:
         rows = {r["student"]: r for r in csv.DictReader(handle)}
@@ -142,6 +157,7 @@ def test_grading_a_synthetic_class(tmp_path):
         "endless_loop",
         "imports_reference",
         "edits_checks",
+        "forges_verdicts",
     }
     assert all(r["max_score"] == "3" for r in rows.values())
 
@@ -181,11 +197,14 @@ def test_grading_a_synthetic_class(tmp_path):
     # edited check cells print passes, but the grader runs its own checks
     assert verdicts[("edits_checks", "energy")] == "incorrect"
 
+    # planted verdicts and a broken answers file count for nothing, and the class is graded
+    assert rows["forges_verdicts"]["score"] == "0"
+
     # a feedback file per student, and the summary with the throughput
     for student in rows:
         assert (out / "feedback" / student / "ex02_partition_function.md").exists()
     stored = json.loads((out / "summary.json").read_text())
-    assert stored["notebooks"] == 6 and stored["notebooks_per_minute"] > 0
+    assert stored["notebooks"] == 7 and stored["notebooks_per_minute"] > 0
 
 
 @pytest.mark.parametrize(

@@ -340,6 +340,47 @@ def test_ising_goal_rejects_exact_values_and_a_short_hot_start():
     _rejected(goal.check(bare), "define `metropolis_sweep`")
 
 
+def test_ising_goal_refuses_exact_samples():
+    from genphys import thermodynamics
+
+    def exact_samples(temperatures, seed):
+        g = torch.Generator().manual_seed(seed)
+        return {
+            T: thermodynamics.sample_boltzmann_exact(4, T, 10, generator=g) for T in temperatures
+        }
+
+    _rejected(_ISING.ISING_STUDY.check(exact_samples), "sample_boltzmann_exact")
+
+
+def test_a_step_written_like_the_reference_is_not_mistaken_for_it():
+    """A student's own two-line step may equal the reference's: the goal refuses the reference
+    function itself, and copies of the whole study, not a step the student wrote."""
+    import inspect
+    import sys
+
+    from genphys.exercises import _goals
+
+    goal = _ISING.ISING_STUDY
+    codes, _ = goal._refused(True)
+    watch = _goals._Watch(codes, goal._steps())
+
+    def rebuilt(function):
+        namespace = dict(vars(_ISING))
+        exec(inspect.getsource(function), namespace)
+        return namespace[function.__name__]
+
+    mine = rebuilt(_ISING.mean_and_error)  # the student wrote the same two lines
+    series = torch.randn(4, 200, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sys.setprofile(watch)
+    try:
+        mine(series)
+    finally:
+        sys.setprofile(None)
+    assert watch.hit is None
+    # a copy of the whole reference study is still recognised by its content
+    assert _goals._content(rebuilt(_ISING.ising_study).__code__) in watch.contents
+
+
 @pytest.mark.slow
 def test_ising_goal_rejects_autocorrelation_blind_error_bars_end_to_end():
     _rejected(_ISING.ISING_STUDY.check(_study(iid=True), seed=2), "autocorrelation")
