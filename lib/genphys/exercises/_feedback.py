@@ -1053,16 +1053,34 @@ class Exercise:
     def _gradient_problem(self, student: Callable[..., Any], args: tuple, watch) -> str | None:
         """Compare the gradients of a fixed random projection of the result with the reference's."""
 
+        # with a network among the inputs, training differentiates with respect to its
+        # parameters only (not the data, the noise or the schedule); otherwise with respect
+        # to every float input
+        def is_network(v: Any) -> bool:  # a module, or a callable holding its weights
+            return isinstance(v, torch.nn.Module) or (
+                callable(v)
+                and not isinstance(v, torch.Tensor)
+                and any(isinstance(w, torch.Tensor) for w in getattr(v, "__dict__", {}).values())
+            )
+
+        has_module = any(is_network(v) for v in args)
+
         def with_grad(values: tuple) -> tuple[tuple, list[torch.Tensor]]:
             values = copy.deepcopy(values)
             leaves: list[torch.Tensor] = []
             out = []
             for v in values:
-                if isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
+                if isinstance(v, torch.nn.Module):
+                    leaves.extend(p for p in v.parameters() if p.dtype.is_floating_point)
+                elif is_network(v):
+                    for name, w in list(vars(v).items()):
+                        if isinstance(w, torch.Tensor) and w.dtype.is_floating_point:
+                            w = w.detach().clone().requires_grad_(True)
+                            setattr(v, name, w)
+                            leaves.append(w)
+                elif not has_module and isinstance(v, torch.Tensor) and v.dtype.is_floating_point:
                     v = v.detach().clone().requires_grad_(True)
                     leaves.append(v)
-                elif isinstance(v, torch.nn.Module):
-                    leaves.extend(p for p in v.parameters() if p.dtype.is_floating_point)
                 out.append(v)
             return tuple(out), leaves
 
