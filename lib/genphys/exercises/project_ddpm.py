@@ -65,7 +65,8 @@ BETAS = cosine_schedule(100)
 GRID = Grid(-4.0, 4.0, 32)
 N_SAMPLES = 4000
 #: The stated target of the trained model, and what the reference reaches (3 seeds).
-TARGET_JSD = 0.06
+# measured for the reference on 8 hidden seeds: 0.031 to 0.061 (median 0.039)
+TARGET_JSD = 0.08
 
 
 def _short(T, top=0.5):
@@ -434,8 +435,8 @@ def judge_trained_samples(samples, context, steps=None) -> tuple[bool, str]:
     verdict = "below" if jsd <= TARGET_JSD else "above"
     return jsd <= TARGET_JSD, (
         f"JSD to the mixture {jsd:.4f} nats, {verdict} the target {TARGET_JSD}. Exact samples "
-        f"are {mean:.4f} away; the reference training reaches 0.033 to 0.037 over seeds 0, 1, 2, "
-        "so the target leaves a margin of 0.02. Your samples are no copies of the training "
+        f"are {mean:.4f} away; the reference training reaches 0.031 to 0.061 over eight hidden "
+        "draws, so the target leaves a margin. Your samples are no copies of the training "
         "points (nearest-neighbour distances as for fresh samples)."
     )
 
