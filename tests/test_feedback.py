@@ -973,11 +973,13 @@ def test_feedback_html_renders_code_spans():
     assert "<code>x.clone()</code>" in html_text and "`" not in html_text
 
 
-def test_the_ising_bond_question_is_written_in_math():
+def test_the_ising_bond_question_reads_the_same_in_every_renderer():
+    """No ASCII math, no HTML-like `Σ_<kl>`, no TeX that a plain Markdown output would leave
+    raw, and no character the PDF's fonts lack (such as the subscript k)."""
     question = next(q for c, q in QUESTIONS if q.name == "delta_e_bonds")
-    text = question.markdown()
-    assert "Σ_<" not in text and r"\langle kl \rangle" in text and "s_ij" not in text
-    assert "`" not in question.solution_markdown()
+    text = question.markdown() + question.solution_markdown()
+    assert "Σ_<" not in text and "s_ij" not in text and "$" not in text and "ₖ" not in text
+    assert "L × L" in text and "`" not in question.solution_markdown()
 
 
 def test_a_dtype_clash_is_explained():

@@ -333,26 +333,26 @@ EXERCISES = [METROPOLIS_ACCEPTANCE, ISING_DELTA_E, DETAILED_BALANCE, TAU_INT]
 DELTA_E_BONDS = MultipleChoice(
     name="delta_e_bonds",
     question=(
-        r"Flip the spin $s_{ij}$ of a periodic $L \times L$ Ising lattice ($L \ge 3$) with "
-        r"energy $E = -\sum_{\langle kl \rangle} s_k s_l$. Which bonds change their energy, "
-        "and by how much?"
+        "Flip the spin s at one site of a periodic L × L Ising lattice (L ≥ 3) whose energy is "
+        "E = −Σ s·s′, summed over the pairs of nearest neighbours (each pair once). Which "
+        "bonds change their energy, and by how much? (s′ is a neighbour's spin.)"
     ),
     choices=(
         Choice(
-            r"Only the bonds to its right and lower neighbours, each by $2 s_{ij} s_k$.",
+            "Only the bonds to its right and lower neighbours, each by 2 s·s′.",
             "the energy sum lists each bond once, from its left or upper end, but the bonds "
-            "to the left and upper neighbours contain sᵢⱼ too and change as well.",
+            "to the left and upper neighbours contain s too and change as well.",
         ),
         Choice(
-            r"The four bonds to its neighbours, each by $s_{ij} s_k$.",
-            "the bond energy goes from -sᵢⱼ sₖ to +sᵢⱼ sₖ: the change is twice the "
-            "bond value, not once.",
+            "The four bonds to its neighbours, each by s·s′.",
+            "the bond energy goes from −s·s′ to +s·s′: the change is twice the bond value, "
+            "not once.",
         ),
         Choice(
-            r"The four bonds to its neighbours, each by $2 s_{ij} s_k$ ($s_{ij}$ before the "
-            "flip).",
-            "a bond -sᵢⱼ sₖ becomes +sᵢⱼ sₖ, a change of 2 sᵢⱼ sₖ, and sᵢⱼ sits on "
-            "exactly four bonds; every other bond is untouched. Hence ΔE = 2 sᵢⱼ Σₖ sₖ.",
+            "The four bonds to its neighbours, each by 2 s·s′ (s before the flip).",
+            "a bond −s·s′ becomes +s·s′, a change of 2 s·s′, and s sits on exactly four "
+            "bonds; every other bond is untouched. Hence ΔE = 2 s times the sum of its four "
+            "neighbours' spins.",
             correct=True,
         ),
         Choice(
