@@ -1704,6 +1704,32 @@ class Goal:
     arguments: Callable[[], tuple]
     judge: Callable[[Any], tuple[bool, str]]
 
+    def _refuse_early(
+        self, student: Callable[..., Any], strict: bool, reference_codes: set
+    ) -> Feedback | None:
+        """The verdict before any run: not a function; in strict mode, the reference itself,
+        or a namespace holding reference solutions (``reference_codes``). None to go on."""
+        if not callable(student):
+            return Feedback(
+                self.name,
+                "error",
+                f"expected the function {self.name} itself, "
+                f"got a {type(student).__name__}. Pass it without calling it.",
+            )
+        if not strict:
+            return None
+        if _is_reference(student, self.solution):
+            return Feedback(self.name, "incorrect", f"Hint: {REFERENCE_HINT}")
+        namespace = getattr(_unwrap(student), "__globals__", None)
+        if isinstance(namespace, dict):
+            names = _exercise_module_names(namespace, reference_codes)
+            if names:
+                listed = ", ".join(f"`{n}`" for n in names)
+                return Feedback(
+                    self.name, "incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed)
+                )
+        return None
+
     def check(
         self,
         student: Callable[..., Any],
@@ -1713,27 +1739,11 @@ class Goal:
         generator: torch.Generator | None = None,
     ) -> Feedback:
         """Run ``student`` on :attr:`arguments` and judge its result (``seed`` is not used)."""
-        if not callable(student):
-            return Feedback(
-                self.name,
-                "error",
-                f"expected the function {self.name} itself, "
-                f"got a {type(student).__name__}. Pass it without calling it.",
-            )
-        watch = None
-        if strict:
-            if _is_reference(student, self.solution):
-                return Feedback(self.name, "incorrect", f"Hint: {REFERENCE_HINT}")
-            codes = {_code(self.solution)} - {None}
-            namespace = getattr(_unwrap(student), "__globals__", None)
-            if isinstance(namespace, dict):
-                names = _exercise_module_names(namespace, codes)
-                if names:
-                    listed = ", ".join(f"`{n}`" for n in names)
-                    return Feedback(
-                        self.name, "incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed)
-                    )
-            watch = _CallWatch(codes)
+        codes = {_code(self.solution)} - {None}
+        refused = self._refuse_early(student, strict, codes)
+        if refused is not None:
+            return refused
+        watch = _CallWatch(codes) if strict else None
         try:
             result = _run(student, self.arguments(), watch)
         except NotImplementedError:

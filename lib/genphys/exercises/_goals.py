@@ -34,13 +34,9 @@ from typing import Any, ClassVar
 import torch
 
 from ._feedback import (
-    NAMESPACE_HINT,
-    REFERENCE_HINT,
     Feedback,
     Goal,
     _code,
-    _exercise_module_names,
-    _is_reference,
     _unwrap,
     no_new_processes,
 )
@@ -237,26 +233,11 @@ class ProjectGoal(Goal):
         generator: torch.Generator | None = None,
     ) -> Feedback:
         """Run ``student`` on hidden draws (seed ``seed``, fresh when None) and judge the result."""
-        if not callable(student):
-            return Feedback(
-                self.name,
-                "error",
-                f"expected the function {self.name} itself, "
-                f"got a {type(student).__name__}. Pass it without calling it.",
-            )
+        reference_codes = {_code(f) for f in (self.solution, *self.references)} - {None}
+        refused = self._refuse_early(student, strict, reference_codes)
+        if refused is not None:
+            return refused
         codes, why = self._refused(strict)
-        if strict:
-            if _is_reference(student, self.solution):
-                return Feedback(self.name, "incorrect", f"Hint: {REFERENCE_HINT}")
-            namespace = getattr(_unwrap(student), "__globals__", None)
-            if isinstance(namespace, dict):
-                reference_codes = {_code(f) for f in (self.solution, *self.references)} - {None}
-                names = _exercise_module_names(namespace, reference_codes)
-                if names:
-                    listed = ", ".join(f"`{n}`" for n in names)
-                    return Feedback(
-                        self.name, "incorrect", "Hint: " + NAMESPACE_HINT.format(names=listed)
-                    )
         if generator is None:
             seed = secrets.randbits(31) if seed is None else int(seed)
             generator = torch.Generator().manual_seed(seed)
